@@ -1,0 +1,58 @@
+# CrabCache front door. Targets:
+#   make          release binaries in build/ (crabcache, crabcache-cli, crabcache-bench, crabcache-sim)
+#   make run      build, then start build/crabcache on its embedded defaults
+#   make test     install missing Debian packages, build with ASan+UBSan, run every test
+#   make fuzz     build the libFuzzer targets with clang and run each for FUZZ_SECONDS
+#   make bench    release build, then bench/compare (CrabCache against redis-server)
+#   make install  install the binaries (PREFIX=/usr/local)
+
+JOBS    ?= $(shell nproc)
+PREFIX  ?= /usr/local
+FUZZ_SECONDS ?= 60
+CTEST_ARGS ?=
+
+.PHONY: all run test unit fuzz bench deps install clean format
+
+all:
+	@cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DBIN_DIR=$(CURDIR)/build \
+	    -DBUILD_TESTS=OFF >/dev/null
+	@cmake --build build/release -j $(JOBS)
+
+run: all
+	./build/crabcache
+
+deps:
+	@./scripts/deps.sh
+
+# The test build: Debug, AddressSanitizer + UBSan, warnings as errors.
+build/asan/CMakeCache.txt:
+	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON -DWERROR=ON \
+	    -DBIN_DIR=$(CURDIR)/build/asan/bin >/dev/null
+
+test: deps build/asan/CMakeCache.txt
+	cmake --build build/asan -j $(JOBS)
+	$(MAKE) --no-print-directory all
+	cd build/asan && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+unit: build/asan/CMakeCache.txt
+	cmake --build build/asan -j $(JOBS)
+	cd build/asan && ctest --output-on-failure -L unit
+
+fuzz: deps
+	cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DFUZZ=ON \
+	    -DBUILD_TESTS=OFF -DBIN_DIR=$(CURDIR)/build/fuzz/bin >/dev/null
+	cmake --build build/fuzz -j $(JOBS)
+	./tests/fuzz/run.sh build/fuzz/bin $(FUZZ_SECONDS)
+
+bench: deps all
+	./bench/compare
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 build/crabcache build/crabcache-cli build/crabcache-bench $(DESTDIR)$(PREFIX)/bin/
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
