@@ -272,7 +272,8 @@ class RedisServer(Server):
         self.resp_port = self.port
         argv = [redis_binary(), "--port", str(self.port), "--bind", HOST, "--save", "",
                 "--appendonly", "no", "--databases", "1", "--protected-mode", "no",
-                "--logfile", "", "--daemonize", "no", "--loglevel", "warning"]
+                "--logfile", "", "--daemonize", "no", "--loglevel", "warning",
+                "--enable-debug-command", "local"]
         argv += list(extra_args)
         super().__init__(argv, [self.port], cwd=cwd)
 
