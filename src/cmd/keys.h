@@ -1,0 +1,56 @@
+/*
+ * keys.h -- helpers every data command uses: lock a key's shard, look keys
+ * up with Redis's hit/miss accounting, and report mutations (prop_*) so the
+ * write-ahead log and the change counter see every write.
+ *
+ * Handlers run on worker threads. A handler locks the shard(s) it needs,
+ * reads/mutates with the shard_* calls of store.h, reports each mutation
+ * with prop_* while still holding the lock (so the log has per-shard apply
+ * order), unlocks, then writes its reply.
+ */
+#ifndef CRAB_CMD_KEYS_H
+#define CRAB_CMD_KEYS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cmd/client.h"
+#include "core/server.h"
+#include "proto/proto.h"
+#include "store/store.h"
+
+static inline unsigned
+key_shard(const struct proto_arg *k)
+{
+    return store_shard_of(server.store, k->ptr, k->len);
+}
+
+static inline struct shard *
+key_lock(const struct proto_arg *k)
+{
+    return shard_lock(server.store, key_shard(k));
+}
+
+/* Look a key up for reading, counting a keyspace hit or miss. */
+struct item *key_read(struct shard *sh, const struct proto_arg *k, int64_t now);
+/* Look a key up for writing (no hit/miss accounting). */
+static inline struct item *
+key_write(struct shard *sh, const struct proto_arg *k, int64_t now)
+{
+    return shard_find(sh, k->ptr, k->len, now);
+}
+
+/* Build a new item for key k with value v (copied) and expiry. */
+struct item *key_item(const struct proto_arg *k, const void *v, size_t vlen, int64_t expire);
+
+/* Mutation reports (shard lock held). */
+void prop_set(struct client *c, const struct item *it);
+void prop_del(struct client *c, const char *key, size_t klen);
+void prop_expire(struct client *c, const struct item *it);
+void prop_flush(struct client *c);
+
+/* Writes since the last save (INFO rdb_changes_since_last_save). */
+uint64_t prop_dirty(void);
+void prop_dirty_reset(void);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * reply.c -- see reply.h. The native protocol renders every reply as one
+ * line: simple strings as themselves, errors as "ERROR: <message>" (the RESP
+ * error code, e.g. "ERR ", is dropped), integers in decimal, bulk strings raw,
+ * nulls as NULL. Aggregates only occur natively for commands the native
+ * protocol does not expose, so there they render as nothing.
+ */
+#include "cmd/reply.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void
+crlf(struct buf *b)
+{
+    buf_append(b, "\r\n", 2);
+}
+
+static void
+header(struct reply *r, char type, int64_t n)
+{
+    buf_appendc(r->out, type);
+    buf_append_i64(r->out, n);
+    crlf(r->out);
+}
+
+void
+reply_ok(struct reply *r)
+{
+    buf_append(r->out, r->proto == REPLY_NATIVE ? "OK\r\n" : "+OK\r\n",
+               r->proto == REPLY_NATIVE ? 4 : 5);
+}
+
+void
+reply_simple(struct reply *r, const char *s)
+{
+    if (r->proto != REPLY_NATIVE) {
+        buf_appendc(r->out, '+');
+    }
+    buf_appendstr(r->out, s);
+    crlf(r->out);
+}
+
+void
+reply_error(struct reply *r, const char *err)
+{
+    size_t n = strlen(err);
+    if (r->proto == REPLY_NATIVE) {
+        buf_append(r->out, "ERROR: ", 7);
+        /* Drop the RESP error code when it is the generic ERR. */
+        if (n >= 4 && memcmp(err, "ERR ", 4) == 0) {
+            err += 4;
+            n -= 4;
+        }
+    } else {
+        buf_appendc(r->out, '-');
+    }
+    char *w = buf_reserve(r->out, n);
+    for (size_t i = 0; i < n; i++) {
+        w[i] = (err[i] == '\r' || err[i] == '\n') ? ' ' : err[i];
+    }
+    r->out->len += n;
+    crlf(r->out);
+}
+
+void
+reply_errorf(struct reply *r, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    reply_error(r, msg);
+}
+
+void
+reply_int(struct reply *r, int64_t v)
+{
+    if (r->proto != REPLY_NATIVE) {
+        buf_appendc(r->out, ':');
+    }
+    buf_append_i64(r->out, v);
+    crlf(r->out);
+}
+
+void
+reply_bulk(struct reply *r, const void *p, size_t n)
+{
+    if (r->proto != REPLY_NATIVE) {
+        header(r, '$', (int64_t)n);
+    }
+    buf_append(r->out, p, n);
+    crlf(r->out);
+}
+
+void
+reply_bulkstr(struct reply *r, const char *s)
+{
+    reply_bulk(r, s, strlen(s));
+}
+
+void
+reply_null(struct reply *r)
+{
+    if (r->proto == REPLY_NATIVE) {
+        buf_append(r->out, "NULL\r\n", 6);
+    } else if (r->proto == REPLY_RESP3) {
+        buf_append(r->out, "_\r\n", 3);
+    } else {
+        buf_append(r->out, "$-1\r\n", 5);
+    }
+}
+
+void
+reply_null_array(struct reply *r)
+{
+    if (r->proto == REPLY_NATIVE) {
+        buf_append(r->out, "NULL\r\n", 6);
+    } else if (r->proto == REPLY_RESP3) {
+        buf_append(r->out, "_\r\n", 3);
+    } else {
+        buf_append(r->out, "*-1\r\n", 5);
+    }
+}
+
+void
+reply_array(struct reply *r, size_t n)
+{
+    if (r->proto != REPLY_NATIVE) {
+        header(r, '*', (int64_t)n);
+    }
+}
+
+void
+reply_map(struct reply *r, size_t n)
+{
+    if (r->proto == REPLY_RESP3) {
+        header(r, '%', (int64_t)n);
+    } else if (r->proto == REPLY_RESP2) {
+        header(r, '*', (int64_t)n * 2);
+    }
+}
+
+void
+reply_set(struct reply *r, size_t n)
+{
+    if (r->proto == REPLY_RESP3) {
+        header(r, '~', (int64_t)n);
+    } else if (r->proto == REPLY_RESP2) {
+        header(r, '*', (int64_t)n);
+    }
+}
+
+void
+reply_double(struct reply *r, double v)
+{
+    char tmp[64];
+    int n;
+    if (isinf(v)) {
+        n = snprintf(tmp, sizeof(tmp), "%s", v > 0 ? "inf" : "-inf");
+    } else {
+        n = snprintf(tmp, sizeof(tmp), "%.17g", v);
+    }
+    if (r->proto == REPLY_RESP3) {
+        buf_appendc(r->out, ',');
+        buf_append(r->out, tmp, (size_t)n);
+        crlf(r->out);
+    } else {
+        reply_bulk(r, tmp, (size_t)n);
+    }
+}
+
+void
+reply_bool(struct reply *r, int v)
+{
+    if (r->proto == REPLY_RESP3) {
+        buf_append(r->out, v ? "#t\r\n" : "#f\r\n", 4);
+    } else {
+        reply_int(r, v ? 1 : 0);
+    }
+}
+
+void
+reply_verbatim(struct reply *r, const char *p, size_t n)
+{
+    if (r->proto == REPLY_RESP3) {
+        header(r, '=', (int64_t)n + 4);
+        buf_append(r->out, "txt:", 4);
+        buf_append(r->out, p, n);
+        crlf(r->out);
+    } else {
+        reply_bulk(r, p, n);
+    }
+}

@@ -1,0 +1,474 @@
+/*
+ * t_info.c -- introspection: INFO, COMMAND, SLOWLOG, LATENCY, and the STATS
+ * JSON of the native protocol (also served at /stats).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "cmd/args.h"
+#include "cmd/cmd.h"
+#include "cmd/keys.h"
+#include "cmd/slowlog.h"
+#include "util/clock.h"
+#include "util/mem.h"
+
+void stats_json(struct buf *out);
+
+static size_t
+rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2) {
+            rss = 0;
+        }
+        fclose(f);
+    }
+    return (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void
+human_bytes(char *out, size_t len, size_t n)
+{
+    double d = (double)n;
+    if (n < 1024) {
+        snprintf(out, len, "%zuB", n);
+    } else if (n < 1024 * 1024) {
+        snprintf(out, len, "%.2fK", d / 1024);
+    } else if (n < 1024ull * 1024 * 1024) {
+        snprintf(out, len, "%.2fM", d / (1024 * 1024));
+    } else {
+        snprintf(out, len, "%.2fG", d / (1024.0 * 1024 * 1024));
+    }
+}
+
+static const char *
+policy_name(int p)
+{
+    return p == STORE_NOEVICTION ? "noeviction" : p == STORE_LRU ? "allkeys-lru" : "tinylfu";
+}
+
+enum {
+    SEC_SERVER = 1 << 0,
+    SEC_CLIENTS = 1 << 1,
+    SEC_MEMORY = 1 << 2,
+    SEC_PERSISTENCE = 1 << 3,
+    SEC_STATS = 1 << 4,
+    SEC_REPLICATION = 1 << 5,
+    SEC_CPU = 1 << 6,
+    SEC_COMMANDSTATS = 1 << 7,
+    SEC_CLUSTER = 1 << 8,
+    SEC_KEYSPACE = 1 << 9,
+    SEC_ERRORSTATS = 1 << 10,
+    SEC_MODULES = 1 << 11,
+};
+#define SEC_DEFAULT (SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS | \
+                     SEC_REPLICATION | SEC_CPU | SEC_MODULES | SEC_ERRORSTATS | SEC_CLUSTER | \
+                     SEC_KEYSPACE)
+#define SEC_ALL (SEC_DEFAULT | SEC_COMMANDSTATS)
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} sections[] = {
+    {"server", SEC_SERVER},           {"clients", SEC_CLIENTS},
+    {"memory", SEC_MEMORY},           {"persistence", SEC_PERSISTENCE},
+    {"stats", SEC_STATS},             {"replication", SEC_REPLICATION},
+    {"cpu", SEC_CPU},                 {"commandstats", SEC_COMMANDSTATS},
+    {"cluster", SEC_CLUSTER},         {"keyspace", SEC_KEYSPACE},
+    {"errorstats", SEC_ERRORSTATS},   {"modules", SEC_MODULES},
+};
+
+static void
+section(struct buf *b, const char *title)
+{
+    if (b->len) {
+        buf_appendstr(b, "\r\n");
+    }
+    buf_appendf(b, "# %s\r\n", title);
+}
+
+static void
+info_build(struct buf *b, unsigned which)
+{
+    int64_t now = clock_ms();
+    struct tstats ts;
+    tstats_sum(&ts);
+    struct store *st = server.store;
+    if (which & SEC_SERVER) {
+        struct utsname u;
+        uname(&u);
+        section(b, "Server");
+        buf_appendf(b,
+                    "redis_version:7.0.15\r\ncrabcache_version:%s\r\nredis_mode:standalone\r\n"
+                    "os:%s %s %s\r\narch_bits:64\r\nmultiplexing_api:epoll\r\n"
+                    "process_id:%d\r\nrun_id:%s\r\ntcp_port:%d\r\nresp_port:%d\r\n"
+                    "server_time_usec:%lld\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n"
+                    "hz:10\r\nio_threads_active:0\r\nworker_threads:%u\r\nshards:%u\r\n"
+                    "executable:crabcache\r\nconfig_file:%s\r\n",
+                    CRABCACHE_VERSION, u.sysname, u.release, u.machine, (int)getpid(),
+                    server.run_id, server.port, server.resp_port, (long long)clock_us(),
+                    (long long)((now - server.start_ms) / 1000),
+                    (long long)((now - server.start_ms) / 86400000), server.threads,
+                    st->nshards, "");
+    }
+    if (which & SEC_CLIENTS) {
+        section(b, "Clients");
+        buf_appendf(b,
+                    "connected_clients:%llu\r\ncluster_connections:0\r\nmaxclients:%llu\r\n"
+                    "blocked_clients:0\r\ntracking_clients:0\r\n",
+                    (unsigned long long)atomic_load(&server.conns_current),
+                    (unsigned long long)atomic_load(&server.max_connections));
+    }
+    if (which & SEC_MEMORY) {
+        size_t used = store_used_memory(st), rss = rss_bytes();
+        size_t maxm = atomic_load(&st->max_memory);
+        char hu[32], hr[32], hm[32];
+        human_bytes(hu, sizeof(hu), used);
+        human_bytes(hr, sizeof(hr), rss);
+        human_bytes(hm, sizeof(hm), maxm);
+        section(b, "Memory");
+        buf_appendf(b,
+                    "used_memory:%zu\r\nused_memory_human:%s\r\nused_memory_rss:%zu\r\n"
+                    "used_memory_rss_human:%s\r\nused_memory_dataset:%zu\r\n"
+                    "maxmemory:%zu\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\n"
+                    "mem_fragmentation_ratio:%.2f\r\nmem_allocator:%s\r\n",
+                    used, hu, rss, hr, used, maxm, hm, policy_name(atomic_load(&st->policy)),
+                    used ? (double)rss / (double)used : 0.0,
+#ifdef HAVE_JEMALLOC
+                    "jemalloc"
+#else
+                    "libc"
+#endif
+        );
+    }
+    if (which & SEC_PERSISTENCE) {
+        section(b, "Persistence");
+        buf_appendf(b,
+                    "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:%llu\r\n"
+                    "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:%lld\r\n"
+                    "aof_enabled:0\r\naof_rewrite_in_progress:0\r\nwal_enabled:0\r\n",
+                    (unsigned long long)prop_dirty(), (long long)atomic_load(&server.lastsave_s));
+    }
+    if (which & SEC_STATS) {
+        uint64_t total = 0;
+        for (int i = 0; i < CMD_COUNT; i++) {
+            total += ts.cmd[i].calls;
+        }
+        section(b, "Stats");
+        buf_appendf(b,
+                    "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
+                    "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
+                    "rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:%llu\r\n"
+                    "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\nauth_failures:%llu\r\n",
+                    (unsigned long long)atomic_load(&server.conns_total),
+                    (unsigned long long)total, (unsigned long long)ts.net_in,
+                    (unsigned long long)ts.net_out,
+                    (unsigned long long)atomic_load(&server.conns_rejected),
+                    (unsigned long long)store_expired_total(st),
+                    (unsigned long long)store_evicted_total(st),
+                    (unsigned long long)ts.hits, (unsigned long long)ts.misses,
+                    (unsigned long long)atomic_load(&server.auth_failures));
+    }
+    if (which & SEC_REPLICATION) {
+        section(b, "Replication");
+        buf_appendstr(b, "role:master\r\nconnected_slaves:0\r\n");
+    }
+    if (which & SEC_CPU) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        section(b, "CPU");
+        buf_appendf(b, "used_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n",
+                    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec,
+                    (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec);
+    }
+    if (which & SEC_MODULES) {
+        section(b, "Modules");
+    }
+    if (which & SEC_ERRORSTATS) {
+        section(b, "Errorstats");
+    }
+    if (which & SEC_COMMANDSTATS) {
+        section(b, "Commandstats");
+        for (int i = 0; i < CMD_COUNT; i++) {
+            const struct cmd_stat *s = &ts.cmd[i];
+            if (s->calls == 0 && s->rejected == 0) {
+                continue;
+            }
+            buf_appendf(b,
+                        "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,"
+                        "rejected_calls=%llu,failed_calls=%llu\r\n",
+                        cmd_table[i].name, (unsigned long long)s->calls,
+                        (unsigned long long)s->usec,
+                        s->calls ? (double)s->usec / (double)s->calls : 0.0,
+                        (unsigned long long)s->rejected, (unsigned long long)s->failed);
+        }
+    }
+    if (which & SEC_CLUSTER) {
+        section(b, "Cluster");
+        buf_appendstr(b, "cluster_enabled:0\r\n");
+    }
+    if (which & SEC_KEYSPACE) {
+        section(b, "Keyspace");
+        size_t keys = store_count(st);
+        if (keys) {
+            buf_appendf(b, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", keys,
+                        store_expires_count(st));
+        }
+    }
+}
+
+void
+cmd_info(struct client *c, int argc, struct proto_arg *argv)
+{
+    unsigned which = argc == 1 ? SEC_DEFAULT : 0;
+    for (int i = 1; i < argc; i++) {
+        if (proto_arg_is(&argv[i], "all") || proto_arg_is(&argv[i], "everything")) {
+            which |= SEC_ALL;
+        } else if (proto_arg_is(&argv[i], "default")) {
+            which |= SEC_DEFAULT;
+        } else {
+            for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
+                if (proto_arg_is(&argv[i], sections[s].name)) {
+                    which |= sections[s].bit;
+                }
+            }
+        }
+    }
+    struct buf b;
+    buf_init(&b);
+    info_build(&b, which);
+    reply_verbatim(&c->r, b.data ? b.data : "", b.len);
+    buf_deinit(&b);
+}
+
+void
+stats_json(struct buf *out)
+{
+    struct tstats ts;
+    tstats_sum(&ts);
+    struct store *st = server.store;
+    buf_appendf(out,
+                "{\"keys\":%zu,\"memory\":%zu,\"max_memory\":%zu,\"hits\":%llu,"
+                "\"misses\":%llu,\"evictions\":%llu,\"expirations\":%llu,"
+                "\"connections\":%llu,\"uptime_seconds\":%lld,\"shards\":[",
+                store_count(st), store_used_memory(st), atomic_load(&st->max_memory),
+                (unsigned long long)ts.hits, (unsigned long long)ts.misses,
+                (unsigned long long)store_evicted_total(st),
+                (unsigned long long)store_expired_total(st),
+                (unsigned long long)atomic_load(&server.conns_current),
+                (long long)((clock_ms() - server.start_ms) / 1000));
+    for (unsigned i = 0; i < st->nshards; i++) {
+        struct shard *sh = shard_lock(st, i);
+        buf_appendf(out, "%s{\"id\":%u,\"keys\":%zu,\"memory\":%zu,\"expires\":%zu}",
+                    i ? "," : "", i, ht_count(&sh->ht), sh->mem, sh->nexpires);
+        shard_unlock(sh);
+    }
+    buf_appendstr(out, "]}");
+}
+
+/* ---- COMMAND ------------------------------------------------------------ */
+
+static void
+flag_names(const struct cmd *cmd, const char **out, size_t *n)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } f[] = {{CMD_WRITE, "write"},   {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
+             {CMD_ADMIN, "admin"},   {CMD_NOSCRIPT, "noscript"}, {CMD_LOADING, "loading"},
+             {CMD_STALE, "stale"},   {CMD_NOAUTH, "no_auth"},    {CMD_FAST, "fast"}};
+    *n = 0;
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if (cmd->flags & f[i].bit) {
+            out[(*n)++] = f[i].name;
+        }
+    }
+}
+
+static void
+command_info(struct reply *r, const struct cmd *cmd)
+{
+    const char *flags[16];
+    size_t nf;
+    flag_names(cmd, flags, &nf);
+    reply_array(r, 10);
+    reply_bulkstr(r, cmd->name);
+    reply_int(r, cmd->arity);
+    reply_set(r, nf);
+    for (size_t i = 0; i < nf; i++) {
+        reply_simple(r, flags[i]);
+    }
+    reply_int(r, cmd->first_key);
+    reply_int(r, cmd->last_key);
+    reply_int(r, cmd->key_step);
+    /* ACL categories */
+    const char *cats = cmd->categories;
+    size_t ncat = 0;
+    for (const char *p = cats; *p; p++) {
+        if (*p == '@') {
+            ncat++;
+        }
+    }
+    reply_set(r, ncat);
+    const char *p = cats;
+    while (*p) {
+        while (*p == ' ') {
+            p++;
+        }
+        const char *e = p;
+        while (*e && *e != ' ') {
+            e++;
+        }
+        if (e > p) {
+            buf_appendc(r->out, '+');
+            buf_append(r->out, p, (size_t)(e - p));
+            buf_appendstr(r->out, "\r\n");
+        }
+        p = e;
+    }
+    reply_array(r, 0); /* tips */
+    if (cmd->first_key > 0) {
+        reply_array(r, 1);
+        reply_map(r, 4);
+        reply_bulkstr(r, "flags");
+        reply_set(r, 1);
+        reply_simple(r, (cmd->flags & CMD_WRITE) ? "RW" : "RO");
+        reply_bulkstr(r, "begin_search");
+        reply_map(r, 2);
+        reply_bulkstr(r, "type");
+        reply_bulkstr(r, "index");
+        reply_bulkstr(r, "spec");
+        reply_map(r, 1);
+        reply_bulkstr(r, "index");
+        reply_int(r, cmd->first_key);
+        reply_bulkstr(r, "find_keys");
+        reply_map(r, 2);
+        reply_bulkstr(r, "type");
+        reply_bulkstr(r, "range");
+        reply_bulkstr(r, "spec");
+        reply_map(r, 3);
+        reply_bulkstr(r, "lastkey");
+        reply_int(r, cmd->last_key < 0 ? cmd->last_key : cmd->last_key - cmd->first_key);
+        reply_bulkstr(r, "keystep");
+        reply_int(r, cmd->key_step);
+        reply_bulkstr(r, "limit");
+        reply_int(r, 0);
+    } else {
+        reply_array(r, 0);
+    }
+    reply_array(r, 0); /* subcommands */
+}
+
+void
+cmd_command(struct client *c, int argc, struct proto_arg *argv)
+{
+    struct reply *r = &c->r;
+    if (argc == 1) {
+        reply_array(r, CMD_COUNT);
+        for (int i = 0; i < CMD_COUNT; i++) {
+            command_info(r, &cmd_table[i]);
+        }
+        return;
+    }
+    struct proto_arg *sub = &argv[1];
+    if (proto_arg_is(sub, "count")) {
+        if (argc != 2) {
+            reply_error(r, "ERR wrong number of arguments for 'command|count' command");
+            return;
+        }
+        reply_int(r, CMD_COUNT);
+    } else if (proto_arg_is(sub, "info")) {
+        if (argc == 2) {
+            reply_array(r, CMD_COUNT);
+            for (int i = 0; i < CMD_COUNT; i++) {
+                command_info(r, &cmd_table[i]);
+            }
+            return;
+        }
+        reply_array(r, (size_t)argc - 2);
+        for (int i = 2; i < argc; i++) {
+            const struct cmd *cmd = cmd_lookup(argv[i].ptr, argv[i].len);
+            if (cmd) {
+                command_info(r, cmd);
+            } else {
+                reply_null_array(r);
+            }
+        }
+    } else if (proto_arg_is(sub, "docs")) {
+        size_t n = 0;
+        const struct cmd *list[CMD_COUNT];
+        if (argc == 2) {
+            for (int i = 0; i < CMD_COUNT; i++) {
+                list[n++] = &cmd_table[i];
+            }
+        } else {
+            for (int i = 2; i < argc && n < CMD_COUNT; i++) {
+                const struct cmd *cmd = cmd_lookup(argv[i].ptr, argv[i].len);
+                if (cmd) {
+                    list[n++] = cmd;
+                }
+            }
+        }
+        reply_map(r, n);
+        for (size_t i = 0; i < n; i++) {
+            reply_bulkstr(r, list[i]->name);
+            reply_map(r, 1);
+            reply_bulkstr(r, "summary");
+            reply_bulkstr(r, list[i]->categories);
+        }
+    } else if (proto_arg_is(sub, "list")) {
+        reply_array(r, CMD_COUNT);
+        for (int i = 0; i < CMD_COUNT; i++) {
+            reply_bulkstr(r, cmd_table[i].name);
+        }
+    } else {
+        int n = sub->len > 128 ? 128 : (int)sub->len;
+        reply_errorf(r, "ERR unknown subcommand '%.*s'. Try COMMAND HELP.", n, sub->ptr);
+    }
+}
+
+/* ---- SLOWLOG / LATENCY --------------------------------------------------- */
+
+void
+cmd_slowlog(struct client *c, int argc, struct proto_arg *argv)
+{
+    struct proto_arg *sub = &argv[1];
+    if (proto_arg_is(sub, "len")) {
+        reply_int(&c->r, (int64_t)slowlog_len());
+    } else if (proto_arg_is(sub, "reset")) {
+        slowlog_reset();
+        reply_ok(&c->r);
+    } else if (proto_arg_is(sub, "get")) {
+        long long count = 10;
+        if (argc == 3 && (!arg_to_ll(&argv[2], &count) || count < -1)) {
+            reply_error(&c->r, "ERR count should be greater than or equal to -1");
+            return;
+        }
+        slowlog_reply(&c->r, count);
+    } else {
+        int n = sub->len > 128 ? 128 : (int)sub->len;
+        reply_errorf(&c->r, "ERR unknown subcommand '%.*s'. Try SLOWLOG HELP.", n, sub->ptr);
+    }
+}
+
+void
+cmd_latency(struct client *c, int argc, struct proto_arg *argv)
+{
+    struct proto_arg *sub = &argv[1];
+    if (proto_arg_is(sub, "latest")) {
+        reply_array(&c->r, 0);
+    } else if (proto_arg_is(sub, "reset")) {
+        reply_int(&c->r, 0);
+    } else if (proto_arg_is(sub, "history") && argc == 3) {
+        reply_array(&c->r, 0);
+    } else {
+        int n = sub->len > 128 ? 128 : (int)sub->len;
+        reply_errorf(&c->r, "ERR unknown subcommand '%.*s'. Try LATENCY HELP.", n, sub->ptr);
+    }
+}

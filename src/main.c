@@ -1,0 +1,188 @@
+/*
+ * main.c -- argv -> configuration -> server set-up -> run -> teardown.
+ *
+ * The main thread owns the signal handlers (a libuv loop of its own):
+ * SIGTERM/SIGINT stop the workers (they finish what they were doing) and the
+ * process exits 0; SIGHUP reopens the log file.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "conf/config.h"
+#include "core/server.h"
+#include "net/net.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+static struct config cfg;
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+    if (signum == SIGHUP) {
+        int rc = log_reopen();
+        log_info("SIGHUP: log file reopened", "\"ok\":%s", rc == 0 ? "true" : "false");
+        return;
+    }
+    log_info("shutting down", "\"signal\":\"%s\"", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    uv_stop(h->loop);
+}
+
+static enum store_policy
+store_policy_of(int p)
+{
+    switch (p) {
+    case CONFIG_POLICY_NOEVICTION:
+        return STORE_NOEVICTION;
+    case CONFIG_POLICY_LRU:
+        return STORE_LRU;
+    default:
+        return STORE_TINYLFU;
+    }
+}
+
+/* CONFIG SET hook: copy live settings into the running server. */
+static void
+on_config_change(struct config *c, int key_id, void *ctx)
+{
+    (void)key_id;
+    (void)ctx;
+    atomic_store(&server.store->max_memory, (size_t)c->max_memory);
+    atomic_store(&server.store->policy, store_policy_of(c->eviction.policy));
+    atomic_store(&server.max_connections, (uint64_t)c->max_connections);
+    atomic_store(&server.idle_timeout_s, c->idle_timeout);
+    atomic_store(&server.max_value_size, (size_t)c->max_value_size);
+    log_set_level((enum log_level)c->log_level);
+}
+
+static void
+make_run_id(char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    FILE *f = fopen("/dev/urandom", "rb");
+    unsigned char raw[20] = {0};
+    if (f) {
+        if (fread(raw, 1, sizeof(raw), f) != sizeof(raw)) {
+            memset(raw, 0x5a, sizeof(raw));
+        }
+        fclose(f);
+    }
+    for (int i = 0; i < 20; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[40] = '\0';
+}
+
+static bool
+is_loopback_bind(const char *b)
+{
+    return strncmp(b, "127.", 4) == 0 || strcmp(b, "::1") == 0 || strcmp(b, "localhost") == 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct config_error err;
+    memset(&err, 0, sizeof(err));
+    int rc = config_load(&cfg, argc, argv, stdout, &err);
+    if (rc != CONFIG_OK) {
+        if (rc < 0) {
+            fprintf(stderr, "%s\n", err.msg);
+        }
+        config_free(&cfg);
+        return config_exit_status(rc);
+    }
+    if (log_setup((enum log_level)cfg.log_level, cfg.log_format == CONFIG_LOG_JSON,
+                  cfg.log_file) < 0) {
+        fprintf(stderr, "config error: log_file: cannot open %s: %s\n", cfg.log_file,
+                strerror(errno));
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    /* bind may list several addresses; the first one is used. */
+    char *bind = xstrdup(cfg.bind && *cfg.bind ? cfg.bind : "127.0.0.1");
+    char *sp = strchr(bind, ' ');
+    if (sp) {
+        *sp = '\0';
+    }
+    unsigned threads = (unsigned)config_worker_threads(&cfg);
+    unsigned shards = (unsigned)config_shard_count(&cfg);
+
+    server.cfg = &cfg;
+    server.bind = bind;
+    server.port = (int)cfg.port;
+    server.resp_port = (int)cfg.resp_port;
+    server.threads = threads;
+    server.protected_mode = cfg.protected_mode;
+    server.max_connections = (uint64_t)cfg.max_connections;
+    server.idle_timeout_s = cfg.idle_timeout;
+    server.max_value_size = (size_t)cfg.max_value_size;
+    server.auth_tokens = cfg.security.auth_required ? cfg.security.tokens.items : NULL;
+    server.start_ms = clock_ms();
+    server.lastsave_s = server.start_ms / 1000;
+    server.active_expire = true;
+    make_run_id(server.run_id);
+    server.store = store_create(shards, (size_t)cfg.max_memory,
+                                store_policy_of(cfg.eviction.policy));
+    cfg.on_change = on_config_change;
+
+    if (server.protected_mode && !is_loopback_bind(bind) && server.auth_tokens == NULL) {
+        log_warn("protected mode: bound to a non-loopback address without an auth token; "
+                 "only loopback clients are served until auth_token is set or "
+                 "protected_mode = false",
+                 "\"bind\":\"%s\"", bind);
+    }
+
+    struct net_options nopt = {
+        .bind = bind,
+        .port = (int)cfg.port,
+        .resp_port = (int)cfg.resp_port,
+        .threads = threads,
+        .max_command_size = (size_t)cfg.max_command_size,
+        .max_output_buffer = (size_t)cfg.security.max_output_buffer,
+        .max_line = 1024 * 1024,
+        .cron_hz = 10,
+    };
+    char msg[256];
+    if (net_start(&nopt, msg, sizeof(msg)) < 0) {
+        log_error("start-up failed", "\"error\":\"%s\"", msg);
+        fprintf(stderr, "crabcache: %s\n", msg);
+        return 1;
+    }
+    log_info("crabcache ready",
+             "\"version\":\"%s\",\"bind\":\"%s\",\"port\":%d,\"resp_port\":%d,"
+             "\"threads\":%u,\"shards\":%u,\"max_memory\":%llu",
+             CRABCACHE_VERSION, bind, server.port, server.resp_port, threads,
+             server.store->nshards, (unsigned long long)cfg.max_memory);
+
+    uv_loop_t *loop = uv_default_loop();
+    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_init(loop, &sigterm);
+    uv_signal_init(loop, &sigint);
+    uv_signal_init(loop, &sighup);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sighup, on_signal, SIGHUP);
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    net_stop();
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sighup, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    store_destroy(&server.store);
+    log_info("bye", NULL);
+    config_free(&cfg);
+    free(bind);
+    log_teardown();
+    return 0;
+}

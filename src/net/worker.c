@@ -1,0 +1,309 @@
+/*
+ * worker.c -- worker threads, their listeners and timers, and the registry
+ * of all clients (for CLIENT LIST / CLIENT KILL).
+ *
+ * Each worker binds its own socket per port with SO_REUSEPORT (libuv 1.44
+ * has no flag for it, so the socket is made here and handed to uv_tcp_open).
+ * The first worker's bind is done before any thread starts, so a port that
+ * is taken fails start-up with a clear message.
+ *
+ * Cron (cron_hz per second, per worker): active expiry and rehashing of the
+ * shards this worker looks after (shard i belongs to worker i mod N), idle
+ * client timeout, CLIENT KILL requests.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/server.h"
+#include "net/internal.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+static struct {
+    struct worker *workers;
+    unsigned n;
+    struct net_options opt;
+    pthread_mutex_t reg_lock;
+    struct conn *reg_head;
+} N = {.reg_lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- registry ---------------------------------------------------------- */
+
+void
+registry_add(struct conn *cn)
+{
+    pthread_mutex_lock(&N.reg_lock);
+    cn->reg_next = N.reg_head;
+    cn->reg_prev = NULL;
+    if (N.reg_head) {
+        N.reg_head->reg_prev = cn;
+    }
+    N.reg_head = cn;
+    pthread_mutex_unlock(&N.reg_lock);
+}
+
+void
+registry_del(struct conn *cn)
+{
+    pthread_mutex_lock(&N.reg_lock);
+    if (cn->reg_prev) {
+        cn->reg_prev->reg_next = cn->reg_next;
+    } else if (N.reg_head == cn) {
+        N.reg_head = cn->reg_next;
+    }
+    if (cn->reg_next) {
+        cn->reg_next->reg_prev = cn->reg_prev;
+    }
+    cn->reg_prev = cn->reg_next = NULL;
+    pthread_mutex_unlock(&N.reg_lock);
+}
+
+static void
+client_line(struct buf *out, struct conn *cn, int64_t now)
+{
+    struct client *c = &cn->c;
+    buf_appendf(out,
+                "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N db=0 "
+                "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 "
+                "multi-mem=0 rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=r "
+                "cmd=%s user=default redir=-1 resp=%d\n",
+                (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
+                (long long)((now - c->ctime_ms) / 1000), (long long)((now - c->last_ms) / 1000),
+                buf_unread(&cn->in), cn->in.cap - cn->in.len, cn->in.cap,
+                cn->out.cap + cn->wbuf.cap,
+                sizeof(*cn) + cn->in.cap + cn->out.cap + cn->wbuf.cap,
+                c->last_cmd ? c->last_cmd : "NULL", c->r.proto == REPLY_RESP3 ? 3 : 2);
+}
+
+void
+net_client_list(struct buf *out, uint64_t id)
+{
+    int64_t now = clock_ms();
+    pthread_mutex_lock(&N.reg_lock);
+    for (struct conn *cn = N.reg_head; cn; cn = cn->reg_next) {
+        if (id == 0 || cn->c.id == id) {
+            client_line(out, cn, now);
+        }
+    }
+    pthread_mutex_unlock(&N.reg_lock);
+}
+
+unsigned
+net_client_kill(uint64_t id, const char *addr, const char *laddr, uint64_t skipme_id)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&N.reg_lock);
+    for (struct conn *cn = N.reg_head; cn; cn = cn->reg_next) {
+        if (id && cn->c.id != id) {
+            continue;
+        }
+        if (addr && strcmp(addr, cn->c.addr) != 0) {
+            continue;
+        }
+        if (laddr && strcmp(laddr, cn->c.laddr) != 0) {
+            continue;
+        }
+        if (skipme_id && cn->c.id == skipme_id) {
+            continue;
+        }
+        atomic_store(&cn->c.kill, true);
+        uv_async_send(&cn->w->wake);
+        n++;
+    }
+    pthread_mutex_unlock(&N.reg_lock);
+    return n;
+}
+
+/* ---- listeners --------------------------------------------------------- */
+
+static int
+open_listener(const char *addr, int port, int *fd_out)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    int family;
+    if (uv_ip4_addr(addr, port, (struct sockaddr_in *)&ss) == 0) {
+        family = AF_INET;
+        len = sizeof(struct sockaddr_in);
+    } else if (uv_ip6_addr(addr, port, (struct sockaddr_in6 *)&ss) == 0) {
+        family = AF_INET6;
+        len = sizeof(struct sockaddr_in6);
+    } else {
+        return -EINVAL;
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 511) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static void
+on_connection(uv_stream_t *listener, int status)
+{
+    struct worker *w = listener->data;
+    if (status < 0 || w->stopping) {
+        return;
+    }
+    conn_accept(w, listener, listener == (uv_stream_t *)&w->listen[1]);
+}
+
+/* ---- timers and wake-ups ----------------------------------------------- */
+
+static void
+on_cron(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    int64_t now = clock_ms();
+    struct store *st = server.store;
+    if (atomic_load(&server.active_expire)) {
+        for (unsigned i = w->id; i < st->nshards; i += N.n) {
+            /* Budget: enough buckets per tick to cover the table about once
+             * a second, at least 100. */
+            size_t buckets = st->shards[i].ht.size[0] / N.opt.cron_hz + 100;
+            store_cron(st, i, buckets, now);
+        }
+    }
+    conn_check_idle(w, now, atomic_load(&server.idle_timeout_s));
+}
+
+static void
+close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) {
+        uv_close(h, NULL);
+    }
+}
+
+static void
+on_wake(uv_async_t *a)
+{
+    struct worker *w = a->data;
+    conn_kill_marked(w);
+    if (atomic_load(&server.shutdown_asap) && !w->stopping) {
+        w->stopping = true;
+        for (int i = 0; i < 2; i++) {
+            if (w->listening[i]) {
+                uv_close((uv_handle_t *)&w->listen[i], NULL);
+                w->listening[i] = false;
+            }
+        }
+        /* Replies already built go out with a blocking best effort; then close. */
+        for (struct conn *cn = w->conns; cn;) {
+            struct conn *next = cn->next;
+            conn_close(cn);
+            cn = next;
+        }
+        uv_timer_stop(&w->cron);
+        uv_close((uv_handle_t *)&w->cron, NULL);
+        uv_close((uv_handle_t *)&w->wake, NULL);
+    }
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "crab-worker-%u", w->id);
+    pthread_setname_np(pthread_self(), name);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_walk(&w->loop, close_walk, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+    return NULL;
+}
+
+static int
+worker_init(struct worker *w, unsigned id, char *err, size_t errlen)
+{
+    w->id = id;
+    w->opt = &N.opt;
+    uv_loop_init(&w->loop);
+    w->loop.data = w;
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    w->wake.data = w;
+    uv_timer_init(&w->loop, &w->cron);
+    w->cron.data = w;
+    unsigned period = 1000 / (N.opt.cron_hz ? N.opt.cron_hz : 10);
+    uv_timer_start(&w->cron, on_cron, period, period);
+    int ports[2] = {N.opt.port, N.opt.resp_port};
+    const char *names[2] = {"port", "resp_port"};
+    for (int i = 0; i < 2; i++) {
+        if (ports[i] <= 0) {
+            continue;
+        }
+        int fd;
+        int rc = open_listener(N.opt.bind, ports[i], &fd);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot listen on %s:%d (%s): %s", N.opt.bind, ports[i],
+                     names[i], strerror(-rc));
+            return rc;
+        }
+        uv_tcp_init(&w->loop, &w->listen[i]);
+        w->listen[i].data = w;
+        uv_tcp_open(&w->listen[i], fd);
+        rc = uv_listen((uv_stream_t *)&w->listen[i], 511, on_connection);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot listen on %s:%d (%s): %s", N.opt.bind, ports[i],
+                     names[i], uv_strerror(rc));
+            return rc;
+        }
+        w->listening[i] = true;
+    }
+    return 0;
+}
+
+int
+net_start(const struct net_options *opt, char *err, size_t errlen)
+{
+    N.opt = *opt;
+    N.n = opt->threads ? opt->threads : 1;
+    N.workers = xcalloc(N.n, sizeof(struct worker));
+    for (unsigned i = 0; i < N.n; i++) {
+        int rc = worker_init(&N.workers[i], i, err, errlen);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    for (unsigned i = 0; i < N.n; i++) {
+        if (pthread_create(&N.workers[i].thread, NULL, worker_main, &N.workers[i]) != 0) {
+            snprintf(err, errlen, "cannot start worker thread");
+            return -EAGAIN;
+        }
+    }
+    return 0;
+}
+
+void
+net_stop(void)
+{
+    atomic_store(&server.shutdown_asap, true);
+    for (unsigned i = 0; i < N.n; i++) {
+        uv_async_send(&N.workers[i].wake);
+    }
+    for (unsigned i = 0; i < N.n; i++) {
+        pthread_join(N.workers[i].thread, NULL);
+    }
+    free(N.workers);
+    N.workers = NULL;
+    N.n = 0;
+}

@@ -1,0 +1,31 @@
+/* item.c -- see item.h. */
+#include "store/item.h"
+
+#include <stdlib.h>
+
+#include "util/mem.h"
+
+struct item *
+item_create(const char *key, size_t klen, size_t vlen)
+{
+    struct item *it = xmalloc(sizeof(*it) + klen + vlen + 1);
+    it->next = NULL;
+    it->expire = 0;
+    it->klen = (uint32_t)klen;
+    it->vlen = (uint32_t)vlen;
+    memcpy(it->data, key, klen);
+    it->data[klen + vlen] = '\0';
+    return it;
+}
+
+void
+item_free(struct item *it)
+{
+    free(it);
+}
+
+size_t
+item_mem(const struct item *it)
+{
+    return mem_usable(it);
+}

@@ -1,0 +1,70 @@
+/*
+ * item.h -- one key/value pair, stored in a single allocation.
+ *
+ *   +--------+--------+------+------+------------+--------------+
+ *   | next   | expire | klen | vlen | key bytes  | value bytes  |
+ *   | 8      | 8      | 4    | 4    | klen       | vlen + 1 NUL |
+ *   +--------+--------+------+------+------------+--------------+
+ *
+ * next:   the hash-table chain (owned by ht.c, protected by the shard lock).
+ * expire: absolute Unix time in ms, 0 = no expiry.
+ * The value is followed by a NUL byte so numeric commands can parse it in
+ * place; the NUL is not part of the value.
+ * All fields are protected by the lock of the shard that holds the item.
+ */
+#ifndef CRAB_STORE_ITEM_H
+#define CRAB_STORE_ITEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+struct item {
+    struct item *next;
+    int64_t expire;
+    uint32_t klen;
+    uint32_t vlen;
+    char data[];
+};
+
+#define ITEM_MAX_KEY ((size_t)UINT32_MAX - 1)
+#define ITEM_MAX_VALUE ((size_t)UINT32_MAX - 1)
+
+/* Allocate an item holding a copy of key and vlen bytes of uninitialised
+ * value (the caller fills item_val()). The item is not in any table yet. */
+struct item *item_create(const char *key, size_t klen, size_t vlen);
+void item_free(struct item *it);
+/* Bytes the allocator reserved for the item. */
+size_t item_mem(const struct item *it);
+
+static inline const char *
+item_key(const struct item *it)
+{
+    return it->data;
+}
+
+static inline char *
+item_val(struct item *it)
+{
+    return it->data + it->klen;
+}
+
+static inline const char *
+item_cval(const struct item *it)
+{
+    return it->data + it->klen;
+}
+
+static inline int
+item_key_eq(const struct item *it, const char *key, size_t klen)
+{
+    return it->klen == klen && memcmp(it->data, key, klen) == 0;
+}
+
+static inline int
+item_expired(const struct item *it, int64_t now_ms)
+{
+    return it->expire != 0 && it->expire <= now_ms;
+}
+
+#endif

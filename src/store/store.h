@@ -1,0 +1,134 @@
+/*
+ * store.h -- the sharded keyspace.
+ *
+ * The keyspace is split into S shards (a power of two). A key's shard is its
+ * cluster slot (slot.h) modulo S, so every slot lives in exactly one shard and
+ * the per-slot key counts are protected by that shard's lock. Each shard owns
+ * its hash table, memory counter and expiry cursor behind its own mutex.
+ *
+ * Locking: functions named shard_* must be called with the shard lock held
+ * (shard_lock/shard_unlock); functions named store_* take the locks they need
+ * themselves and must be called with no shard lock held. Commands that touch
+ * several keys lock every involved shard with store_lock_many(), which orders
+ * the locks by shard index so two such commands cannot deadlock.
+ *
+ * Items returned by shard_* functions stay valid only while the lock is held.
+ */
+#ifndef CRAB_STORE_STORE_H
+#define CRAB_STORE_STORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/ht.h"
+#include "store/item.h"
+#include "store/slot.h"
+
+struct shard {
+    pthread_mutex_t lock;
+    struct ht ht;
+    struct store *store;
+    size_t mem;           /* bytes of items and buckets in this shard */
+    size_t nexpires;      /* items with an expiry */
+    size_t expire_cursor; /* ht_scan cursor of active expiry */
+    uint64_t rng;         /* xorshift state for random keys */
+    uint64_t expired;     /* keys removed because their time was up */
+    uint64_t evicted;     /* keys removed to make room */
+} __attribute__((aligned(64)));
+
+enum store_policy { STORE_NOEVICTION = 0, STORE_LRU, STORE_TINYLFU };
+
+struct store {
+    unsigned nshards;
+    unsigned mask;
+    struct shard *shards;
+    _Atomic size_t used;     /* sum of shard mem */
+    _Atomic size_t max_memory; /* 0 = unlimited */
+    _Atomic int policy;
+    _Atomic uint32_t *slot_keys; /* SLOT_COUNT counters */
+};
+
+/* nshards is rounded up to a power of two (at least 1). */
+struct store *store_create(unsigned nshards, size_t max_memory, enum store_policy policy);
+void store_destroy(struct store **st);
+
+static inline unsigned
+store_shard_of_slot(const struct store *st, unsigned slot)
+{
+    return slot & st->mask;
+}
+
+static inline unsigned
+store_shard_of(const struct store *st, const char *key, size_t klen)
+{
+    return slot_of(key, klen) & st->mask;
+}
+
+static inline struct shard *
+shard_lock(struct store *st, unsigned idx)
+{
+    struct shard *sh = &st->shards[idx];
+    pthread_mutex_lock(&sh->lock);
+    return sh;
+}
+
+static inline void
+shard_unlock(struct shard *sh)
+{
+    pthread_mutex_unlock(&sh->lock);
+}
+
+/* Lock the shards of n keys (deduplicated, in index order). idx[] receives
+ * the sorted distinct shard indexes; returns how many were locked. */
+unsigned store_lock_many(struct store *st, const unsigned *shards, unsigned n, unsigned *idx);
+void store_unlock_many(struct store *st, const unsigned *idx, unsigned n);
+void store_lock_all(struct store *st);
+void store_unlock_all(struct store *st);
+
+/* The live item for key, or NULL. An expired item found here is deleted. */
+struct item *shard_find(struct shard *sh, const char *key, size_t klen, int64_t now);
+/* Store it (created with item_create), replacing and freeing any item with the
+ * same key. The caller must not use a replaced item afterwards. */
+void shard_put(struct shard *sh, struct item *it);
+/* Delete the key; true if a live item was removed. */
+bool shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now);
+/* Unlink and return the item (live or not) without freeing it, or NULL. */
+struct item *shard_take(struct shard *sh, const char *key, size_t klen);
+/* Set (ms > 0) or clear (ms == 0) the expiry of an item in this shard. */
+void shard_set_expire(struct shard *sh, struct item *it, int64_t ms);
+
+/* Keys in all shards, expired-but-not-yet-reclaimed included (as Redis). */
+size_t store_count(struct store *st);
+size_t store_expires_count(struct store *st);
+static inline size_t
+store_used_memory(const struct store *st)
+{
+    return atomic_load_explicit(&st->used, memory_order_relaxed);
+}
+/* True when a write that may add memory must be refused (noeviction, or
+ * eviction could not get below the limit). */
+bool store_over_limit(struct store *st);
+/* Remove every key. */
+void store_flush(struct store *st);
+
+/* SCAN over all shards. The cursor packs the shard index in its low bits.
+ * fn is called with the shard lock held. Returns the next cursor, 0 at the end. */
+uint64_t store_scan(struct store *st, uint64_t cursor, ht_visit_fn fn, void *ctx);
+/* A random live key copied into key and klen (malloc'd; caller frees), or false. */
+bool store_random_key(struct store *st, char **key, size_t *klen, int64_t now);
+
+/* Keys in one slot, and a visit of them (scans only the slot's shard). */
+size_t store_slot_count(struct store *st, unsigned slot);
+void store_slot_visit(struct store *st, unsigned slot, ht_visit_fn fn, void *ctx);
+
+/* Background work for one shard, bounded: up to `buckets` buckets scanned for
+ * expired items and a few rehash steps. Returns the number of keys expired. */
+size_t store_cron(struct store *st, unsigned idx, size_t buckets, int64_t now);
+
+uint64_t store_expired_total(struct store *st);
+uint64_t store_evicted_total(struct store *st);
+
+#endif
