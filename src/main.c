@@ -47,14 +47,37 @@ store_policy_of(int p)
     }
 }
 
+static struct store_eviction
+eviction_of(const struct config *c)
+{
+    struct store_eviction ev = {
+        .high_watermark = c->eviction.high_watermark,
+        .low_watermark = c->eviction.low_watermark,
+        .batch = c->eviction.strategy == CONFIG_STRATEGY_BATCH,
+        .batch_size = (unsigned)c->eviction.batch_eviction_size,
+        .min_items = (uint64_t)c->eviction.min_items_threshold,
+        .adaptive = c->eviction.adaptive_eviction,
+        .admission_multiplier = c->eviction.admission_threshold_multiplier,
+        .window_ratio = c->eviction.window_ratio,
+    };
+    return ev;
+}
+
 /* CONFIG SET hook: copy live settings into the running server. */
 static void
 on_config_change(struct config *c, int key_id, void *ctx)
 {
     (void)key_id;
     (void)ctx;
-    atomic_store(&server.store->max_memory, (size_t)c->max_memory);
-    atomic_store(&server.store->policy, store_policy_of(c->eviction.policy));
+    struct store *st = server.store;
+    struct store_eviction ev = eviction_of(c);
+    store_set_eviction(st, &ev);
+    if (atomic_load(&st->max_memory) != (size_t)c->max_memory) {
+        store_set_max_memory(st, (size_t)c->max_memory);
+    }
+    if (atomic_load(&st->policy) != (int)store_policy_of(c->eviction.policy)) {
+        store_set_policy(st, store_policy_of(c->eviction.policy));
+    }
     atomic_store(&server.max_connections, (uint64_t)c->max_connections);
     atomic_store(&server.idle_timeout_s, c->idle_timeout);
     atomic_store(&server.max_value_size, (size_t)c->max_value_size);
@@ -132,6 +155,8 @@ main(int argc, char **argv)
     make_run_id(server.run_id);
     server.store = store_create(shards, (size_t)cfg.max_memory,
                                 store_policy_of(cfg.eviction.policy));
+    struct store_eviction ev = eviction_of(&cfg);
+    store_set_eviction(server.store, &ev);
     cfg.on_change = on_config_change;
 
     if (server.protected_mode && !is_loopback_bind(bind) && server.auth_tokens == NULL) {

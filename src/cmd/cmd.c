@@ -157,7 +157,7 @@ cmd_dispatch(struct client *c, struct proto_req *req)
         reject(c, cmd, "NOAUTH Authentication required.");
         return;
     }
-    if ((cmd->flags & CMD_DENYOOM) && store_over_limit(server.store)) {
+    if ((cmd->flags & CMD_DENYOOM) && !store_make_room(server.store)) {
         reject(c, cmd, ERR_OOM);
         return;
     }

@@ -22,6 +22,7 @@ key_read(struct shard *sh, const struct proto_arg *k, int64_t now)
         STAT_INC(ts->hits);
     } else {
         STAT_INC(ts->misses);
+        shard_note_miss(sh, k->ptr, k->len);
     }
     return it;
 }

@@ -123,7 +123,7 @@ cmd_dispatch_native(struct client *c, struct proto_req *req)
         return;
     }
     const struct cmd *cmd = &cmd_table[v->id];
-    if ((cmd->flags & CMD_DENYOOM) && store_over_limit(server.store)) {
+    if ((cmd->flags & CMD_DENYOOM) && !store_make_room(server.store)) {
         reply_error(r, ERR_OOM);
         return;
     }

@@ -181,6 +181,10 @@ on_cron(uv_timer_t *t)
             store_cron(st, i, buckets, now);
         }
     }
+    /* Eviction between the watermarks goes on in the background, in steps
+     * spread over the workers' ticks. */
+    for (int i = 0; i < 16 && store_evict_step(st) > 0; i++) {
+    }
     conn_check_idle(w, now, atomic_load(&server.idle_timeout_s));
 }
 

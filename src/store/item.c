@@ -10,6 +10,7 @@ item_create(const char *key, size_t klen, size_t vlen)
 {
     struct item *it = xmalloc(sizeof(*it) + klen + vlen + 1);
     it->next = NULL;
+    evict_node_init(&it->evict);
     it->expire = 0;
     it->klen = (uint32_t)klen;
     it->vlen = (uint32_t)vlen;

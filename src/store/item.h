@@ -1,12 +1,13 @@
 /*
  * item.h -- one key/value pair, stored in a single allocation.
  *
- *   +--------+--------+------+------+------------+--------------+
- *   | next   | expire | klen | vlen | key bytes  | value bytes  |
- *   | 8      | 8      | 4    | 4    | klen       | vlen + 1 NUL |
- *   +--------+--------+------+------+------------+--------------+
+ *   +------+-------+--------+------+------+-----------+--------------+
+ *   | next | evict | expire | klen | vlen | key bytes | value bytes  |
+ *   | 8    | 16    | 8      | 4    | 4    | klen      | vlen + 1 NUL |
+ *   +------+-------+--------+------+------+-----------+--------------+
  *
  * next:   the hash-table chain (owned by ht.c, protected by the shard lock).
+ * evict:  the eviction policy's links (evict/evict.h).
  * expire: absolute Unix time in ms, 0 = no expiry.
  * The value is followed by a NUL byte so numeric commands can parse it in
  * place; the NUL is not part of the value.
@@ -19,8 +20,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "evict/evict.h"
+
 struct item {
     struct item *next;
+    struct evict_node evict;
     int64_t expire;
     uint32_t klen;
     uint32_t vlen;
@@ -36,6 +40,12 @@ struct item *item_create(const char *key, size_t klen, size_t vlen);
 void item_free(struct item *it);
 /* Bytes the allocator reserved for the item. */
 size_t item_mem(const struct item *it);
+
+static inline struct item *
+item_of_node(const struct evict_node *n)
+{
+    return (struct item *)((const char *)n - offsetof(struct item, evict));
+}
 
 static inline const char *
 item_key(const struct item *it)

@@ -36,6 +36,57 @@ slot_add(struct store *st, const struct item *it, int d)
     atomic_store_explicit(&st->slot_keys[slot], v + (uint32_t)d, memory_order_relaxed);
 }
 
+static uint64_t
+node_hash(const struct evict_node *n, void *ctx)
+{
+    (void)ctx;
+    const struct item *it = item_of_node(n);
+    return ht_hash(item_key(it), it->klen);
+}
+
+static uint64_t
+node_weight(const struct evict_node *n, void *ctx)
+{
+    (void)ctx;
+    return item_mem(item_of_node(n));
+}
+
+static enum evict_kind
+kind_of(enum store_policy p)
+{
+    return p == STORE_NOEVICTION ? EVICT_NOEVICTION : p == STORE_LRU ? EVICT_LRU : EVICT_TINYLFU;
+}
+
+/* A shard's policy capacity: its share of max_memory (weights are bytes). */
+static uint64_t
+shard_capacity(const struct store *st)
+{
+    size_t max = atomic_load(&st->max_memory);
+    uint64_t cap = max ? max / st->nshards : (uint64_t)1 << 40;
+    return cap ? cap : 1;
+}
+
+static void
+policy_init(struct store *st, struct shard *sh)
+{
+    struct evict_params p;
+    evict_params_default(&p);
+    p.kind = kind_of((enum store_policy)atomic_load(&st->policy));
+    p.capacity = shard_capacity(st);
+    p.expected_entries = 1024;
+    if (st->ev.window_ratio > 0 && st->ev.window_ratio < 1) {
+        p.window_ratio = st->ev.window_ratio;
+    }
+    if (st->ev.admission_multiplier > 0) {
+        p.admission_multiplier = st->ev.admission_multiplier;
+    }
+    p.seed ^= (uint64_t)(sh - st->shards) * 0x9e3779b97f4a7c15ull;
+    struct evict_ops ops = {node_hash, node_weight, NULL};
+    if (evict_init(&sh->policy, &p, &ops) != 0) {
+        abort();
+    }
+}
+
 struct store *
 store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
 {
@@ -49,6 +100,7 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
     st->max_memory = max_memory;
     st->policy = policy;
     st->slot_keys = xcalloc(SLOT_COUNT, sizeof(*st->slot_keys));
+    st->ev = (struct store_eviction){0.85, 0.70, false, 64, 0, true, 1.0, 0.01};
     if (posix_memalign((void **)&st->shards, 64, sizeof(struct shard) * n) != 0) {
         abort();
     }
@@ -59,6 +111,7 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
         ht_init(&sh->ht);
         sh->store = st;
         sh->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+        policy_init(st, sh);
     }
     return st;
 }
@@ -79,6 +132,7 @@ store_destroy(struct store **pst)
     }
     for (unsigned i = 0; i < st->nshards; i++) {
         ht_clear(&st->shards[i].ht, free_item, NULL);
+        evict_deinit(&st->shards[i].policy);
         pthread_mutex_destroy(&st->shards[i].lock);
     }
     free(st->shards);
@@ -142,6 +196,7 @@ forget(struct shard *sh, struct item *it, bool do_free)
     if (it->expire) {
         sh->nexpires--;
     }
+    evict_on_remove(&sh->policy, &it->evict);
     slot_add(sh->store, it, -1);
     mem_changed(sh, -(ssize_t)item_mem(it));
     if (do_free) {
@@ -170,6 +225,9 @@ shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
         sh->expired++;
         it = NULL;
     }
+    if (it) {
+        evict_on_access(&sh->policy, &it->evict, h);
+    }
     table_mem_sync(sh, tm);
     return it;
 }
@@ -188,6 +246,7 @@ shard_put(struct shard *sh, struct item *it)
     }
     slot_add(sh->store, it, 1);
     mem_changed(sh, (ssize_t)item_mem(it));
+    evict_on_insert(&sh->policy, &it->evict, h, item_mem(it));
     table_mem_sync(sh, tm);
 }
 
@@ -267,6 +326,8 @@ store_flush(struct store *st)
         struct shard *sh = shard_lock(st, i);
         size_t freed = sh->mem;
         ht_clear(&sh->ht, free_item, NULL);
+        evict_deinit(&sh->policy);
+        policy_init(st, sh);
         sh->mem = 0;
         atomic_fetch_sub_explicit(&st->used, freed, memory_order_relaxed);
         sh->nexpires = 0;
@@ -451,4 +512,204 @@ store_evicted_total(struct store *st)
         n += __atomic_load_n(&st->shards[i].evicted, __ATOMIC_RELAXED);
     }
     return n;
+}
+
+/* ---- eviction ------------------------------------------------------------ */
+
+void
+shard_note_miss(struct shard *sh, const char *key, size_t klen)
+{
+    evict_on_miss(&sh->policy, ht_hash(key, klen));
+}
+
+void
+store_set_eviction(struct store *st, const struct store_eviction *ev)
+{
+    st->ev = *ev;
+}
+
+void
+store_set_max_memory(struct store *st, size_t max_memory)
+{
+    atomic_store(&st->max_memory, max_memory);
+    uint64_t cap = shard_capacity(st);
+    for (unsigned i = 0; i < st->nshards; i++) {
+        struct shard *sh = shard_lock(st, i);
+        evict_set_capacity(&sh->policy, cap);
+        shard_unlock(sh);
+    }
+}
+
+void
+store_set_policy(struct store *st, enum store_policy policy)
+{
+    atomic_store(&st->policy, policy);
+    for (unsigned i = 0; i < st->nshards; i++) {
+        struct shard *sh = shard_lock(st, i);
+        evict_set_kind(&sh->policy, kind_of(policy));
+        shard_unlock(sh);
+    }
+}
+
+/* Evict up to n items from one shard (lock held). Returns how many. */
+static size_t
+shard_evict(struct shard *sh, size_t n)
+{
+    size_t done = 0;
+    size_t tm = ht_mem(&sh->ht);
+    while (done < n) {
+        struct evict_node *node = evict_one(&sh->policy);
+        if (node == NULL) {
+            break;
+        }
+        struct item *it = item_of_node(node);
+        ht_remove(&sh->ht, item_key(it), it->klen, ht_hash(item_key(it), it->klen));
+        forget(sh, it, true);
+        sh->evicted++;
+        done++;
+    }
+    table_mem_sync(sh, tm);
+    return done;
+}
+
+/* Pick the shard to evict from: the one furthest above its share among a
+ * few probed round-robin (reads of sh->mem are racy on purpose: a hint). */
+static unsigned
+pick_shard(struct store *st)
+{
+    unsigned start = atomic_fetch_add(&st->evict_cursor, 1);
+    unsigned best = start & st->mask;
+    size_t best_mem = 0;
+    unsigned probes = st->nshards < 4 ? st->nshards : 4;
+    for (unsigned i = 0; i < probes; i++) {
+        unsigned idx = (start + i * (st->nshards / probes)) & st->mask;
+        size_t m = __atomic_load_n(&st->shards[idx].mem, __ATOMIC_RELAXED);
+        if (m > best_mem) {
+            best_mem = m;
+            best = idx;
+        }
+    }
+    return best;
+}
+
+static bool
+items_above_min(struct store *st)
+{
+    if (st->ev.min_items == 0) {
+        return true;
+    }
+    size_t n = 0;
+    for (unsigned i = 0; i < st->nshards; i++) {
+        n += __atomic_load_n(&st->shards[i].ht.used[0], __ATOMIC_RELAXED) +
+             __atomic_load_n(&st->shards[i].ht.used[1], __ATOMIC_RELAXED);
+    }
+    return n > st->ev.min_items;
+}
+
+static size_t
+step_size(struct store *st, size_t used, size_t max)
+{
+    if (st->ev.batch) {
+        return st->ev.batch_size ? st->ev.batch_size : 64;
+    }
+    size_t n = 8;
+    if (st->ev.adaptive && used > max) {
+        n = 64; /* over the hard limit: catch up faster */
+    }
+    return n;
+}
+
+bool
+store_make_room(struct store *st)
+{
+    size_t max = atomic_load_explicit(&st->max_memory, memory_order_relaxed);
+    if (max == 0) {
+        return true;
+    }
+    size_t used = store_used_memory(st);
+    size_t high = (size_t)((double)max * st->ev.high_watermark);
+    if (used <= high) {
+        return true;
+    }
+    if (atomic_load(&st->policy) == STORE_NOEVICTION) {
+        return used <= max;
+    }
+    atomic_store(&st->evicting, true);
+    /* Foreground: get back under the high watermark, in bounded steps. */
+    for (int rounds = 0; used > high && rounds < 10000; rounds++) {
+        if (!items_above_min(st)) {
+            break;
+        }
+        unsigned idx = pick_shard(st);
+        struct shard *sh = shard_lock(st, idx);
+        size_t n = shard_evict(sh, step_size(st, used, max));
+        shard_unlock(sh);
+        if (n == 0) {
+            /* this shard is empty; try the others before giving up */
+            bool any = false;
+            for (unsigned i = 0; i < st->nshards && !any; i++) {
+                sh = shard_lock(st, i);
+                any = shard_evict(sh, 1) > 0;
+                shard_unlock(sh);
+            }
+            if (!any) {
+                break;
+            }
+        }
+        used = store_used_memory(st);
+    }
+    return used <= max;
+}
+
+size_t
+store_evict_step(struct store *st)
+{
+    if (!atomic_load(&st->evicting)) {
+        return 0;
+    }
+    size_t max = atomic_load(&st->max_memory);
+    size_t used = store_used_memory(st);
+    size_t low = (size_t)((double)max * st->ev.low_watermark);
+    if (max == 0 || used <= low || atomic_load(&st->policy) == STORE_NOEVICTION ||
+        !items_above_min(st)) {
+        atomic_store(&st->evicting, false);
+        return 0;
+    }
+    unsigned idx = pick_shard(st);
+    struct shard *sh = shard_lock(st, idx);
+    size_t n = shard_evict(sh, step_size(st, used, max) * 4);
+    shard_unlock(sh);
+    return n;
+}
+
+void
+store_evict_stats(struct store *st, struct evict_stats *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    for (unsigned i = 0; i < st->nshards; i++) {
+        struct evict_stats s;
+        struct shard *sh = shard_lock(st, i);
+        evict_stats(&sh->policy, &s);
+        shard_unlock(sh);
+        sum->kind = s.kind;
+        sum->capacity += s.capacity;
+        sum->count += s.count;
+        sum->weight += s.weight;
+        sum->window_count += s.window_count;
+        sum->window_weight += s.window_weight;
+        sum->window_max += s.window_max;
+        sum->probation_count += s.probation_count;
+        sum->probation_weight += s.probation_weight;
+        sum->protected_count += s.protected_count;
+        sum->protected_weight += s.protected_weight;
+        sum->protected_max += s.protected_max;
+        sum->admissions += s.admissions;
+        sum->rejections += s.rejections;
+        sum->evictions += s.evictions;
+        sum->climber_samples += s.climber_samples;
+        sum->climber_adjustments += s.climber_adjustments;
+        sum->sketch_bytes += s.sketch_bytes;
+        sum->sketch_resets += s.sketch_resets;
+    }
+    sum->window_ratio = sum->capacity ? (double)sum->window_max / (double)sum->capacity : 0;
 }

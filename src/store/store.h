@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "evict/evict.h"
 #include "store/ht.h"
 #include "store/item.h"
 #include "store/slot.h"
@@ -37,9 +38,22 @@ struct shard {
     uint64_t rng;         /* xorshift state for random keys */
     uint64_t expired;     /* keys removed because their time was up */
     uint64_t evicted;     /* keys removed to make room */
+    struct evict_policy policy; /* who goes when memory is short */
 } __attribute__((aligned(64)));
 
 enum store_policy { STORE_NOEVICTION = 0, STORE_LRU, STORE_TINYLFU };
+
+/* Eviction settings (SPEC 4); see store_set_eviction(). */
+struct store_eviction {
+    double high_watermark;   /* start evicting above high * max_memory (0.85) */
+    double low_watermark;    /* ... and go on down to low * max_memory (0.70) */
+    bool batch;              /* strategy: batch (true) or gradual (false) */
+    unsigned batch_size;     /* items per step for batch */
+    uint64_t min_items;      /* never evict below this many keys */
+    bool adaptive;           /* grow the step with the pressure */
+    double admission_multiplier;
+    double window_ratio;
+};
 
 struct store {
     unsigned nshards;
@@ -49,6 +63,9 @@ struct store {
     _Atomic size_t max_memory; /* 0 = unlimited */
     _Atomic int policy;
     _Atomic uint32_t *slot_keys; /* SLOT_COUNT counters */
+    struct store_eviction ev;    /* read without lock; changed by CONFIG SET */
+    _Atomic bool evicting;       /* between crossing high and reaching low */
+    _Atomic unsigned evict_cursor;
 };
 
 /* nshards is rounded up to a power of two (at least 1). */
@@ -113,6 +130,24 @@ store_used_memory(const struct store *st)
 bool store_over_limit(struct store *st);
 /* Remove every key. */
 void store_flush(struct store *st);
+
+/* Settings changed at run time (CONFIG SET). */
+void store_set_eviction(struct store *st, const struct store_eviction *ev);
+void store_set_max_memory(struct store *st, size_t max_memory);
+void store_set_policy(struct store *st, enum store_policy policy);
+/* Make room before a write that may add memory (no shard lock held). Above
+ * the high watermark, evicts (per the policy) until below it in the
+ * foreground; the cron carries on to the low watermark. Returns false when
+ * the write must be refused: noeviction (or nothing left to evict) and
+ * used memory above max_memory. */
+bool store_make_room(struct store *st);
+/* Background part of eviction, called by the cron: evicts one step per call
+ * while between the watermarks. Returns the keys evicted. */
+size_t store_evict_step(struct store *st);
+/* A read missed this key (counted by the policy's frequency sketch). */
+void shard_note_miss(struct shard *sh, const char *key, size_t klen);
+/* Policy figures summed over the shards (INFO, metrics). */
+void store_evict_stats(struct store *st, struct evict_stats *sum);
 
 /* SCAN over all shards. The cursor packs the shard index in its low bits.
  * fn is called with the shard lock held. Returns the next cursor, 0 at the end. */
