@@ -397,11 +397,11 @@ parse_string(struct parser *ps, bool allow_multi, char **out, size_t *outlen)
     struct sbuf b = {0};
     int start_line = ps->line;
 
+    if (multi && !allow_multi) {
+        return perr(ps, "multi-line strings cannot be keys");
+    }
     sbuf_put(&b, "", 0);
     if (multi) {
-        if (!allow_multi) {
-            return perr(ps, "multi-line strings cannot be keys");
-        }
         ps->p += 3;
         eat_newline(ps); /* a newline right after the opening quotes is trimmed */
     } else {
@@ -978,7 +978,11 @@ parse_keyval_line(struct parser *ps)
         return -1;
     }
     if (peek(ps, 0) != '=') {
+        int c = peek(ps, 0);
         keypath_free(&k);
+        if (c >= 0x80 || (c >= 0 && c < 0x20 && c != '\n' && c != '\r' && c != '\t')) {
+            return perr(ps, "invalid character in key");
+        }
         return perr(ps, "expected '=' after key");
     }
     ps->p++;
