@@ -1,0 +1,300 @@
+"""Smoke tests of crabcache-bench and bench/compare, fast enough for every `make test`.
+
+crabcache-bench runs against a real redis-server (RESP) started on a free
+loopback port, and against a small in-process server speaking the native
+text protocol (PUT/GET, NULL, ERROR:). Traces are generated here in each
+supported format, so the expected hit ratio (an unbounded cache: 1 -
+unique/requests) is known exactly. bench/compare runs in --quick mode.
+"""
+
+import gzip
+import json
+import lzma
+import os
+import shutil
+import socket
+import socketserver
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN_DIR = os.environ.get("CRABCACHE_BIN_DIR", os.path.join(REPO, "build"))
+BENCH = os.path.join(BIN_DIR, "crabcache-bench")
+REDIS = shutil.which("redis-server")
+
+pytestmark = [
+    pytest.mark.skipif(not os.access(BENCH, os.X_OK), reason="crabcache-bench not built"),
+    pytest.mark.skipif(REDIS is None, reason="redis-server not installed"),
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def resp_cmd(port, *args):
+    """Send one RESP command and return the raw reply line."""
+    payload = b"*%d\r\n" % len(args) + b"".join(
+        b"$%d\r\n%s\r\n" % (len(a), a) for a in (x.encode() for x in args))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(payload)
+        return s.recv(4096).split(b"\r\n")[0]
+
+
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory):
+    port = free_port()
+    d = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(d), "--loglevel", "warning"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                if resp_cmd(port, "PING") == b"+PONG":
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("redis-server did not start")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def bench(*args, check=True, timeout=60):
+    p = subprocess.run([BENCH] + [str(a) for a in args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=timeout)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def bench_json(*args, **kw):
+    p = bench(*args, "--json", **kw)
+    return json.loads(p.stdout)
+
+
+def check_latency(lat, count):
+    assert lat["count"] == count
+    if count:
+        assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99_9"] <= lat["max"]
+
+
+# ---- command line -------------------------------------------------------------------------
+
+def test_help_lists_every_option():
+    p = bench("--help")
+    for opt in ("--host", "--port", "--protocol", "--threads", "--connections", "--pipeline",
+                "--ratio", "--keys", "--distribution", "--zipf-exponent", "--value-size",
+                "--duration", "--requests", "--rate", "--trace", "--trace-format", "--json",
+                "--seed", "--load"):
+        assert opt in p.stdout
+
+
+@pytest.mark.parametrize("args", [["--ratio", "x"], ["--protocol", "memcache"],
+                                  ["--threads", "0"], ["--bogus"], ["--zipf-exponent", "0"]])
+def test_bad_usage_exits_2(args):
+    p = bench(*args, check=False)
+    assert p.returncode == 2
+    assert p.stderr
+
+
+def test_connection_refused_is_reported():
+    p = bench("--port", free_port(), "--requests", 10, check=False)
+    assert p.returncode == 1
+    assert "cannot connect" in p.stderr
+
+
+# ---- RESP against redis-server --------------------------------------------------------------
+
+def test_load_fills_exact_key_count(redis_port):
+    resp_cmd(redis_port, "FLUSHALL")
+    r = bench_json("--port", redis_port, "--load", "--keys", 3000, "--value-size", 10,
+                   "--connections", 7)
+    assert r["requests"] == 3000 and r["sets"] == 3000 and r["errors"] == 0
+    assert resp_cmd(redis_port, "DBSIZE") == b":3000"
+    assert resp_cmd(redis_port, "STRLEN", "key:000000002999") == b":10"
+    check_latency(r["latency_us"]["set"], 3000)
+    # every GET over the loaded key space hits
+    r = bench_json("--port", redis_port, "--ratio", "0:1", "--keys", 3000, "--requests", 4000,
+                   "--threads", 2, "--connections", 4, "--pipeline", 8)
+    assert r["gets"] == 4000 and r["hits"] == 4000 and r["hit_ratio"] == 1.0
+
+
+def test_mixed_requests_count_and_ratio(redis_port):
+    r = bench_json("--port", redis_port, "--ratio", "1:3", "--requests", 8000, "--keys", 500,
+                   "--threads", 2, "--connections", 6, "--pipeline", 4, "--seed", 9)
+    assert r["requests"] == 8000
+    assert r["gets"] + r["sets"] == 8000
+    assert 1600 < r["sets"] < 2400           # 25 % of 8000, with slack
+    assert r["hits"] + r["misses"] == r["gets"]
+    assert r["errors"] == 0 and r["timeouts"] == 0
+    check_latency(r["latency_us"]["all"], 8000)
+    assert r["config"]["ratio"] == "1:3"
+
+
+def test_zipf_and_duration(redis_port):
+    r = bench_json("--port", redis_port, "--distribution", "zipf", "--zipf-exponent", 1.2,
+                   "--keys", 100000, "--duration", 0.5, "--pipeline", 16, "--connections", 4)
+    assert r["requests"] > 0 and r["errors"] == 0
+    assert 0.4 < r["elapsed_s"] < 5
+    assert r["config"]["distribution"] == "zipf"
+
+
+def test_fixed_rate_offers_the_rate(redis_port):
+    r = bench_json("--port", redis_port, "--rate", 2000, "--duration", 1, "--connections", 5)
+    assert 1600 <= r["requests"] <= 2100
+    assert r["errors"] == 0
+    check_latency(r["latency_us"]["all"], r["requests"])
+
+
+def test_human_output(redis_port):
+    p = bench("--port", redis_port, "--requests", 500, "--connections", 2)
+    assert "req/s" in p.stdout and "p99.9" in p.stdout and "latency" in p.stdout
+
+
+# ---- traces -------------------------------------------------------------------------------
+
+def trace_keys():
+    """A key sequence with repeats: 600 requests over 150 distinct keys."""
+    return [(i * 7919) % 150 for i in range(600)]
+
+
+def write_trace(tmp_path, fmt, keys):
+    if fmt == "lirs":
+        path = tmp_path / "t-lirs.trace.gz"
+        lines = ["*"] + [str(k) for k in keys] + [""]
+        with gzip.open(path, "wt") as f:
+            f.write("\r\n".join(lines))
+        return path
+    if fmt == "arc":
+        # runs of consecutive keys: each line "start count 0 n" expands to count keys
+        path = tmp_path / "t-arc.lis"
+        expanded = []
+        with open(path, "w") as f:
+            for i, k in enumerate(keys[:200]):
+                f.write("%d %d 0 %d\n" % (k, 3, i))
+                expanded += [k, k + 1, k + 2]
+        return path, expanded
+    if fmt == "cache2k":
+        path = tmp_path / "t-cache2k.trace.xz"
+        with lzma.open(path, "wb") as f:
+            f.write(b"".join(struct.pack(">i", k - 75) for k in keys))
+        return path
+    path = tmp_path / "t-scarab.trace.xz"
+    with lzma.open(path, "wb") as f:
+        f.write(b"".join(struct.pack(">q", (k - 75) * 10**12) for k in keys))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["lirs", "arc", "cache2k", "scarab"])
+def test_trace_hit_ratio(redis_port, tmp_path, fmt):
+    keys = trace_keys()
+    made = write_trace(tmp_path, fmt, keys)
+    if fmt == "arc":
+        made, keys = made
+    resp_cmd(redis_port, "FLUSHALL")
+    r = bench_json("--port", redis_port, "--trace", made)
+    unique = len(set(keys))
+    assert r["trace_records"] == len(keys)
+    assert r["gets"] == len(keys)
+    assert r["misses"] == unique and r["sets"] == unique
+    assert r["hits"] == len(keys) - unique
+    assert abs(r["hit_ratio"] - (1 - unique / len(keys))) < 1e-5
+    assert resp_cmd(redis_port, "DBSIZE") == b":%d" % unique
+
+
+def test_trace_request_cap_and_explicit_format(redis_port, tmp_path):
+    path = tmp_path / "plain.txt"
+    path.write_text("\n".join(str(k) for k in trace_keys()) + "\n")
+    resp_cmd(redis_port, "FLUSHALL")
+    r = bench_json("--port", redis_port, "--trace", path, "--trace-format", "lirs",
+                   "--requests", 100)
+    assert r["trace_records"] == 100 and r["gets"] == 100
+
+
+# ---- the native protocol, against a tiny in-process server ------------------------------------
+
+class NativeHandler(socketserver.StreamRequestHandler):
+    """PUT key value -> OK; GET key -> value or NULL; keys ending in 7 -> ERROR."""
+
+    def handle(self):
+        srv = self.server
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].endswith(b"7"):
+                reply = b"ERROR: test error"
+                with srv.lock:
+                    srv.errors += 1
+            elif parts[:1] == [b"PUT"] and len(parts) >= 3:
+                with srv.lock:
+                    srv.store[parts[1]] = parts[2]
+                reply = b"OK"
+            elif parts[:1] == [b"GET"] and len(parts) == 2:
+                with srv.lock:
+                    reply = srv.store.get(parts[1], b"NULL")
+            else:
+                reply = b"ERROR: unknown command"
+            self.wfile.write(reply + b"\r\n")
+
+
+class NativeServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), NativeHandler)
+        self.lock = threading.Lock()
+        self.store = {}
+        self.errors = 0
+
+
+def test_native_protocol_put_get():
+    srv = NativeServer()
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        port = srv.server_address[1]
+        r = bench_json("--protocol", "native", "--port", port, "--ratio", "1:1", "--keys", 300,
+                       "--requests", 3000, "--connections", 3, "--pipeline", 4,
+                       "--value-size", 40)
+        assert r["requests"] == 3000
+        assert r["errors"] == srv.errors > 0
+        assert r["hits"] > 0 and r["misses"] > 0
+        assert r["hits"] + r["misses"] + r["errors"] >= r["gets"]
+        stored = [v for k, v in srv.store.items()]
+        assert stored and all(len(v) == 40 for v in stored)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+# ---- bench/compare ----------------------------------------------------------------------------
+
+def test_compare_quick(tmp_path):
+    crab = os.path.join(BIN_DIR, "crabcache")
+    if not os.access(crab, os.X_OK):
+        crab = "redis"   # redis-server stands in: tests the script, not the server
+    out = tmp_path / "compare.json"
+    p = subprocess.run([os.path.join(REPO, "bench", "compare"), "--quick", "--crabcache", crab,
+                        "--bench", BENCH, "--json", str(out)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    for metric in ("SET P1 req/s", "GET P16 req/s", "server CPU us/req P16", "RSS B/key",
+                   "p99 us at", "redis-benchmark GET P16"):
+        assert metric in p.stdout, p.stdout + p.stderr[-3000:]
+    data = json.loads(out.read_text())
+    ratios = [row["ratio"] for row in data["rows"]]
+    assert ratios and all(r is None or r > 0 for r in ratios)
+    assert all(row["runs"] for row in data["runs"])
