@@ -579,8 +579,13 @@ cmd_copy(struct client *c, int argc, struct proto_arg *argv)
             replace = true;
         } else if (proto_arg_is(&argv[j], "db") && j + 1 < argc) {
             long long db;
-            if (!arg_to_ll(&argv[j + 1], &db) || db < INT_MIN || db > INT_MAX) {
+            if (!arg_to_ll(&argv[j + 1], &db)) {
                 reply_error(&c->r, ERR_NOT_INT);
+                return;
+            }
+            if (db < INT_MIN || db > INT_MAX) {
+                reply_errorf(&c->r, "ERR value is out of range, value must between %d and %d",
+                             INT_MIN, INT_MAX);
                 return;
             }
             if (db != 0) {
