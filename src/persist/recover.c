@@ -11,10 +11,19 @@
  *      without being read. Each remaining segment is mapped and scanned
  *      (wal_scan); a segment whose header LSN is above expect means LSNs are
  *      missing (damage). Records with LSN < expect are already in the
- *      snapshot and skipped; the rest are applied group by group. A SET or
- *      EXPIRE whose absolute expiry has passed is applied as DEL: skipping it
- *      would let an older value of the key (from the snapshot or an earlier
- *      record) come back.
+ *      snapshot and skipped; the rest are applied group by group.
+ *
+ *      Expiry: a SET or EXPIRE whose absolute time has passed is applied as
+ *      DEL (skipping it would let an older value of the key, from the
+ *      snapshot or an earlier record, come back), and an expired snapshot
+ *      entry is not applied at all. That is only right if no LATER record
+ *      extends the key's life: SET k v PX 30 then PERSIST k, replayed a
+ *      minute later, must give k = v. So a first, read-only pass over the
+ *      log collects the hashes (XXH3) of keys that have an EXPIRE record
+ *      with a time still in the future or 0 ("revivable" keys); records and
+ *      entries of those keys are applied as they are, past expiry included,
+ *      and the store's own expiry hides and reclaims them if they stay
+ *      expired. A hash collision only makes a key take that raw path too.
  *   4. Torn tail of the newest segment: unmap, truncate the file at the end
  *      of its last complete group (or unlink a segment whose header itself is
  *      torn), log file, offset and bytes dropped. Damage anywhere else: stop
@@ -37,6 +46,9 @@
 #include "persist/persist.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/mem.h"
+
+#include <xxhash.h>
 
 struct rcv {
     persist_apply_fn apply;
@@ -52,7 +64,64 @@ struct rcv {
     const char *file;
     uint64_t total_bytes;
     uint64_t counter;
+    /* revivable key hashes: open addressing, 0 = empty slot */
+    uint64_t *rv;
+    size_t rv_cap, rv_n;
 };
+
+static uint64_t
+key_hash(const void *key, size_t klen)
+{
+    uint64_t h = XXH3_64bits(key, klen);
+    return h != 0 ? h : 1;
+}
+
+static void
+rv_insert(struct rcv *r, uint64_t h)
+{
+    if ((r->rv_n + 1) * 2 > r->rv_cap) {
+        size_t ncap = r->rv_cap ? r->rv_cap * 2 : 1024;
+        uint64_t *n = xcalloc(ncap, sizeof(*n));
+        for (size_t i = 0; i < r->rv_cap; i++) {
+            if (r->rv[i] != 0) {
+                size_t j = r->rv[i] & (ncap - 1);
+                while (n[j] != 0) {
+                    j = (j + 1) & (ncap - 1);
+                }
+                n[j] = r->rv[i];
+            }
+        }
+        free(r->rv);
+        r->rv = n;
+        r->rv_cap = ncap;
+    }
+    size_t j = h & (r->rv_cap - 1);
+    while (r->rv[j] != 0) {
+        if (r->rv[j] == h) {
+            return;
+        }
+        j = (j + 1) & (r->rv_cap - 1);
+    }
+    r->rv[j] = h;
+    r->rv_n++;
+}
+
+static bool
+rv_contains(const struct rcv *r, const void *key, size_t klen)
+{
+    if (r->rv_n == 0) {
+        return false;
+    }
+    uint64_t h = key_hash(key, klen);
+    size_t j = h & (r->rv_cap - 1);
+    while (r->rv[j] != 0) {
+        if (r->rv[j] == h) {
+            return true;
+        }
+        j = (j + 1) & (r->rv_cap - 1);
+    }
+    return false;
+}
 
 static void
 progress(struct rcv *r)
@@ -77,7 +146,7 @@ on_snap_entry(void *ctx, const void *key, size_t klen, const void *val, size_t v
               int64_t expire_at_ms)
 {
     struct rcv *r = ctx;
-    if (expire_at_ms != 0 && expire_at_ms <= r->now_ms) {
+    if (expire_at_ms != 0 && expire_at_ms <= r->now_ms && !rv_contains(r, key, klen)) {
         r->rep->snapshot_expired++;
         return 0;
     }
@@ -106,7 +175,7 @@ on_group(void *ctx, const struct wal_rec *recs, size_t n)
             r->rep->missing_lsns += x.lsn - r->expect; /* resynchronised after damage */
         }
         if ((x.type == WAL_REC_SET || x.type == WAL_REC_EXPIRE) && x.expire_at_ms != 0 &&
-            x.expire_at_ms <= r->now_ms) {
+            x.expire_at_ms <= r->now_ms && !rv_contains(r, x.key, x.klen)) {
             x.type = WAL_REC_DEL;
             x.val = NULL;
             x.vlen = 0;
@@ -125,6 +194,37 @@ on_group(void *ctx, const struct wal_rec *recs, size_t n)
     return 0;
 }
 
+/* Pass 1: remember keys whose life a later EXPIRE may extend. */
+static int
+on_group_collect(void *ctx, const struct wal_rec *recs, size_t n)
+{
+    struct rcv *r = ctx;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].type == WAL_REC_EXPIRE &&
+            (recs[i].expire_at_ms == 0 || recs[i].expire_at_ms > r->now_ms)) {
+            rv_insert(r, key_hash(recs[i].key, recs[i].klen));
+        }
+    }
+    return 0;
+}
+
+static void
+collect_revivable(struct rcv *r, const char *dir, const struct pfile_entry *segs, int start,
+                  int n)
+{
+    for (int i = start; i < n; i++) {
+        char path[4096];
+        struct pfile_map m;
+        if (pfile_join(path, sizeof(path), dir, segs[i].name) < 0 || pfile_map(path, &m) < 0) {
+            continue; /* pass 2 reports it */
+        }
+        struct wal_scan_opts so = { .is_last = true, .skip_damaged = true };
+        struct wal_scan_result res;
+        wal_scan(m.data, m.len, &so, on_group_collect, r, &res);
+        pfile_unmap(&m);
+    }
+}
+
 static int
 fail(struct persist_report *rep, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -140,28 +240,27 @@ fail(struct persist_report *rep, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* Step 2: the newest snapshot that verifies. */
+/* Step 2: the newest snapshot that verifies; left mapped in *m. */
 static int
-load_snapshot(struct rcv *r, const char *dir)
+select_snapshot(struct rcv *r, const char *dir, struct pfile_map *m)
 {
     struct pfile_entry *list;
+    m->data = NULL;
+    m->len = 0;
     int n = pfile_list(dir, snap_name_parse, &list);
     if (n < 0) {
         return fail(r->rep, n, "list %s: %s", dir, strerror(-n));
     }
-    int rc = 0;
-    r->phase = "snapshot";
     for (int i = n - 1; i >= 0; i--) {
         char path[4096];
-        struct pfile_map m;
         size_t bad = 0;
         struct snap_info info;
         if (pfile_join(path, sizeof(path), dir, list[i].name) < 0) {
             continue;
         }
-        rc = pfile_map(path, &m);
+        int rc = pfile_map(path, m);
         if (rc == 0) {
-            rc = snap_verify(m.data, m.len, &info, &bad);
+            rc = snap_verify(m->data, m->len, &info, &bad);
             if (rc == 0 && info.lsn != list[i].key) {
                 rc = SNAP_EHDR;
             }
@@ -171,29 +270,35 @@ load_snapshot(struct rcv *r, const char *dir)
                      "\"file\":\"%s\",\"offset\":%zu,\"error\":\"%s\"", list[i].name, bad,
                      snap_strerror(rc));
             r->rep->snapshots_damaged++;
-            pfile_unmap(&m);
-            rc = 0;
+            pfile_unmap(m);
             continue;
-        }
-        r->file = list[i].name;
-        r->total_bytes += m.len;
-        rc = snap_load_mem(m.data, m.len, on_snap_entry, r, NULL, NULL);
-        r->rep->bytes_read += m.len;
-        pfile_unmap(&m);
-        if (rc != 0) {
-            rc = fail(r->rep, r->apply_rc ? r->apply_rc : rc, "file %s: applying entry failed (%d)",
-                      list[i].name, rc);
-            break;
         }
         snprintf(r->rep->snapshot, sizeof(r->rep->snapshot), "%s", list[i].name);
         r->rep->snapshot_lsn = info.lsn;
-        log_info("snapshot loaded", "\"file\":\"%s\",\"lsn\":%" PRIu64 ",\"keys\":%" PRIu64
-                 ",\"expired\":%" PRIu64, list[i].name, info.lsn, r->rep->snapshot_keys,
-                 r->rep->snapshot_expired);
         break;
     }
     pfile_list_free(list, n);
-    return rc;
+    return 0;
+}
+
+/* Step 2, after pass 1: deliver the selected snapshot's entries. */
+static int
+load_snapshot(struct rcv *r, struct pfile_map *m)
+{
+    r->phase = "snapshot";
+    r->file = r->rep->snapshot;
+    r->total_bytes += m->len;
+    int rc = snap_load_mem(m->data, m->len, on_snap_entry, r, NULL, NULL);
+    r->rep->bytes_read += m->len;
+    pfile_unmap(m);
+    if (rc != 0) {
+        return fail(r->rep, r->apply_rc ? r->apply_rc : rc,
+                    "file %s: applying entry failed (%d)", r->rep->snapshot, rc);
+    }
+    log_info("snapshot loaded", "\"file\":\"%s\",\"lsn\":%" PRIu64 ",\"keys\":%" PRIu64
+             ",\"expired\":%" PRIu64, r->rep->snapshot, r->rep->snapshot_lsn,
+             r->rep->snapshot_keys, r->rep->snapshot_expired);
+    return 0;
 }
 
 /* Step 4 for one torn segment. */
@@ -320,7 +425,8 @@ persist_recover(const char *dir, persist_apply_fn apply, void *ctx,
         log_info("recovery: no data directory, starting empty", "\"dir\":\"%s\"", dir);
         return 0;
     }
-    int rc = load_snapshot(&r, dir);
+    struct pfile_map snap;
+    int rc = select_snapshot(&r, dir, &snap);
     if (rc != 0) {
         return rc;
     }
@@ -329,11 +435,21 @@ persist_recover(const char *dir, persist_apply_fn apply, void *ctx,
     struct pfile_entry *segs;
     int n = pfile_list(dir, wal_seg_name_parse, &segs);
     if (n < 0) {
+        pfile_unmap(&snap);
         return fail(rep, n, "list %s: %s", dir, strerror(-n));
     }
     int start = 0;
     while (start + 1 < n && segs[start + 1].key <= r.expect) {
         start++;
+    }
+    collect_revivable(&r, dir, segs, start, n);
+    if (snap.data != NULL) {
+        rc = load_snapshot(&r, &snap);
+        if (rc != 0) {
+            pfile_list_free(segs, n);
+            free(r.rv);
+            return rc;
+        }
     }
     if (n > 0 && rep->snapshot[0] == '\0' && segs[0].key > 1) {
         if (!opts.skip_damaged) {
@@ -341,6 +457,7 @@ persist_recover(const char *dir, persist_apply_fn apply, void *ctx,
                       " but no valid snapshot covers the LSNs before it%s", segs[0].name,
                       segs[0].key, rep->snapshots_damaged ? " (snapshots damaged)" : "");
             pfile_list_free(segs, n);
+            free(r.rv);
             return rc;
         }
         log_warn("wal: no snapshot covers the start of the log, recovering what exists",
@@ -356,6 +473,7 @@ persist_recover(const char *dir, persist_apply_fn apply, void *ctx,
         }
     }
     pfile_list_free(segs, n);
+    free(r.rv);
     if (rc != 0) {
         return rc;
     }
