@@ -26,6 +26,17 @@
 #define ERR_BIT_VALUE "ERR bit is not an integer or out of range"
 #define DEFAULT_MAX_BULK (512ll * 1024 * 1024)
 
+/* Length of an argument as a C string: Redis compares option words with
+ * strcasecmp() on the NUL-terminated buffer, so bytes after a NUL are
+ * ignored. */
+static bool
+opt_is(const struct proto_arg *a, const char *word)
+{
+    const char *nul = memchr(a->ptr, '\0', a->len);
+    struct proto_arg t = {a->ptr, nul ? (size_t)(nul - a->ptr) : a->len};
+    return proto_arg_is(&t, word);
+}
+
 /* The proto-max-bulk-len analogue: max_value_size, capped at Redis's 512 MiB. */
 static long long
 max_bulk(void)
@@ -147,9 +158,9 @@ bitcount_value(const unsigned char *p, long long len, int argc, struct proto_arg
             return NULL;
         }
         if (argc == 5) {
-            if (proto_arg_is(&argv[4], "bit")) {
+            if (opt_is(&argv[4], "bit")) {
                 isbit = true;
-            } else if (!proto_arg_is(&argv[4], "byte")) {
+            } else if (!opt_is(&argv[4], "byte")) {
                 return ERR_SYNTAX;
             }
         }
@@ -242,13 +253,13 @@ lcs_parse(struct client *c, int argc, struct proto_arg *argv, struct lcs_opts *o
     memset(o, 0, sizeof(*o));
     for (int j = 3; j < argc; j++) {
         bool more = j + 1 < argc;
-        if (proto_arg_is(&argv[j], "idx")) {
+        if (opt_is(&argv[j], "idx")) {
             o->idx = true;
-        } else if (proto_arg_is(&argv[j], "len")) {
+        } else if (opt_is(&argv[j], "len")) {
             o->len = true;
-        } else if (proto_arg_is(&argv[j], "withmatchlen")) {
+        } else if (opt_is(&argv[j], "withmatchlen")) {
             o->withmatchlen = true;
-        } else if (more && proto_arg_is(&argv[j], "minmatchlen")) {
+        } else if (more && opt_is(&argv[j], "minmatchlen")) {
             if (!arg_to_ll(&argv[j + 1], &o->minmatchlen)) {
                 reply_error(&c->r, ERR_NOT_INT);
                 return false;

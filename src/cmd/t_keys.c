@@ -29,6 +29,24 @@
 #include "util/glob.h"
 #include "util/mem.h"
 
+/* Length of an argument as a C string: Redis compares option words with
+ * strcasecmp() on the NUL-terminated buffer, so bytes after a NUL are
+ * ignored ("nx\0junk" is NX). */
+static size_t
+cstr_len(const struct proto_arg *a)
+{
+    const char *nul = memchr(a->ptr, '\0', a->len);
+    return nul ? (size_t)(nul - a->ptr) : a->len;
+}
+
+/* An option word, compared as Redis does (see cstr_len). */
+static bool
+opt_is(const struct proto_arg *a, const char *word)
+{
+    struct proto_arg t = {a->ptr, cstr_len(a)};
+    return proto_arg_is(&t, word);
+}
+
 /* ---- DEL / UNLINK / EXISTS / TOUCH ---------------------------------------- */
 
 void
@@ -85,28 +103,19 @@ enum {
     EXP_LT = 1 << 3,
 };
 
-/* Length of an argument as a C string (Redis compares options with
- * strcasecmp on the NUL-terminated buffer). */
-static size_t
-cstr_len(const struct proto_arg *a)
-{
-    const char *nul = memchr(a->ptr, '\0', a->len);
-    return nul ? (size_t)(nul - a->ptr) : a->len;
-}
-
 /* Redis's parseExtendedExpireArgumentsOrReply: the options after argv[2]. */
 static bool
 parse_expire_flags(struct client *c, int argc, struct proto_arg *argv, int *flags)
 {
     *flags = 0;
     for (int j = 3; j < argc; j++) {
-        if (proto_arg_is(&argv[j], "nx")) {
+        if (opt_is(&argv[j], "nx")) {
             *flags |= EXP_NX;
-        } else if (proto_arg_is(&argv[j], "xx")) {
+        } else if (opt_is(&argv[j], "xx")) {
             *flags |= EXP_XX;
-        } else if (proto_arg_is(&argv[j], "gt")) {
+        } else if (opt_is(&argv[j], "gt")) {
             *flags |= EXP_GT;
-        } else if (proto_arg_is(&argv[j], "lt")) {
+        } else if (opt_is(&argv[j], "lt")) {
             *flags |= EXP_LT;
         } else {
             static const char prefix[] = "ERR Unsupported option ";
@@ -341,7 +350,7 @@ gather_visit(struct item *it, void *ctx)
         } else {
             STAT_INC(g->ts->hits);
         }
-        if (!proto_arg_is(g->type, expired ? "none" : "string")) {
+        if (!opt_is(g->type, expired ? "none" : "string")) {
             return;
         }
     }
@@ -425,7 +434,7 @@ cmd_scan(struct client *c, int argc, struct proto_arg *argv)
     const struct proto_arg *pat = NULL, *type = NULL;
     for (int i = 2; i < argc; i += 2) {
         bool more = argc - i >= 2;
-        if (more && proto_arg_is(&argv[i], "count")) {
+        if (more && opt_is(&argv[i], "count")) {
             if (!arg_to_ll(&argv[i + 1], &count)) {
                 reply_error(&c->r, ERR_NOT_INT);
                 return;
@@ -434,12 +443,12 @@ cmd_scan(struct client *c, int argc, struct proto_arg *argv)
                 reply_error(&c->r, ERR_SYNTAX);
                 return;
             }
-        } else if (more && proto_arg_is(&argv[i], "match")) {
+        } else if (more && opt_is(&argv[i], "match")) {
             pat = &argv[i + 1];
             if (pat->len == 1 && pat->ptr[0] == '*') {
                 pat = NULL;
             }
-        } else if (more && proto_arg_is(&argv[i], "type")) {
+        } else if (more && opt_is(&argv[i], "type")) {
             type = &argv[i + 1];
         } else {
             reply_error(&c->r, ERR_SYNTAX);
@@ -493,7 +502,7 @@ void
 cmd_flushall(struct client *c, int argc, struct proto_arg *argv)
 {
     if (argc > 2 ||
-        (argc == 2 && !proto_arg_is(&argv[1], "sync") && !proto_arg_is(&argv[1], "async"))) {
+        (argc == 2 && !opt_is(&argv[1], "sync") && !opt_is(&argv[1], "async"))) {
         reply_error(&c->r, ERR_SYNTAX);
         return;
     }
@@ -575,9 +584,9 @@ cmd_copy(struct client *c, int argc, struct proto_arg *argv)
     struct proto_arg *src = &argv[1], *dst = &argv[2];
     bool replace = false;
     for (int j = 3; j < argc; j++) {
-        if (proto_arg_is(&argv[j], "replace")) {
+        if (opt_is(&argv[j], "replace")) {
             replace = true;
-        } else if (proto_arg_is(&argv[j], "db") && j + 1 < argc) {
+        } else if (opt_is(&argv[j], "db") && j + 1 < argc) {
             long long db;
             if (!arg_to_ll(&argv[j + 1], &db)) {
                 reply_error(&c->r, ERR_NOT_INT);
