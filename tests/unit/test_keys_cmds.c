@@ -184,6 +184,26 @@ test_expire_options(void **state)
     assert_string_equal(run("ttl k"), ":100\r\n");
 }
 
+/* Option words are compared as C strings, as Redis's strcasecmp does. */
+static void
+test_option_with_nul(void **state)
+{
+    (void)state;
+    put("k", "v", 0);
+    struct proto_arg argv[4] = {{"expire", 6}, {"k", 1}, {"100", 3}, {"nx\0junk", 7}};
+    buf_reset(&out, 0);
+    cli.r.proto = REPLY_RESP2;
+    cmd_expire(&cli, 4, argv);
+    assert_int_equal(out.len, 4);
+    assert_memory_equal(out.data, ":1\r\n", 4);
+    argv[3] = (struct proto_arg){"bad\0junk", 8};
+    buf_reset(&out, 0);
+    cmd_expire(&cli, 4, argv);
+    const char *want = "-ERR Unsupported option bad\r\n";
+    assert_int_equal(out.len, strlen(want));
+    assert_memory_equal(out.data, want, strlen(want));
+}
+
 static void
 test_expire_overflow_and_past(void **state)
 {
@@ -567,6 +587,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_del_exists_touch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_option_with_nul, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire_overflow_and_past, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_family, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_and_dbsize, setup, teardown),
