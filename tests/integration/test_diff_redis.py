@@ -541,6 +541,7 @@ class Differ:
         self.counts = collections.Counter()
         self.errors = collections.Counter()
         self.total = 0
+        self.inflight = []
         native = crab.port if hasattr(crab, "port") else crab.resp_port
         self.pairs = [
             Pair(0, ref, crab, crab.resp_port, False, True),
@@ -564,6 +565,10 @@ class Differ:
         lines.append("previous commands (connection, command):")
         for h in list(self.history)[:-1]:
             lines.append("  %r" % (h,))
+        if self.inflight:
+            lines.append("sent in the same batch after it (the culprit may be among them):")
+            for a in self.inflight:
+                lines.append("  %r" % (a,))
         lines.append("reproduce: CRABTEST_SEED=%d" % self.seed)
         pytest.fail("\n".join(lines), pytrace=False)
 
@@ -584,13 +589,14 @@ class Differ:
         data = b"".join(wire)
         pair.r.send(data)
         pair.c.send(data)
-        for args in batch:
+        for i, args in enumerate(batch):
             self.history.append((pair.idx, args))
             exp = pair.r.read_reply()
             try:
                 got = pair.c.read_reply()
-            except crabtest.ConnectionClosed as e:
-                self.fail(pair, args, exp, None, str(e))
+            except (crabtest.ConnectionClosed, crabtest.ServerError) as e:
+                self.inflight = batch[i + 1:]
+                self.fail(pair, args, exp, None, "no reply from CrabCache: %s" % e)
             self.count(args, exp)
             if not compare(args, exp, got):
                 self.fail(pair, args, exp, got)
