@@ -687,6 +687,38 @@ test_trickle_linear(void **state)
     free(s);
 }
 
+/*
+ * The no-rescan contract, observed directly: bytes already searched for a
+ * terminator are not searched again. To make that visible, the second call
+ * breaks the contract on purpose by changing bytes the first call saw: a
+ * parser that rescans finds the newly planted '\n' and stops early.
+ */
+static void
+test_no_rescan(void **state)
+{
+    struct resp_parser p;
+    struct proto_req req;
+    size_t used;
+
+    (void)state;
+    resp_parser_init(&p);
+    assert_int_equal(resp_parse(&p, "GET aaaa", 8, &req, &used), PROTO_EAGAIN);
+    assert_int_equal(resp_parse(&p, "GET\naaa b\n", 10, &req, &used), PROTO_OK);
+    assert_int_equal(used, 10);
+    assert_int_equal(req.argc, 3);
+
+    /* Count and bulk-count lines remember how far they were searched. */
+    assert_int_equal(resp_parse(&p, "*12", 3, &req, &used), PROTO_EAGAIN);
+    assert_int_equal(p.scan, 3);
+    assert_int_equal(resp_parse(&p, "*12\r", 4, &req, &used), PROTO_EAGAIN);
+    assert_int_equal(p.scan, 3);
+    assert_int_equal(resp_parse(&p, "*12\r\n$10", 8, &req, &used), PROTO_EAGAIN);
+    assert_int_equal(p.scan, 8);
+    assert_int_equal(resp_parse(&p, "*12\r\n$10\r\n0123", 14, &req, &used), PROTO_EAGAIN);
+    assert_int_equal(resp_parser_need(&p), 22);
+    resp_parser_deinit(&p);
+}
+
 int
 main(void)
 {
@@ -707,6 +739,7 @@ main(void)
         cmocka_unit_test(test_huge_count_small_reservation),
         cmocka_unit_test(test_big_bulk_linear),
         cmocka_unit_test(test_trickle_linear),
+        cmocka_unit_test(test_no_rescan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
