@@ -371,8 +371,8 @@ wal_scan(const uint8_t *data, size_t len, const struct wal_scan_opts *opts,
         /* Resume at the head of a group: the tail of a group whose head was
          * damaged is dropped too. */
         while (off < len) {
-            if (wal_rec_decode(data + off, len - off, &rec, &used) != 0) {
-                break;
+            if (wal_rec_decode(data + off, len - off, &rec, &used) != 0 || rec.lsn < expect) {
+                break; /* the main loop treats it as damage */
             }
             expect = rec.lsn;
             if ((rec.flags & WAL_F_CONT) == 0) {
