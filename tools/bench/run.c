@@ -315,11 +315,11 @@ next_request(struct bthread *th, struct bconn *c, int64_t t)
         }
         int r = bench_trace_next(&sh->trace, &key);
         if (r <= 0) {
-            if (r < 0) {
+            if (r < 0 || bench_trace_close(&sh->trace) < 0) {
                 fprintf(stderr, "crabcache-bench: %s\n", sh->trace.err);
                 sh->trace_failed = 1;
+                bench_trace_close(&sh->trace);
             }
-            bench_trace_close(&sh->trace);
             sh->trace_open = 0;
             return -1;
         }
