@@ -377,12 +377,6 @@ apply_flags(struct loader *ld, int argc, char **argv)
 
 /* ----- cross-key rules and derived values ------------------------------- */
 
-static bool
-explicitly_false(const struct config *cfg, int id, bool v)
-{
-    return cfg->source[id] != CONFIG_SRC_DEFAULT && !v;
-}
-
 static void
 add_token(struct config_strlist *l, const char *t)
 {
@@ -415,8 +409,7 @@ check_tls(struct loader *ld)
 {
     struct config *cfg = ld->cfg;
     int rc;
-    cfg->security.tls_enabled = cfg->security.tls_port != 0 &&
-                                !explicitly_false(cfg, CONFIG_KEY_SECURITY_ENABLE_TLS, cfg->security.enable_tls);
+    cfg->security.tls_enabled = cfg->security.tls_port != 0;
     if (cfg->security.enable_tls && cfg->security.tls_port == 0) {
         return key_err(ld, CONFIG_KEY_SECURITY_ENABLE_TLS, CONFIG_ERANGE,
                        "TLS is enabled but security.tls_port is 0");
@@ -490,9 +483,7 @@ finalize(struct loader *ld)
         return key_err(ld, CONFIG_KEY_SECURITY_ENABLE_AUTH, CONFIG_ERANGE,
                        "authentication is enabled but no security.auth_token or auth_tokens is set");
     }
-    cfg->security.auth_required =
-        cfg->security.tokens.n > 0 &&
-        !explicitly_false(cfg, CONFIG_KEY_SECURITY_ENABLE_AUTH, cfg->security.enable_auth);
+    cfg->security.auth_required = cfg->security.tokens.n > 0;
     int rc = check_tls(ld);
     if (rc < 0) {
         return rc;
@@ -517,10 +508,6 @@ finalize(struct loader *ld)
     }
     if (cfg->wal.enabled && *cfg->wal.dir == '\0') {
         return key_err(ld, CONFIG_KEY_WAL_DIR, CONFIG_ERANGE, "must be set when the WAL is enabled");
-    }
-    if (cfg->log_enable_file && cfg->source[CONFIG_KEY_LOG_ENABLE_FILE] != CONFIG_SRC_DEFAULT &&
-        *cfg->log_file == '\0') {
-        return key_err(ld, CONFIG_KEY_LOG_ENABLE_FILE, CONFIG_ERANGE, "true but log_file is empty");
     }
     return check_ports(ld);
 }

@@ -88,11 +88,11 @@ struct config {
     char *pid_file;            /* "" = none */
 
     struct {
-        bool enable_auth;      /* original name; see auth_required */
+        bool enable_auth;      /* original name: true requires a token */
         char *auth_token;
         struct config_strlist auth_tokens;
         struct config_strlist allowed_ips; /* IPs and CIDRs; empty = all */
-        bool enable_tls;       /* original name; see tls_enabled */
+        bool enable_tls;       /* original name: true requires tls_port */
         int64_t tls_port;
         char *tls_cert_file;
         char *tls_key_file;
@@ -102,8 +102,8 @@ struct config {
         char *metrics_token;        /* bearer token for the HTTP port; "" = none */
         /* derived by config_load: */
         struct config_strlist tokens; /* auth_token + auth_tokens, deduplicated */
-        bool auth_required;           /* tokens.n > 0 unless enable_auth = false */
-        bool tls_enabled;             /* tls_port != 0 unless enable_tls = false */
+        bool auth_required;           /* tokens.n > 0 */
+        bool tls_enabled;             /* tls_port != 0 */
     } security;
 
     struct {

@@ -483,6 +483,11 @@ conf__parse_text(int id, const char *text, struct conf_val *out, char *detail, s
     case CT_SECONDS:
     case CT_MILLIS:
         if (conf__parse_duration(text, k->type == CT_SECONDS ? 1000 : 1, &out->v.i) < 0) {
+            errno = 0;
+            out->v.i = strtoll(text, &end, 10);
+            if (end != text && *end == '\0' && errno == 0 && !isspace((unsigned char)*text)) {
+                return range_check(id, out, detail, len); /* a negative number */
+            }
             return fail(CONFIG_ETYPE, detail, len, "expected a duration in %s (or like \"%s\"), got %s",
                         k->type == CT_SECONDS ? "whole seconds" : "milliseconds",
                         k->type == CT_SECONDS ? "5m" : "1.5s", q);
