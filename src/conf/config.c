@@ -514,17 +514,21 @@ finalize(struct loader *ld)
 
 /* ----- config_load ------------------------------------------------------ */
 
+/* "valid", then every key whose value differs from its built-in default. */
 static void
 print_check_report(struct loader *ld, const char *file)
 {
-    char val[256];
+    char val[256], def[256];
+    struct config defaults;
+    config_defaults(&defaults);
     fprintf(ld->out, "crabcache: configuration %s is valid\n", file);
     for (int id = 0; id < CONFIG_KEY_COUNT; id++) {
         static const char *const src[] = {"default", "file", "env", "flag", "live"};
-        if (ld->cfg->source[id] == CONFIG_SRC_DEFAULT) {
+        config_format_value(ld->cfg, id, val, sizeof(val));
+        config_format_value(&defaults, id, def, sizeof(def));
+        if (strcmp(val, def) == 0) {
             continue;
         }
-        config_format_value(ld->cfg, id, val, sizeof(val));
         if (strstr(conf__keys[id].name, "token") != NULL) {
             snprintf(val, sizeof(val), "(hidden)");
         }
@@ -534,6 +538,7 @@ print_check_report(struct loader *ld, const char *file)
         }
         fprintf(ld->out, ")\n");
     }
+    config_free(&defaults);
 }
 
 int

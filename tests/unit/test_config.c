@@ -674,6 +674,14 @@ test_help_version_check(void **state)
                                  "  security.auth_token = (hidden)  (file line 5)\n", file, file);
     assert_string_equal(text, want);
     free(text);
+    /* values equal to the defaults are not listed, wherever they came from */
+    out = open_memstream(&text, &len);
+    assert_int_equal(load_args(&cfg, &err, out, ARGS("--check-config", "config/default.toml", "--port", "8000")),
+                     CONFIG_EXIT_CHECKED);
+    fclose(out);
+    config_free(&cfg);
+    assert_string_equal(text, "crabcache: configuration config/default.toml is valid\n");
+    free(text);
     /* --check-config with an invalid file is an ordinary error */
     const char *bad = write_tmp("\nport = -1\n");
     assert_int_equal(load_args(&cfg, &err, NULL, ARGS("--check-config", bad)), CONFIG_ERANGE);
