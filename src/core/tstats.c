@@ -1,13 +1,19 @@
 /*
- * tstats.c -- per-thread counters (see server.h).
+ * tstats.c -- per-thread counters and latency histograms (see server.h).
  *
  * Each thread that counts gets one block, allocated on first use and linked
  * into a global list that is never shrunk (threads live as long as the
- * server). Readers sum the blocks with relaxed loads: a figure may be a few
- * increments behind, never torn on x86-64 or aarch64 for aligned 64-bit words.
+ * server). The block and its histograms are allocated 64-byte aligned and
+ * padded to whole cache lines, so two threads never write the same line.
+ * Only the owner writes its block (load + store, no read-modify-write bus
+ * lock); readers sum the blocks with relaxed loads: a figure may be a few
+ * increments behind, never torn on x86-64 or aarch64 for aligned 64-bit
+ * words. The registry mutex is taken only to link a new block and to walk
+ * the list, never on a worker's hot path.
  */
 #include "core/server.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/mem.h"
@@ -18,20 +24,36 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tstats *reg_head;
 static _Thread_local struct tstats *self;
 
+#define LINE 64
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE0(x) __atomic_store_n(&(x), 0, __ATOMIC_RELAXED)
+
+static void *
+aligned_zalloc(size_t size)
+{
+    size_t rounded = (size + LINE - 1) / LINE * LINE;
+    void *p = NULL;
+    if (posix_memalign(&p, LINE, rounded) != 0) {
+        abort();
+    }
+    memset(p, 0, rounded);
+    return p;
+}
+
 struct tstats *
 tstats_self(void)
 {
     if (self == NULL) {
-        self = xcalloc(1, sizeof(*self));
+        struct tstats *t = aligned_zalloc(sizeof(*t));
+        t->lat = aligned_zalloc(sizeof(uint64_t) * TSTATS_HIST_BUCKETS * CMD_COUNT);
         pthread_mutex_lock(&reg_lock);
-        self->next = reg_head;
-        reg_head = self;
+        t->next = reg_head;
+        reg_head = t;
         pthread_mutex_unlock(&reg_lock);
+        self = t;
     }
     return self;
 }
-
-#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 void
 tstats_sum(struct tstats *out)
@@ -43,6 +65,7 @@ tstats_sum(struct tstats *out)
         out->misses += LOAD(t->misses);
         out->net_in += LOAD(t->net_in);
         out->net_out += LOAD(t->net_out);
+        out->rate_limited += LOAD(t->rate_limited);
         for (int i = 0; i < CMD_COUNT; i++) {
             out->cmd[i].calls += LOAD(t->cmd[i].calls);
             out->cmd[i].usec += LOAD(t->cmd[i].usec);
@@ -54,18 +77,151 @@ tstats_sum(struct tstats *out)
 }
 
 void
+tstats_hist_sum(int cmd_id, uint64_t out[TSTATS_HIST_BUCKETS])
+{
+    memset(out, 0, sizeof(uint64_t) * TSTATS_HIST_BUCKETS);
+    int first = cmd_id < 0 ? 0 : cmd_id;
+    int last = cmd_id < 0 ? CMD_COUNT - 1 : cmd_id;
+    if (cmd_id >= CMD_COUNT) {
+        return;
+    }
+    pthread_mutex_lock(&reg_lock);
+    for (struct tstats *t = reg_head; t; t = t->next) {
+        for (int c = first; c <= last; c++) {
+            for (unsigned b = 0; b < TSTATS_HIST_BUCKETS; b++) {
+                out[b] += LOAD(t->lat[c][b]);
+            }
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void
+tstats_hist_sum_all(uint64_t (*out)[TSTATS_HIST_BUCKETS])
+{
+    memset(out, 0, sizeof(uint64_t) * TSTATS_HIST_BUCKETS * CMD_COUNT);
+    pthread_mutex_lock(&reg_lock);
+    for (struct tstats *t = reg_head; t; t = t->next) {
+        for (int c = 0; c < CMD_COUNT; c++) {
+            for (unsigned b = 0; b < TSTATS_HIST_BUCKETS; b++) {
+                out[c][b] += LOAD(t->lat[c][b]);
+            }
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void
 tstats_reset_all(void)
 {
     pthread_mutex_lock(&reg_lock);
     for (struct tstats *t = reg_head; t; t = t->next) {
-        __atomic_store_n(&t->hits, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&t->misses, 0, __ATOMIC_RELAXED);
+        STORE0(t->hits);
+        STORE0(t->misses);
+        STORE0(t->net_in);
+        STORE0(t->net_out);
+        STORE0(t->rate_limited);
         for (int i = 0; i < CMD_COUNT; i++) {
-            __atomic_store_n(&t->cmd[i].calls, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&t->cmd[i].usec, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&t->cmd[i].rejected, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&t->cmd[i].failed, 0, __ATOMIC_RELAXED);
+            STORE0(t->cmd[i].calls);
+            STORE0(t->cmd[i].usec);
+            STORE0(t->cmd[i].rejected);
+            STORE0(t->cmd[i].failed);
+            for (unsigned b = 0; b < TSTATS_HIST_BUCKETS; b++) {
+                STORE0(t->lat[i][b]);
+            }
         }
     }
     pthread_mutex_unlock(&reg_lock);
+}
+
+/* ---- histogram arithmetic ----------------------------------------------------- */
+
+uint64_t
+tstats_hist_lower(unsigned idx)
+{
+    if (idx < TSTATS_HIST_SUB) {
+        return idx;
+    }
+    unsigned k = 3 + (idx - TSTATS_HIST_SUB) / TSTATS_HIST_SUB;
+    uint64_t sub = (idx - TSTATS_HIST_SUB) % TSTATS_HIST_SUB;
+    return (TSTATS_HIST_SUB + sub) << (k - 3);
+}
+
+uint64_t
+tstats_hist_upper(unsigned idx)
+{
+    if (idx + 1 >= TSTATS_HIST_BUCKETS) {
+        return (uint64_t)1 << TSTATS_HIST_MAX_LOG2;
+    }
+    return tstats_hist_lower(idx + 1);
+}
+
+uint64_t
+tstats_hist_count(const uint64_t h[TSTATS_HIST_BUCKETS])
+{
+    uint64_t n = 0;
+    for (unsigned b = 0; b < TSTATS_HIST_BUCKETS; b++) {
+        n += h[b];
+    }
+    return n;
+}
+
+double
+tstats_hist_quantile(const uint64_t h[TSTATS_HIST_BUCKETS], double q)
+{
+    uint64_t n = tstats_hist_count(h);
+    if (n == 0) {
+        return 0.0;
+    }
+    if (q < 0) {
+        q = 0;
+    } else if (q > 1) {
+        q = 1;
+    }
+    /* rank of the wanted value, 1-based: the smallest r with r >= q * n */
+    double want = q * (double)n;
+    if (want < 1) {
+        want = 1;
+    }
+    uint64_t seen = 0;
+    for (unsigned b = 0; b < TSTATS_HIST_BUCKETS; b++) {
+        if (h[b] == 0) {
+            continue;
+        }
+        if ((double)(seen + h[b]) >= want) {
+            double lo = (double)tstats_hist_lower(b), hi = (double)tstats_hist_upper(b);
+            double frac = (want - (double)seen) / (double)h[b];
+            return lo + (hi - lo) * frac;
+        }
+        seen += h[b];
+    }
+    return (double)tstats_hist_upper(TSTATS_HIST_BUCKETS - 1);
+}
+
+/* ---- rejected connections ---------------------------------------------------- */
+
+const char *
+server_reject_name(enum server_reject r)
+{
+    switch (r) {
+    case SERVER_REJECT_MAXCLIENTS:
+        return "max_connections";
+    case SERVER_REJECT_PROTECTED:
+        return "protected_mode";
+    case SERVER_REJECT_ALLOWLIST:
+        return "allowlist";
+    case SERVER_REJECT_TLS:
+        return "tls";
+    default:
+        return "other";
+    }
+}
+
+void
+server_count_rejected(enum server_reject r)
+{
+    atomic_fetch_add(&server.conns_rejected, 1);
+    if ((unsigned)r < SERVER_REJECT_COUNT) {
+        atomic_fetch_add(&server.conns_rejected_by[r], 1);
+    }
 }
