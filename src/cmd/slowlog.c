@@ -1,6 +1,10 @@
 /*
- * slowlog.c -- see slowlog.h. A fixed ring of 128 entries under a mutex;
- * only slow commands get here, so the lock is off the fast path.
+ * slowlog.c -- see slowlog.h.
+ *
+ * A ring of at most max_len entries under a mutex, newest at `head`, the
+ * others following it in age order. Entries own copies of the (cut)
+ * arguments. Changing max_len rebuilds the ring keeping the newest entries.
+ * Only slow commands get here, so the lock is off the fast path.
  */
 #include "cmd/slowlog.h"
 
@@ -13,7 +17,6 @@
 #include "util/clock.h"
 #include "util/mem.h"
 
-#define SLOWLOG_MAX 128
 #define SLOWLOG_ARGS 32
 #define SLOWLOG_ARGLEN 128
 
@@ -29,21 +32,22 @@ struct entry {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct entry ring[SLOWLOG_MAX];
+static struct entry *ring;     /* cap entries; NULL until the first add */
+static size_t cap = SLOWLOG_DEFAULT_MAX_LEN;
 static size_t head, count;
 static uint64_t next_id;
-static _Atomic int64_t threshold = 10000;
+static _Atomic int64_t threshold = SLOWLOG_DEFAULT_THRESHOLD;
 
 void
 slowlog_set_threshold(int64_t usec)
 {
-    threshold = usec;
+    atomic_store(&threshold, usec);
 }
 
 int64_t
 slowlog_threshold(void)
 {
-    return threshold;
+    return atomic_load_explicit(&threshold, memory_order_relaxed);
 }
 
 static void
@@ -55,44 +59,94 @@ entry_free(struct entry *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* The i-th newest entry (0 = newest); lock held, i < count. */
+static struct entry *
+nth(size_t i)
+{
+    return &ring[(head + i) % cap];
+}
+
+void
+slowlog_set_max_len(size_t n)
+{
+    pthread_mutex_lock(&lock);
+    if (n != cap) {
+        struct entry *fresh = n ? xcalloc(n, sizeof(*fresh)) : NULL;
+        size_t keep = count < n ? count : n;
+        for (size_t i = 0; i < count; i++) {
+            if (i < keep) {
+                fresh[i] = *nth(i); /* moves the argument copies */
+            } else {
+                entry_free(nth(i));
+            }
+        }
+        free(ring);
+        ring = fresh;
+        cap = n;
+        head = 0;
+        count = keep;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+size_t
+slowlog_max_len(void)
+{
+    pthread_mutex_lock(&lock);
+    size_t n = cap;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+static void
+copy_args(struct entry *e, int argc, const struct proto_arg *argv)
+{
+    int n = argc > SLOWLOG_ARGS ? SLOWLOG_ARGS : argc;
+    for (int i = 0; i < n; i++) {
+        char tmp[SLOWLOG_ARGLEN + 64];
+        size_t len = argv[i].len;
+        if (i == SLOWLOG_ARGS - 1 && argc > SLOWLOG_ARGS) {
+            len = (size_t)snprintf(tmp, sizeof(tmp), "... (%d more arguments)",
+                                   argc - SLOWLOG_ARGS + 1);
+            e->argv[i] = xstrndup(tmp, len);
+        } else if (len > SLOWLOG_ARGLEN) {
+            len = (size_t)snprintf(tmp, sizeof(tmp), "%.*s... (%zu more bytes)",
+                                   SLOWLOG_ARGLEN, argv[i].ptr, argv[i].len - SLOWLOG_ARGLEN);
+            e->argv[i] = xstrndup(tmp, len);
+        } else {
+            e->argv[i] = xmalloc(len + 1);
+            memcpy(e->argv[i], argv[i].ptr, len);
+            e->argv[i][len] = '\0';
+        }
+        e->lens[i] = len;
+    }
+    e->argc = n;
+}
+
 void
 slowlog_add(const struct client *c, int argc, const struct proto_arg *argv, int64_t usec)
 {
     pthread_mutex_lock(&lock);
-    head = (head + SLOWLOG_MAX - 1) % SLOWLOG_MAX;
+    if (cap == 0) {
+        next_id++;
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    if (ring == NULL) {
+        ring = xcalloc(cap, sizeof(*ring));
+    }
+    head = (head + cap - 1) % cap;
     struct entry *e = &ring[head];
     entry_free(e);
     e->id = next_id++;
     e->time_s = clock_ms() / 1000;
     e->usec = usec;
-    int n = argc > SLOWLOG_ARGS ? SLOWLOG_ARGS : argc;
-    for (int i = 0; i < n; i++) {
-        const char *extra = "";
-        size_t len = argv[i].len;
-        char tmp[SLOWLOG_ARGLEN + 64];
-        if (i == SLOWLOG_ARGS - 1 && argc > SLOWLOG_ARGS) {
-            len = (size_t)snprintf(tmp, sizeof(tmp), "... (%d more arguments)",
-                                   argc - SLOWLOG_ARGS + 1);
-            e->argv[i] = xstrndup(tmp, len);
-            e->lens[i] = len;
-            continue;
-        }
-        if (len > SLOWLOG_ARGLEN) {
-            len = (size_t)snprintf(tmp, sizeof(tmp), "%.*s... (%zu more bytes)",
-                                   SLOWLOG_ARGLEN, argv[i].ptr, argv[i].len - SLOWLOG_ARGLEN);
-            e->argv[i] = xstrndup(tmp, len);
-        } else {
-            e->argv[i] = xstrndup(argv[i].ptr, len);
-        }
-        (void)extra;
-        e->lens[i] = len;
-    }
-    e->argc = n;
-    strncpy(e->addr, c->addr, sizeof(e->addr) - 1);
+    copy_args(e, argc, argv);
+    snprintf(e->addr, sizeof(e->addr), "%s", c->addr);
     if (c->name) {
-        strncpy(e->name, c->name, sizeof(e->name) - 1);
+        snprintf(e->name, sizeof(e->name), "%s", c->name);
     }
-    if (count < SLOWLOG_MAX) {
+    if (count < cap) {
         count++;
     }
     pthread_mutex_unlock(&lock);
@@ -111,10 +165,11 @@ void
 slowlog_reset(void)
 {
     pthread_mutex_lock(&lock);
-    for (size_t i = 0; i < SLOWLOG_MAX; i++) {
+    for (size_t i = 0; ring && i < cap; i++) {
         entry_free(&ring[i]);
     }
     count = 0;
+    head = 0;
     pthread_mutex_unlock(&lock);
 }
 
@@ -122,10 +177,10 @@ void
 slowlog_reply(struct reply *r, long long n)
 {
     pthread_mutex_lock(&lock);
-    size_t k = (n < 0 || (size_t)n > count) ? count : (size_t)n;
+    size_t k = (n < 0 || (unsigned long long)n > count) ? count : (size_t)n;
     reply_array(r, k);
     for (size_t i = 0; i < k; i++) {
-        struct entry *e = &ring[(head + i) % SLOWLOG_MAX];
+        struct entry *e = nth(i);
         reply_array(r, 6);
         reply_int(r, (int64_t)e->id);
         reply_int(r, e->time_s);

@@ -1,6 +1,14 @@
 /*
  * t_info.c -- introspection: INFO, COMMAND, SLOWLOG, LATENCY, and the STATS
  * JSON of the native protocol (also served at /stats).
+ *
+ * Every figure here comes from the same sources /metrics reads (the summed
+ * per-thread counters of core/tstats.c, the store's totals, the server's
+ * connection atomics), so INFO, STATS and /metrics agree up to the requests
+ * that ran between two reads. Per-command latency percentiles (INFO
+ * latencystats) and LATENCY HISTOGRAM come from the per-thread log-linear
+ * histograms that cmd_call fills; the percentiles reported are Redis's
+ * default latency-tracking-info-percentiles, 50 99 99.9.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +21,12 @@
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
 #include "cmd/slowlog.h"
+#include "core/server.h"
 #include "util/clock.h"
 #include "util/mem.h"
 
-void stats_json(struct buf *out);
-
-static size_t
-rss_bytes(void)
+size_t
+server_rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
     long pages = 0, rss = 0;
@@ -66,11 +73,12 @@ enum {
     SEC_KEYSPACE = 1 << 9,
     SEC_ERRORSTATS = 1 << 10,
     SEC_MODULES = 1 << 11,
+    SEC_LATENCYSTATS = 1 << 12,
 };
 #define SEC_DEFAULT (SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS | \
                      SEC_REPLICATION | SEC_CPU | SEC_MODULES | SEC_ERRORSTATS | SEC_CLUSTER | \
                      SEC_KEYSPACE)
-#define SEC_ALL (SEC_DEFAULT | SEC_COMMANDSTATS)
+#define SEC_ALL (SEC_DEFAULT | SEC_COMMANDSTATS | SEC_LATENCYSTATS)
 
 static const struct {
     const char *name;
@@ -82,7 +90,49 @@ static const struct {
     {"cpu", SEC_CPU},                 {"commandstats", SEC_COMMANDSTATS},
     {"cluster", SEC_CLUSTER},         {"keyspace", SEC_KEYSPACE},
     {"errorstats", SEC_ERRORSTATS},   {"modules", SEC_MODULES},
+    {"latencystats", SEC_LATENCYSTATS},
 };
+
+/* Redis's latency-tracking-info-percentiles default. */
+static const double info_percentiles[] = {50.0, 99.0, 99.9};
+
+/* "50", "99", "99.9": %f with the trailing zeros (and dot) trimmed. */
+static void
+percentile_name(char *out, size_t len, double p)
+{
+    snprintf(out, len, "%f", p);
+    char *dot = strchr(out, '.');
+    if (dot) {
+        char *e = out + strlen(out) - 1;
+        while (e > dot && *e == '0') {
+            *e-- = '\0';
+        }
+        if (e == dot) {
+            *e = '\0';
+        }
+    }
+}
+
+static void
+info_latencystats(struct buf *b)
+{
+    uint64_t (*h)[TSTATS_HIST_BUCKETS] = xmalloc(sizeof(*h) * CMD_COUNT);
+    tstats_hist_sum_all(h);
+    for (int i = 0; i < CMD_COUNT; i++) {
+        if (tstats_hist_count(h[i]) == 0) {
+            continue;
+        }
+        buf_appendf(b, "latency_percentiles_usec_%s:", cmd_table[i].name);
+        for (size_t j = 0; j < sizeof(info_percentiles) / sizeof(info_percentiles[0]); j++) {
+            char pn[32];
+            percentile_name(pn, sizeof(pn), info_percentiles[j]);
+            buf_appendf(b, "%sp%s=%.3f", j ? "," : "", pn,
+                        tstats_hist_quantile(h[i], info_percentiles[j] / 100.0));
+        }
+        buf_appendstr(b, "\r\n");
+    }
+    free(h);
+}
 
 static void
 section(struct buf *b, const char *title)
@@ -126,7 +176,7 @@ info_build(struct buf *b, unsigned which)
                     (unsigned long long)atomic_load(&server.max_connections));
     }
     if (which & SEC_MEMORY) {
-        size_t used = store_used_memory(st), rss = rss_bytes();
+        size_t used = store_used_memory(st), rss = server_rss_bytes();
         size_t maxm = atomic_load(&st->max_memory);
         char hu[32], hr[32], hm[32];
         human_bytes(hu, sizeof(hu), used);
@@ -156,16 +206,18 @@ info_build(struct buf *b, unsigned which)
                     (unsigned long long)prop_dirty(), (long long)atomic_load(&server.lastsave_s));
     }
     if (which & SEC_STATS) {
-        uint64_t total = 0;
+        uint64_t total = 0, errors = 0;
         for (int i = 0; i < CMD_COUNT; i++) {
             total += ts.cmd[i].calls;
+            errors += ts.cmd[i].failed + ts.cmd[i].rejected;
         }
         section(b, "Stats");
         buf_appendf(b,
                     "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
                     "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
                     "rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:%llu\r\n"
-                    "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\nauth_failures:%llu\r\n",
+                    "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\nauth_failures:%llu\r\n"
+                    "total_error_replies:%llu\r\nrate_limited_requests:%llu\r\n",
                     (unsigned long long)atomic_load(&server.conns_total),
                     (unsigned long long)total, (unsigned long long)ts.net_in,
                     (unsigned long long)ts.net_out,
@@ -173,7 +225,13 @@ info_build(struct buf *b, unsigned which)
                     (unsigned long long)store_expired_total(st),
                     (unsigned long long)store_evicted_total(st),
                     (unsigned long long)ts.hits, (unsigned long long)ts.misses,
-                    (unsigned long long)atomic_load(&server.auth_failures));
+                    (unsigned long long)atomic_load(&server.auth_failures),
+                    (unsigned long long)errors, (unsigned long long)ts.rate_limited);
+        for (int r = 0; r < SERVER_REJECT_COUNT; r++) {
+            buf_appendf(b, "rejected_connections_%s:%llu\r\n",
+                        server_reject_name((enum server_reject)r),
+                        (unsigned long long)atomic_load(&server.conns_rejected_by[r]));
+        }
     }
     if (which & SEC_REPLICATION) {
         section(b, "Replication");
@@ -190,9 +248,6 @@ info_build(struct buf *b, unsigned which)
     if (which & SEC_MODULES) {
         section(b, "Modules");
     }
-    if (which & SEC_ERRORSTATS) {
-        section(b, "Errorstats");
-    }
     if (which & SEC_COMMANDSTATS) {
         section(b, "Commandstats");
         for (int i = 0; i < CMD_COUNT; i++) {
@@ -208,6 +263,13 @@ info_build(struct buf *b, unsigned which)
                         s->calls ? (double)s->usec / (double)s->calls : 0.0,
                         (unsigned long long)s->rejected, (unsigned long long)s->failed);
         }
+    }
+    if (which & SEC_ERRORSTATS) {
+        section(b, "Errorstats");
+    }
+    if (which & SEC_LATENCYSTATS) {
+        section(b, "Latencystats");
+        info_latencystats(b);
     }
     if (which & SEC_CLUSTER) {
         section(b, "Cluster");
@@ -252,22 +314,33 @@ stats_json(struct buf *out)
 {
     struct tstats ts;
     tstats_sum(&ts);
+    uint64_t total = 0;
+    for (int i = 0; i < CMD_COUNT; i++) {
+        total += ts.cmd[i].calls;
+    }
     struct store *st = server.store;
     buf_appendf(out,
                 "{\"keys\":%zu,\"memory\":%zu,\"max_memory\":%zu,\"hits\":%llu,"
                 "\"misses\":%llu,\"evictions\":%llu,\"expirations\":%llu,"
-                "\"connections\":%llu,\"uptime_seconds\":%lld,\"shards\":[",
+                "\"connections\":%llu,\"uptime_seconds\":%lld,\"commands\":%llu,"
+                "\"connections_total\":%llu,\"rejected_connections\":%llu,"
+                "\"auth_failures\":%llu,\"rate_limited\":%llu,\"shards\":[",
                 store_count(st), store_used_memory(st), atomic_load(&st->max_memory),
                 (unsigned long long)ts.hits, (unsigned long long)ts.misses,
                 (unsigned long long)store_evicted_total(st),
                 (unsigned long long)store_expired_total(st),
                 (unsigned long long)atomic_load(&server.conns_current),
-                (long long)((clock_ms() - server.start_ms) / 1000));
+                (long long)((clock_ms() - server.start_ms) / 1000), (unsigned long long)total,
+                (unsigned long long)atomic_load(&server.conns_total),
+                (unsigned long long)atomic_load(&server.conns_rejected),
+                (unsigned long long)atomic_load(&server.auth_failures),
+                (unsigned long long)ts.rate_limited);
     for (unsigned i = 0; i < st->nshards; i++) {
         struct shard *sh = shard_lock(st, i);
-        buf_appendf(out, "%s{\"id\":%u,\"keys\":%zu,\"memory\":%zu,\"expires\":%zu}",
-                    i ? "," : "", i, ht_count(&sh->ht), sh->mem, sh->nexpires);
+        size_t keys = ht_count(&sh->ht), mem = sh->mem, nexp = sh->nexpires;
         shard_unlock(sh);
+        buf_appendf(out, "%s{\"id\":%u,\"keys\":%zu,\"memory\":%zu,\"expires\":%zu}",
+                    i ? "," : "", i, keys, mem, nexp);
     }
     buf_appendstr(out, "]}");
 }
@@ -435,40 +508,230 @@ cmd_command(struct client *c, int argc, struct proto_arg *argv)
 
 /* ---- SLOWLOG / LATENCY --------------------------------------------------- */
 
+/* Redis's addReplyHelp: header, the lines, then HELP. */
+static void
+reply_help(struct client *c, const struct proto_arg *name, const char *const *lines)
+{
+    size_t n = 0;
+    while (lines[n]) {
+        n++;
+    }
+    char up[32];
+    size_t len = name->len < sizeof(up) - 1 ? name->len : sizeof(up) - 1;
+    for (size_t i = 0; i < len; i++) {
+        char ch = name->ptr[i];
+        up[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch;
+    }
+    up[len] = '\0';
+    reply_array(&c->r, n + 3);
+    char head[96];
+    snprintf(head, sizeof(head), "%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+             up);
+    reply_simple(&c->r, head);
+    for (size_t i = 0; i < n; i++) {
+        reply_simple(&c->r, lines[i]);
+    }
+    reply_simple(&c->r, "HELP");
+    reply_simple(&c->r, "    Prints this help.");
+}
+
+static void
+subcommand_arity(struct client *c, const char *full)
+{
+    reply_errorf(&c->r, "ERR wrong number of arguments for '%s' command", full);
+}
+
+static void
+subcommand_unknown(struct client *c, const struct proto_arg *sub, const char *cmd)
+{
+    int n = sub->len > 128 ? 128 : (int)sub->len;
+    reply_errorf(&c->r, "ERR unknown subcommand '%.*s'. Try %s HELP.", n, sub->ptr, cmd);
+}
+
+static const char *const slowlog_help[] = {
+    "GET [<count>]",
+    "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+    "    Entries are made of:",
+    "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+    "    client name",
+    "LEN",
+    "    Return the length of the slowlog.",
+    "RESET",
+    "    Reset the slowlog.",
+    NULL,
+};
+
 void
 cmd_slowlog(struct client *c, int argc, struct proto_arg *argv)
 {
     struct proto_arg *sub = &argv[1];
     if (proto_arg_is(sub, "len")) {
+        if (argc != 2) {
+            subcommand_arity(c, "slowlog|len");
+            return;
+        }
         reply_int(&c->r, (int64_t)slowlog_len());
     } else if (proto_arg_is(sub, "reset")) {
+        if (argc != 2) {
+            subcommand_arity(c, "slowlog|reset");
+            return;
+        }
         slowlog_reset();
         reply_ok(&c->r);
     } else if (proto_arg_is(sub, "get")) {
+        if (argc > 3) {
+            int n = sub->len > 128 ? 128 : (int)sub->len;
+            reply_errorf(&c->r,
+                         "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
+                         "Try SLOWLOG HELP.",
+                         n, sub->ptr);
+            return;
+        }
         long long count = 10;
         if (argc == 3 && (!arg_to_ll(&argv[2], &count) || count < -1)) {
             reply_error(&c->r, "ERR count should be greater than or equal to -1");
             return;
         }
         slowlog_reply(&c->r, count);
+    } else if (proto_arg_is(sub, "help")) {
+        if (argc != 2) {
+            subcommand_arity(c, "slowlog|help");
+            return;
+        }
+        reply_help(c, &argv[0], slowlog_help);
     } else {
-        int n = sub->len > 128 ? 128 : (int)sub->len;
-        reply_errorf(&c->r, "ERR unknown subcommand '%.*s'. Try SLOWLOG HELP.", n, sub->ptr);
+        subcommand_unknown(c, sub, "SLOWLOG");
     }
+}
+
+static const char *const latency_help[] = {
+    "DOCTOR",
+    "    Return a human readable latency analysis report.",
+    "GRAPH <event>",
+    "    Return an ASCII latency graph for the <event> class.",
+    "HISTORY <event>",
+    "    Return time-latency samples for the <event> class.",
+    "LATEST",
+    "    Return the latest latency samples for all events.",
+    "RESET [<event> ...]",
+    "    Reset latency data of one or more <event> classes.",
+    "    (default: reset all data for all event classes)",
+    "HISTOGRAM [COMMAND ...]",
+    "    Return a cumulative distribution of latencies in the format of a histogram for the "
+    "specified command names.",
+    "    If no commands are specified then all histograms are replied.",
+    NULL,
+};
+
+/*
+ * One command's entry of LATENCY HISTOGRAM: calls, then the cumulative count
+ * at every power-of-two bound (us) where it grew, as Redis 7 replies it.
+ * The bound 2^k counts the calls that took less than 2^k us.
+ */
+static void
+latency_histogram_entry(struct reply *r, const char *name, const uint64_t *h)
+{
+    uint64_t bound_count[TSTATS_HIST_MAX_LOG2 + 1];
+    size_t nb = 0;
+    uint64_t cum = 0, prev = 0;
+    unsigned b = 0;
+    uint64_t keys[TSTATS_HIST_MAX_LOG2 + 1];
+    for (unsigned k = 0; k <= TSTATS_HIST_MAX_LOG2; k++) {
+        uint64_t bound = (uint64_t)1 << k;
+        while (b < TSTATS_HIST_BUCKETS && tstats_hist_upper(b) <= bound) {
+            cum += h[b++];
+        }
+        if (cum > prev) {
+            keys[nb] = bound;
+            bound_count[nb++] = cum;
+        }
+        prev = cum;
+    }
+    reply_bulkstr(r, name);
+    reply_map(r, 2);
+    reply_bulkstr(r, "calls");
+    reply_int(r, (int64_t)tstats_hist_count(h));
+    reply_bulkstr(r, "histogram_usec");
+    reply_map(r, nb);
+    for (size_t i = 0; i < nb; i++) {
+        reply_int(r, (int64_t)keys[i]);
+        reply_int(r, (int64_t)bound_count[i]);
+    }
+}
+
+static void
+latency_histogram(struct client *c, int argc, struct proto_arg *argv)
+{
+    uint64_t (*h)[TSTATS_HIST_BUCKETS] = xmalloc(sizeof(*h) * CMD_COUNT);
+    tstats_hist_sum_all(h);
+    bool want[CMD_COUNT];
+    memset(want, argc == 2, sizeof(want));
+    for (int i = 2; i < argc; i++) {
+        const struct cmd *cmd = cmd_lookup(argv[i].ptr, argv[i].len);
+        if (cmd) {
+            want[cmd->id] = true;
+        }
+    }
+    size_t n = 0;
+    for (int i = 0; i < CMD_COUNT; i++) {
+        if (want[i] && tstats_hist_count(h[i]) > 0) {
+            n++;
+        }
+    }
+    reply_map(&c->r, n);
+    for (int i = 0; i < CMD_COUNT; i++) {
+        if (want[i] && tstats_hist_count(h[i]) > 0) {
+            latency_histogram_entry(&c->r, cmd_table[i].name, h[i]);
+        }
+    }
+    free(h);
 }
 
 void
 cmd_latency(struct client *c, int argc, struct proto_arg *argv)
 {
     struct proto_arg *sub = &argv[1];
-    if (proto_arg_is(sub, "latest")) {
+    if (proto_arg_is(sub, "histogram")) {
+        latency_histogram(c, argc, argv);
+    } else if (proto_arg_is(sub, "latest")) {
+        if (argc != 2) {
+            subcommand_arity(c, "latency|latest");
+            return;
+        }
+        reply_array(&c->r, 0); /* no latency monitor events */
+    } else if (proto_arg_is(sub, "history")) {
+        if (argc != 3) {
+            subcommand_arity(c, "latency|history");
+            return;
+        }
         reply_array(&c->r, 0);
     } else if (proto_arg_is(sub, "reset")) {
         reply_int(&c->r, 0);
-    } else if (proto_arg_is(sub, "history") && argc == 3) {
-        reply_array(&c->r, 0);
+    } else if (proto_arg_is(sub, "graph")) {
+        if (argc != 3) {
+            subcommand_arity(c, "latency|graph");
+            return;
+        }
+        int n = argv[2].len > 128 ? 128 : (int)argv[2].len;
+        reply_errorf(&c->r, "ERR No samples available for event '%.*s'", n, argv[2].ptr);
+    } else if (proto_arg_is(sub, "doctor")) {
+        if (argc != 2) {
+            subcommand_arity(c, "latency|doctor");
+            return;
+        }
+        static const char doctor[] =
+            "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this "
+            "CrabCache instance. Per-command latency percentiles are always tracked: see "
+            "INFO latencystats, LATENCY HISTOGRAM and the crabcache_command_duration_seconds "
+            "histogram on the HTTP port's /metrics.";
+        reply_verbatim(&c->r, doctor, sizeof(doctor) - 1);
+    } else if (proto_arg_is(sub, "help")) {
+        if (argc != 2) {
+            subcommand_arity(c, "latency|help");
+            return;
+        }
+        reply_help(c, &argv[0], latency_help);
     } else {
-        int n = sub->len > 128 ? 128 : (int)sub->len;
-        reply_errorf(&c->r, "ERR unknown subcommand '%.*s'. Try LATENCY HELP.", n, sub->ptr);
+        subcommand_unknown(c, sub, "LATENCY");
     }
 }
