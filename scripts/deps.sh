@@ -11,6 +11,7 @@ PKGS=(
     python3 python3-pytest python3-redis
     redis-server redis-tools memcached
     zstd xz-utils gzip
+    prometheus chromium libsystemd-dev
 )
 
 missing=()
@@ -37,4 +38,7 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # benchmarks start their own on ports they choose, so stop it if it came up.
 if command -v systemctl >/dev/null 2>&1; then
     systemctl stop redis-server >/dev/null 2>&1 || true
+    # Same for Prometheus, whose service would also hold port 9090, CrabCache's
+    # default metrics_port; tests start their own Prometheus on a free port.
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
