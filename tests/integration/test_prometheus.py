@@ -129,3 +129,26 @@ scrape_configs:
                 prom.wait()
         crab.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_alert_rules_in_operations_doc_are_valid():
+    """docs/operations.md ships alert rules; promtool must accept them as they are."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package `prometheus`; run "
+                    "scripts/deps.sh as root)")
+    with open(os.path.join(crabtest.REPO_ROOT, "docs", "operations.md")) as f:
+        doc = f.read()
+    start = doc.index("# crabcache-alerts\n")
+    rules = doc[start:doc.index("```", start)]
+    work = tempfile.mkdtemp(prefix="crabtest-rules-")
+    try:
+        path = os.path.join(work, "crabcache.rules.yml")
+        with open(path, "w") as f:
+            f.write(rules)
+        p = subprocess.run([promtool, "check", "rules", path], capture_output=True, timeout=60)
+        out = p.stdout.decode() + p.stderr.decode()
+        assert p.returncode == 0, out
+        assert "SUCCESS: 8 rules found" in out, out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
