@@ -13,8 +13,12 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "cmd/keys.h"
 #include "conf/config.h"
+#include "core/durable.h"
 #include "core/server.h"
+#include "http/http.h"
+#include "http/sdnotify.h"
 #include "net/net.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -166,6 +170,29 @@ main(int argc, char **argv)
                  "\"bind\":\"%s\"", bind);
     }
 
+    char msg[256];
+    /* HTTP first, so /health answers 503 "starting" during recovery. */
+    server.metrics_port = cfg.metrics_enabled ? (int)cfg.metrics_port : 0;
+    struct http_options hopt = {
+        .bind = bind,
+        .port = server.metrics_port,
+        .token = cfg.security.metrics_token,
+    };
+    if (http_start(&hopt, msg, sizeof(msg)) < 0) {
+        log_error("start-up failed", "\"error\":\"%s\"", msg);
+        fprintf(stderr, "crabcache: %s\n", msg);
+        return 1;
+    }
+    if (durable_open(&cfg, net_wake_all, msg, sizeof(msg)) != 0) {
+        http_stop();
+        log_error("start-up failed", "\"error\":\"%s\"", msg);
+        fprintf(stderr, "crabcache: %s\n", msg);
+        return 1;
+    }
+    if (durable_enabled()) {
+        prop_setup();
+    }
+
     struct net_options nopt = {
         .bind = bind,
         .port = (int)cfg.port,
@@ -176,8 +203,8 @@ main(int argc, char **argv)
         .max_line = 1024 * 1024,
         .cron_hz = 10,
     };
-    char msg[256];
     if (net_start(&nopt, msg, sizeof(msg)) < 0) {
+        http_stop();
         log_error("start-up failed", "\"error\":\"%s\"", msg);
         fprintf(stderr, "crabcache: %s\n", msg);
         return 1;
@@ -187,6 +214,8 @@ main(int argc, char **argv)
              "\"threads\":%u,\"shards\":%u,\"max_memory\":%llu",
              CRABCACHE_VERSION, bind, server.port, server.resp_port, threads,
              server.store->nshards, (unsigned long long)cfg.max_memory);
+    atomic_store(&server.state, SERVER_SERVING);
+    sdnotify_send("READY=1\nSTATUS=serving");
 
     uv_loop_t *loop = uv_default_loop();
     uv_signal_t sigterm, sigint, sighup;
@@ -198,7 +227,11 @@ main(int argc, char **argv)
     uv_signal_start(&sighup, on_signal, SIGHUP);
     uv_run(loop, UV_RUN_DEFAULT);
 
+    atomic_store(&server.state, SERVER_STOPPING);
+    sdnotify_send("STOPPING=1");
     net_stop();
+    durable_close();
+    http_stop();
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&sighup, NULL);

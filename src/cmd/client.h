@@ -33,6 +33,7 @@ struct client {
     int64_t last_ms;     /* last command time */
     const char *last_cmd;
     uint64_t wal_lsn;    /* highest WAL LSN this client's replies wait for */
+    int wal_err;         /* a mutation of the current command was not logged */
     struct worker *worker;
     _Atomic bool kill;   /* set by CLIENT KILL from any thread */
     uint64_t qbuf;       /* unread input bytes, for CLIENT LIST */

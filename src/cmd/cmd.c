@@ -15,6 +15,8 @@
 
 #include "cmd/args.h"
 #include "cmd/slowlog.h"
+#include "cmd/keys.h"
+#include "core/durable.h"
 #include "core/server.h"
 #include "util/clock.h"
 
@@ -80,11 +82,20 @@ cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *ar
     struct tstats *ts = tstats_self();
     size_t start = c->r.out->len;
     int64_t t0 = clock_mono_us();
+    c->wal_err = 0;
+    prop_begin(c);
     cmd->fn(c, argc, argv);
+    prop_begin(NULL);
+    if (c->wal_err != 0) {
+        /* Applied in memory but not logged: do not acknowledge it. */
+        c->r.out->len = start;
+        reply_error(&c->r, "MISCONF write-ahead log failing, this write was not persisted");
+    }
     int64_t dt = clock_mono_us() - t0;
     struct cmd_stat *s = &ts->cmd[cmd->id];
     STAT_INC(s->calls);
     STAT_ADD(s->usec, (uint64_t)dt);
+    tstats_record_latency(ts, cmd->id, (uint64_t)dt);
     if (c->r.out->len > start) {
         char first = c->r.out->data[start];
         if (first == '-' || (c->r.proto == REPLY_NATIVE && first == 'E' &&
@@ -160,6 +171,16 @@ cmd_dispatch(struct client *c, struct proto_req *req)
     if ((cmd->flags & CMD_DENYOOM) && !store_make_room(server.store)) {
         reject(c, cmd, ERR_OOM);
         return;
+    }
+    if ((cmd->flags & CMD_WRITE) && durable_enabled()) {
+        char msg[200];
+        if (durable_error(msg, sizeof(msg)) != 0) {
+            char err[300];
+            snprintf(err, sizeof(err), "MISCONF write-ahead log failing, writes refused: %s",
+                     msg);
+            reject(c, cmd, err);
+            return;
+        }
     }
     cmd_call(cmd, c, req->argc, argv);
 }

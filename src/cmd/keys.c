@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmd/args.h"
+#include "core/durable.h"
 
 static _Atomic uint64_t dirty;
 
@@ -44,36 +45,85 @@ changed(void)
     atomic_fetch_add_explicit(&dirty, 1, memory_order_relaxed);
 }
 
+/* Log one record for the client's current command. */
+static void
+logrec(struct client *c, const struct wal_rec *rec)
+{
+    changed();
+    if (!durable_enabled()) {
+        return;
+    }
+    int64_t lsn = durable_log(rec, 1);
+    if (lsn < 0) {
+        c->wal_err = (int)lsn;
+    } else if ((uint64_t)lsn > c->wal_lsn) {
+        c->wal_lsn = (uint64_t)lsn;
+    }
+}
+
 void
 prop_set(struct client *c, const struct item *it)
 {
-    (void)c;
-    (void)it;
-    changed();
+    struct wal_rec rec = {.type = WAL_REC_SET,
+                          .key = item_key(it),
+                          .klen = it->klen,
+                          .val = item_cval(it),
+                          .vlen = it->vlen,
+                          .expire_at_ms = it->expire};
+    logrec(c, &rec);
 }
 
 void
 prop_del(struct client *c, const char *key, size_t klen)
 {
-    (void)c;
-    (void)key;
-    (void)klen;
-    changed();
+    struct wal_rec rec = {.type = WAL_REC_DEL, .key = key, .klen = klen};
+    logrec(c, &rec);
 }
 
 void
 prop_expire(struct client *c, const struct item *it)
 {
-    (void)c;
-    (void)it;
-    changed();
+    struct wal_rec rec = {.type = WAL_REC_EXPIRE,
+                          .key = item_key(it),
+                          .klen = it->klen,
+                          .expire_at_ms = it->expire};
+    logrec(c, &rec);
+}
+
+/* The client whose command runs on this thread (for the flush hook). */
+static _Thread_local struct client *current;
+
+void
+prop_begin(struct client *c)
+{
+    current = c;
+}
+
+/* FLUSHALL's record must be appended with every shard lock held, so the
+ * store calls this from inside store_flush(). */
+static void
+flush_hook(void *ctx)
+{
+    (void)ctx;
+    struct wal_rec rec = {.type = WAL_REC_FLUSHALL};
+    if (current) {
+        logrec(current, &rec);
+    } else {
+        changed();
+        durable_log(&rec, 1);
+    }
+}
+
+void
+prop_setup(void)
+{
+    server.store->on_flush = flush_hook;
 }
 
 void
 prop_flush(struct client *c)
 {
-    (void)c;
-    changed();
+    /* counted and logged by flush_hook */
 }
 
 uint64_t

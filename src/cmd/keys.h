@@ -49,6 +49,11 @@ void prop_del(struct client *c, const char *key, size_t klen);
 void prop_expire(struct client *c, const struct item *it);
 void prop_flush(struct client *c);
 
+/* Start of a command on this thread (cmd_call), and the hook set-up done
+ * once persistence is open (after recovery, so replay is not re-logged). */
+void prop_begin(struct client *c);
+void prop_setup(void);
+
 /* Writes since the last save (INFO rdb_changes_since_last_save). */
 uint64_t prop_dirty(void);
 void prop_dirty_reset(void);

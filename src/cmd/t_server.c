@@ -4,6 +4,7 @@
  * and the token check shared with the native protocol. INFO, COMMAND,
  * SLOWLOG and LATENCY live in t_info.c.
  */
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
 #include "conf/config.h"
+#include "core/durable.h"
 #include "net/net.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -245,19 +247,58 @@ cmd_time(struct client *c, int argc, struct proto_arg *argv)
 void
 cmd_lastsave(struct client *c, int argc, struct proto_arg *argv)
 {
+    struct persist_info info;
+    if (durable_info(&info) && info.last_save_ms > 0) {
+        reply_int(&c->r, info.last_save_ms / 1000);
+        return;
+    }
     reply_int(&c->r, atomic_load(&server.lastsave_s));
 }
+
+#define ERR_NO_PERSIST "ERR persistence is disabled (set wal.enabled = true)"
 
 void
 cmd_save(struct client *c, int argc, struct proto_arg *argv)
 {
-    reply_error(&c->r, "ERR persistence is disabled (set wal.enabled = true)");
+    if (!durable_enabled()) {
+        reply_error(&c->r, ERR_NO_PERSIST);
+        return;
+    }
+    int rc = durable_save();
+    if (rc == 0) {
+        atomic_store(&server.lastsave_s, clock_ms() / 1000);
+        prop_dirty_reset();
+        reply_ok(&c->r);
+    } else if (rc == -EINPROGRESS) {
+        reply_error(&c->r, "ERR Background save already in progress");
+    } else {
+        reply_errorf(&c->r, "ERR snapshot failed: %s", snap_strerror(rc));
+    }
 }
 
 void
 cmd_bgsave(struct client *c, int argc, struct proto_arg *argv)
 {
-    reply_error(&c->r, "ERR persistence is disabled (set wal.enabled = true)");
+    if (argc > 2 || (argc == 2 && !proto_arg_is(&argv[1], "schedule"))) {
+        reply_error(&c->r, ERR_SYNTAX);
+        return;
+    }
+    if (!durable_enabled()) {
+        reply_error(&c->r, ERR_NO_PERSIST);
+        return;
+    }
+    int rc = durable_bgsave();
+    if (rc == 0) {
+        reply_simple(&c->r, "Background saving started");
+    } else if (rc == -EINPROGRESS) {
+        if (argc == 2) {
+            reply_simple(&c->r, "Background saving scheduled");
+        } else {
+            reply_error(&c->r, "ERR Background save already in progress");
+        }
+    } else {
+        reply_errorf(&c->r, "ERR snapshot failed: %s", snap_strerror(rc));
+    }
 }
 
 void

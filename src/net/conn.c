@@ -19,6 +19,7 @@
 
 #include "cmd/args.h"
 #include "cmd/cmd.h"
+#include "core/durable.h"
 #include "core/server.h"
 #include "net/internal.h"
 #include "util/clock.h"
@@ -94,6 +95,41 @@ on_closed(uv_handle_t *h)
     free(cn);
 }
 
+static void
+unpark(struct conn *cn)
+{
+    if (!cn->parked) {
+        return;
+    }
+    struct worker *w = cn->w;
+    if (cn->park_prev) {
+        cn->park_prev->park_next = cn->park_next;
+    } else {
+        w->parked = cn->park_next;
+    }
+    if (cn->park_next) {
+        cn->park_next->park_prev = cn->park_prev;
+    }
+    cn->park_prev = cn->park_next = NULL;
+    cn->parked = false;
+}
+
+static void
+park(struct conn *cn)
+{
+    if (cn->parked) {
+        return;
+    }
+    struct worker *w = cn->w;
+    cn->parked = true;
+    cn->park_prev = NULL;
+    cn->park_next = w->parked;
+    if (w->parked) {
+        w->parked->park_prev = cn;
+    }
+    w->parked = cn;
+}
+
 void
 conn_close(struct conn *cn)
 {
@@ -101,6 +137,7 @@ conn_close(struct conn *cn)
         return;
     }
     cn->closing = true;
+    unpark(cn);
     struct worker *w = cn->w;
     if (cn->prev) {
         cn->prev->next = cn->next;
@@ -226,6 +263,21 @@ static void
 flush(struct conn *cn)
 {
     if (cn->closing || cn->writing) {
+        return;
+    }
+    if (cn->c.wal_lsn && durable_sync() && cn->c.wal_lsn > durable_lsn()) {
+        /* sync policy: nothing leaves before the writes it acknowledges are
+         * on disk. If the log is failing they never will be: close instead
+         * of acknowledging. */
+        if (durable_error(NULL, 0) != 0) {
+            conn_close(cn);
+            return;
+        }
+        park(cn);
+        if (cn->reading) {
+            uv_read_stop((uv_stream_t *)&cn->tcp);
+            cn->reading = false;
+        }
         return;
     }
     size_t n = buf_unread(&cn->out);
@@ -381,6 +433,25 @@ conn_kill_marked(struct worker *w)
         struct conn *next = cn->next;
         if (atomic_load(&cn->c.kill)) {
             conn_close(cn);
+        }
+        cn = next;
+    }
+}
+
+void
+conn_release_parked(struct worker *w)
+{
+    if (w->parked == NULL) {
+        return;
+    }
+    uint64_t durable = durable_lsn();
+    bool failed = durable_error(NULL, 0) != 0;
+    struct conn *cn = w->parked;
+    while (cn) {
+        struct conn *next = cn->park_next;
+        if (cn->c.wal_lsn <= durable || failed) {
+            unpark(cn);
+            flush(cn);
         }
         cn = next;
     }

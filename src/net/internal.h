@@ -23,6 +23,7 @@ struct worker {
     uv_async_t wake;         /* stop / kill requests from other threads */
     uv_timer_t cron;
     struct conn *conns;      /* doubly linked list of this worker's conns */
+    struct conn *parked;     /* conns whose replies wait for the WAL (sync) */
     unsigned nconns;
     bool stopping;
     const struct net_options *opt;
@@ -44,6 +45,8 @@ struct conn {
     bool writing;
     bool closing;
     bool reading;
+    bool parked;             /* in w->parked */
+    struct conn *park_prev, *park_next;
     struct resp_parser resp;
     struct text_parser text;
 };
@@ -53,6 +56,7 @@ void conn_accept(struct worker *w, uv_stream_t *server, bool resp_port);
 void conn_close(struct conn *cn);
 void conn_check_idle(struct worker *w, int64_t now_ms, int64_t idle_s);
 void conn_kill_marked(struct worker *w);
+void conn_release_parked(struct worker *w);
 
 /* worker.c: registry of all clients, for CLIENT LIST/KILL */
 void registry_add(struct conn *cn);

@@ -38,6 +38,10 @@ int net_start(const struct net_options *opt, char *err, size_t errlen);
  * for them. */
 void net_stop(void);
 
+/* Wake every worker (any thread): used when the WAL's durable point moves,
+ * so replies waiting for it go out. */
+void net_wake_all(void);
+
 /* CLIENT LIST / INFO: append one line per client (Redis format) for every
  * client (id == 0) or the one with that id. */
 void net_client_list(struct buf *out, uint64_t id);

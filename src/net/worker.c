@@ -32,7 +32,9 @@ static struct {
     struct net_options opt;
     pthread_mutex_t reg_lock;
     struct conn *reg_head;
-} N = {.reg_lock = PTHREAD_MUTEX_INITIALIZER};
+    pthread_mutex_t wake_lock; /* guards `awake` against net_stop */
+    unsigned awake;            /* workers whose wake handle may be signalled */
+} N = {.reg_lock = PTHREAD_MUTEX_INITIALIZER, .wake_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- registry ---------------------------------------------------------- */
 
@@ -202,6 +204,7 @@ on_wake(uv_async_t *a)
 {
     struct worker *w = a->data;
     conn_kill_marked(w);
+    conn_release_parked(w);
     if (atomic_load(&server.shutdown_asap) && !w->stopping) {
         w->stopping = true;
         for (int i = 0; i < 2; i++) {
@@ -294,16 +297,32 @@ net_start(const struct net_options *opt, char *err, size_t errlen)
             return -EAGAIN;
         }
     }
+    pthread_mutex_lock(&N.wake_lock);
+    N.awake = N.n;
+    pthread_mutex_unlock(&N.wake_lock);
     return 0;
+}
+
+void
+net_wake_all(void)
+{
+    pthread_mutex_lock(&N.wake_lock);
+    for (unsigned i = 0; i < N.awake; i++) {
+        uv_async_send(&N.workers[i].wake);
+    }
+    pthread_mutex_unlock(&N.wake_lock);
 }
 
 void
 net_stop(void)
 {
     atomic_store(&server.shutdown_asap, true);
-    for (unsigned i = 0; i < N.n; i++) {
+    pthread_mutex_lock(&N.wake_lock);
+    for (unsigned i = 0; i < N.awake; i++) {
         uv_async_send(&N.workers[i].wake);
     }
+    N.awake = 0;
+    pthread_mutex_unlock(&N.wake_lock);
     for (unsigned i = 0; i < N.n; i++) {
         pthread_join(N.workers[i].thread, NULL);
     }

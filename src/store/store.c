@@ -322,8 +322,14 @@ store_over_limit(struct store *st)
 void
 store_flush(struct store *st)
 {
+    /* Every lock is held at once so the flush is one point in time for all
+     * keys (and for the write-ahead log's FLUSHALL record). */
+    store_lock_all(st);
+    if (st->on_flush) {
+        st->on_flush(st->on_flush_ctx);
+    }
     for (unsigned i = 0; i < st->nshards; i++) {
-        struct shard *sh = shard_lock(st, i);
+        struct shard *sh = &st->shards[i];
         size_t freed = sh->mem;
         ht_clear(&sh->ht, free_item, NULL);
         evict_deinit(&sh->policy);
@@ -332,11 +338,11 @@ store_flush(struct store *st)
         atomic_fetch_sub_explicit(&st->used, freed, memory_order_relaxed);
         sh->nexpires = 0;
         sh->expire_cursor = 0;
-        shard_unlock(sh);
     }
     for (unsigned s = 0; s < SLOT_COUNT; s++) {
         atomic_store_explicit(&st->slot_keys[s], 0, memory_order_relaxed);
     }
+    store_unlock_all(st);
 }
 
 uint64_t
@@ -563,6 +569,9 @@ shard_evict(struct shard *sh, size_t n)
             break;
         }
         struct item *it = item_of_node(node);
+        if (sh->store->on_evict) {
+            sh->store->on_evict(sh->store->on_flush_ctx, it);
+        }
         ht_remove(&sh->ht, item_key(it), it->klen, ht_hash(item_key(it), it->klen));
         forget(sh, it, true);
         sh->evicted++;

@@ -66,6 +66,12 @@ struct store {
     struct store_eviction ev;    /* read without lock; changed by CONFIG SET */
     _Atomic bool evicting;       /* between crossing high and reaching low */
     _Atomic unsigned evict_cursor;
+    /* Called by store_flush with every shard lock held (the WAL logs
+     * FLUSHALL there). NULL = none. */
+    void (*on_flush)(void *ctx);
+    void *on_flush_ctx;
+    /* Called by eviction for each evicted item, shard lock held. */
+    void (*on_evict)(void *ctx, const struct item *it);
 };
 
 /* nshards is rounded up to a power of two (at least 1). */
