@@ -34,6 +34,20 @@ enum {
 };
 #define SET_ANY_EXPIRE (SET_EX | SET_PX | SET_EXAT | SET_PXAT)
 
+static bool value_size_ok(struct client *c, long long total);
+
+/* Redis's checkStringLength: size + append within the limit, no overflow. */
+static bool
+size_sum_ok(struct client *c, long long size, long long append)
+{
+    long long total = (long long)((uint64_t)size + (uint64_t)append);
+    if (total < size || total < append) {
+        reply_error(&c->r, ERR_TOO_BIG);
+        return false;
+    }
+    return value_size_ok(c, total);
+}
+
 static bool
 value_size_ok(struct client *c, long long total)
 {
@@ -46,6 +60,24 @@ value_size_ok(struct client *c, long long total)
         return false;
     }
     return true;
+}
+
+static int
+expire_opt(const struct proto_arg *a)
+{
+    if (proto_arg_is(a, "ex")) {
+        return SET_EX;
+    }
+    if (proto_arg_is(a, "px")) {
+        return SET_PX;
+    }
+    if (proto_arg_is(a, "exat")) {
+        return SET_EXAT;
+    }
+    if (proto_arg_is(a, "pxat")) {
+        return SET_PXAT;
+    }
+    return 0;
 }
 
 /* Redis's parseExtendedStringArgumentsOrReply for SET (is_get == false) and
@@ -72,18 +104,11 @@ parse_set_flags(struct client *c, int argc, struct proto_arg *argv, int first, b
         } else if (is_getex && proto_arg_is(a, "persist") &&
                    !(*flags & (SET_ANY_EXPIRE | SET_KEEPTTL))) {
             *flags |= SET_PERSIST;
-        } else if (next && !(*flags & (SET_KEEPTTL | SET_PERSIST | SET_ANY_EXPIRE)) &&
-                   (proto_arg_is(a, "ex") || proto_arg_is(a, "px") ||
-                    proto_arg_is(a, "exat") || proto_arg_is(a, "pxat"))) {
-            if (proto_arg_is(a, "ex")) {
-                *flags |= SET_EX;
-            } else if (proto_arg_is(a, "px")) {
-                *flags |= SET_PX;
-            } else if (proto_arg_is(a, "exat")) {
-                *flags |= SET_EXAT;
-            } else {
-                *flags |= SET_PXAT;
-            }
+        } else if (next && expire_opt(a) &&
+                   !(*flags & (SET_KEEPTTL | SET_PERSIST | (SET_ANY_EXPIRE & ~expire_opt(a))))) {
+            /* Redis lets the same expire option repeat (the last one wins),
+             * but not two different ones. */
+            *flags = (*flags & ~SET_ANY_EXPIRE) | expire_opt(a);
             *expire_arg = next;
             j++;
         } else {
@@ -233,15 +258,17 @@ cmd_getex(struct client *c, int argc, struct proto_arg *argv)
         return;
     }
     int64_t now = clock_ms();
-    int64_t deadline = 0;
-    if (expire && !expire_ms(c, expire, flags, "getex", now, &deadline)) {
-        return;
-    }
     struct shard *sh = key_lock(&argv[1]);
     struct item *it = key_read(sh, &argv[1], now);
     if (it == NULL) {
         shard_unlock(sh);
         reply_null(&c->r);
+        return;
+    }
+    /* Redis looks the key up before it validates the time. */
+    int64_t deadline = 0;
+    if (expire && !expire_ms(c, expire, flags, "getex", now, &deadline)) {
+        shard_unlock(sh);
         return;
     }
     reply_bulk(&c->r, item_cval(it), it->vlen);
@@ -591,7 +618,7 @@ cmd_setrange(struct client *c, int argc, struct proto_arg *argv)
         reply_int(&c->r, n);
         return;
     }
-    if (!value_size_ok(c, offset + (long long)v->len)) {
+    if (!size_sum_ok(c, offset, (long long)v->len)) {
         shard_unlock(sh);
         return;
     }
