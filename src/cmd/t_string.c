@@ -353,7 +353,7 @@ mset_generic(struct client *c, int argc, struct proto_arg *argv, bool nx)
             return;
         }
     }
-    unsigned stack_sh[64], stack_idx[64];
+    unsigned stack_sh[64] = {0}, stack_idx[64] = {0};
     unsigned *shards = npairs <= 64 ? stack_sh : xmalloc(sizeof(unsigned) * (size_t)npairs);
     unsigned *idx = npairs <= 64 ? stack_idx : xmalloc(sizeof(unsigned) * (size_t)npairs);
     for (int i = 0; i < npairs; i++) {

@@ -258,7 +258,7 @@ worker_init(struct worker *w, unsigned id, char *err, size_t errlen)
         if (ports[i] <= 0) {
             continue;
         }
-        int fd;
+        int fd = -1;
         int rc = open_listener(N.opt.bind, ports[i], &fd);
         if (rc < 0) {
             snprintf(err, errlen, "cannot listen on %s:%d (%s): %s", N.opt.bind, ports[i],
