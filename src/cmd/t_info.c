@@ -408,7 +408,7 @@ command_info(struct reply *r, const struct cmd *cmd)
     reply_array(r, 0); /* tips */
     if (cmd->first_key > 0) {
         reply_array(r, 1);
-        reply_map(r, 4);
+        reply_map(r, 3); /* flags, begin_search, find_keys */
         reply_bulkstr(r, "flags");
         reply_set(r, 1);
         reply_simple(r, (cmd->flags & CMD_WRITE) ? "RW" : "RO");
