@@ -37,7 +37,10 @@ def crab_server():
 
 @pytest.fixture
 def crab(crab_server):
-    """The module's CrabCache server, emptied before the test and checked after it."""
+    """The module's CrabCache server, emptied before the test and checked after it.
+    A server that died in an earlier test (which failed showing why) is replaced."""
+    if crab_server.reported or not crab_server.alive():
+        crabtest.restart(crab_server)
     crab_server.check()
     with RespConn(crab_server.resp_port, server=crab_server) as c:
         assert c.call("FLUSHALL") == b"+OK\r\n"
@@ -53,11 +56,21 @@ def crab_only():
 
 
 @pytest.fixture(scope="module")
-def redis_ref():
+def redis_ref_server():
     """A reference redis-server (Debian's), no persistence, one database."""
     srv = start_with_retry(lambda: RedisServer())
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def redis_ref(redis_ref_server):
+    """The module's reference redis-server, emptied before the test."""
+    if redis_ref_server.reported or not redis_ref_server.alive():
+        crabtest.restart(redis_ref_server)
+    with RespConn(redis_ref_server.port, server=redis_ref_server) as c:
+        assert c.call("FLUSHALL") == b"+OK\r\n"
+    yield redis_ref_server
 
 
 @pytest.fixture

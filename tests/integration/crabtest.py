@@ -129,6 +129,7 @@ class Server:
             self.env.update(env)
         self.proc = None
         self.stopped = False
+        self.reported = False    # a death / report already raised by check()
         self.returncode = None
         self._out = self._err = None
 
@@ -191,11 +192,15 @@ class Server:
 
     def check(self):
         """Fail (ServerError) if the server died or its stderr holds a sanitizer report."""
+        if self.reported:
+            raise ServerError("%s died earlier (reported by an earlier test)" % self.name)
         rep = sanitizer_report(self.stderr())
         if self.proc is not None and self.proc.poll() is not None and not self.stopped:
+            self.reported = True
             raise ServerError("%s died (status %s)\n%s" % (
                 self.name, self.proc.returncode, rep or self.output()))
         if rep:
+            self.reported = True
             raise ServerError("%s sanitizer report:\n%s" % (self.name, rep))
 
     def kill(self):
@@ -211,6 +216,8 @@ class Server:
         server had died before, did not exit on SIGTERM, or left a sanitizer report."""
         if self.proc is None:
             return None
+        if self.reported:
+            check = False    # its death was reported already: do not report it twice
         died_before = self.proc.poll() is not None and not self.stopped
         problems = []
         if died_before:
@@ -244,6 +251,21 @@ class Server:
         return self.returncode
 
 
+def restart(srv):
+    """Replace a dead (already reported) server by a fresh one on new ports, in place,
+    so that one crash does not fail every later test of a module."""
+    srv.stop(check=False)
+    for _ in range(3):
+        type(srv).__init__(srv, **srv.init_kw)
+        try:
+            return srv.start()
+        except ServerError as e:
+            srv.stop(check=False)
+            if "in use" not in str(e).lower():
+                raise
+    raise ServerError("could not restart %s" % srv.name)
+
+
 class CrabServer(Server):
     """crabcache --port P --resp-port R --metrics-port 0 --threads 2 --log-level warn ..."""
 
@@ -251,6 +273,8 @@ class CrabServer(Server):
 
     def __init__(self, extra_args=(), env=None, port=None, resp_port=None, threads=2,
                  max_memory=None, cwd=None):
+        self.init_kw = dict(extra_args=extra_args, env=env, port=port, resp_port=resp_port,
+                            threads=threads, max_memory=max_memory, cwd=cwd)
         p, r = free_ports(2)
         self.port = port or p
         self.resp_port = resp_port or r
@@ -268,6 +292,7 @@ class RedisServer(Server):
     name = "redis-server"
 
     def __init__(self, extra_args=(), port=None, cwd=None):
+        self.init_kw = dict(extra_args=extra_args, port=port, cwd=cwd)
         self.port = port or free_port()
         self.resp_port = self.port
         argv = [redis_binary(), "--port", str(self.port), "--bind", HOST, "--save", "",
