@@ -21,6 +21,7 @@
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
 #include "cmd/slowlog.h"
+#include "core/durable.h"
 #include "core/server.h"
 #include "util/clock.h"
 #include "util/mem.h"
@@ -143,6 +144,45 @@ section(struct buf *b, const char *title)
     buf_appendf(b, "# %s\r\n", title);
 }
 
+/* Redis's persistence fields (the snapshot standing in for the RDB file) and
+ * the write-ahead log's, from the same source as the crabcache_wal_* and
+ * crabcache_snapshot* metrics. */
+static void
+info_persistence(struct buf *b)
+{
+    struct persist_info pi;
+    memset(&pi, 0, sizeof(pi));
+    bool on = durable_info(&pi);
+    int64_t last_save = on && pi.last_save_ms ? pi.last_save_ms / 1000
+                                                : atomic_load(&server.lastsave_s);
+    buf_appendf(b,
+                "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:%llu\r\n"
+                "rdb_bgsave_in_progress:%d\r\nrdb_last_save_time:%lld\r\n"
+                "rdb_last_bgsave_status:%s\r\nrdb_last_bgsave_time_sec:%lld\r\n"
+                "rdb_saves:%llu\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n"
+                "wal_enabled:%d\r\n",
+                (unsigned long long)(on ? pi.changes_since_save : prop_dirty()),
+                on && pi.in_progress, (long long)last_save,
+                on && pi.last_status != 0 ? "err" : "ok",
+                on && pi.last_save_ms ? (long long)(pi.last_duration_us / 1000000) : -1LL,
+                (unsigned long long)pi.snapshots_ok, on);
+    if (!on) {
+        return;
+    }
+    const struct wal_stats *w = &pi.wal;
+    buf_appendf(b,
+                "wal_status:%s\r\nwal_sync_policy:%s\r\nwal_last_lsn:%llu\r\n"
+                "wal_durable_lsn:%llu\r\nwal_records:%llu\r\nwal_fsyncs:%llu\r\n"
+                "wal_write_errors:%llu\r\nwal_segments:%llu\r\nwal_disk_bytes:%llu\r\n"
+                "wal_pending_bytes:%llu\r\nsnapshots_failed:%llu\r\n",
+                w->err == 0 ? "ok" : "err", wal_sync_policy_name(w->sync),
+                (unsigned long long)w->last_lsn, (unsigned long long)w->durable_lsn,
+                (unsigned long long)w->appends, (unsigned long long)w->fsyncs,
+                (unsigned long long)w->write_errors, (unsigned long long)w->segments,
+                (unsigned long long)w->disk_bytes, (unsigned long long)w->pending_bytes,
+                (unsigned long long)pi.snapshots_failed);
+}
+
 static void
 info_build(struct buf *b, unsigned which)
 {
@@ -199,11 +239,7 @@ info_build(struct buf *b, unsigned which)
     }
     if (which & SEC_PERSISTENCE) {
         section(b, "Persistence");
-        buf_appendf(b,
-                    "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:%llu\r\n"
-                    "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:%lld\r\n"
-                    "aof_enabled:0\r\naof_rewrite_in_progress:0\r\nwal_enabled:0\r\n",
-                    (unsigned long long)prop_dirty(), (long long)atomic_load(&server.lastsave_s));
+        info_persistence(b);
     }
     if (which & SEC_STATS) {
         uint64_t total = 0, errors = 0;

@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 
 #include "cmd/slowlog.h"
+#include "core/durable.h"
 #include "core/server.h"
 #include "util/clock.h"
 #include "util/mem.h"
@@ -324,6 +325,40 @@ render_connections(struct buf *b, const struct tstats *ts)
 }
 
 static void
+render_wal(struct buf *b)
+{
+    struct persist_info pi;
+    memset(&pi, 0, sizeof(pi));
+    bool on = durable_info(&pi);
+    one_u64(b, METRIC_WAL_ENABLED, on);
+    if (!on) {
+        return;
+    }
+    const struct wal_stats *w = &pi.wal;
+    one_u64(b, METRIC_WAL_HEALTHY, w->err == 0);
+    one_u64(b, METRIC_WAL_RECORDS, w->appends);
+    one_u64(b, METRIC_WAL_APPEND_BYTES, w->append_bytes);
+    one_u64(b, METRIC_WAL_WRITE_BYTES, w->write_bytes);
+    one_u64(b, METRIC_WAL_WRITES, w->writes);
+    one_u64(b, METRIC_WAL_FSYNCS, w->fsyncs);
+    one_f(b, METRIC_WAL_FSYNC_SECONDS, (double)w->fsync_us_total / 1e6);
+    one_f(b, METRIC_WAL_FSYNC_MAX, (double)w->fsync_us_max / 1e6);
+    one_u64(b, METRIC_WAL_WRITE_ERRORS, w->write_errors);
+    one_u64(b, METRIC_WAL_SEGMENTS, w->segments);
+    one_u64(b, METRIC_WAL_DISK, w->disk_bytes);
+    one_u64(b, METRIC_WAL_PENDING, w->pending_bytes);
+    one_u64(b, METRIC_WAL_LSN_LAG,
+            w->last_lsn > w->durable_lsn ? w->last_lsn - w->durable_lsn : 0);
+    family(b, METRIC_SNAPSHOTS);
+    sample_u64(b, METRIC_SNAPSHOTS, "result=\"ok\"", pi.snapshots_ok);
+    sample_u64(b, METRIC_SNAPSHOTS, "result=\"failed\"", pi.snapshots_failed);
+    one_u64(b, METRIC_SNAPSHOT_IN_PROGRESS, pi.in_progress);
+    one_f(b, METRIC_SNAPSHOT_LAST_SUCCESS, (double)pi.last_save_ms / 1000.0);
+    one_f(b, METRIC_SNAPSHOT_LAST_DURATION, (double)pi.last_duration_us / 1e6);
+    one_u64(b, METRIC_CHANGES_SINCE_SNAPSHOT, pi.changes_since_save);
+}
+
+static void
 render_http(struct buf *b)
 {
     family(b, METRIC_HTTP_REQUESTS);
@@ -357,6 +392,7 @@ metrics_render(struct buf *out)
     render_keyspace(out, &ts);
     render_eviction(out);
     render_connections(out, &ts);
+    render_wal(out);
     render_http(out);
     atomic_store(&last_render_us, clock_mono_us() - t0);
 }

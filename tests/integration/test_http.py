@@ -511,3 +511,47 @@ def test_sd_notify_ready_and_stopping():
         srv.stop()
         sock.close()
         shutil.rmtree(d, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------
+# write-ahead log figures
+
+def test_wal_metrics_and_info_persistence(tmp_path):
+    srv = start_with_retry(lambda: MetricsServer(
+        extra_args=["--wal.enabled", "yes", "--wal-dir", str(tmp_path / "wal"),
+                    "--wal-sync-policy", "sync"]))
+    try:
+        with RespConn(srv.resp_port, server=srv) as c:
+            for i in range(25):
+                assert c.call("SET", "w%d" % i, "v%d" % i) == b"+OK\r\n"
+            c.call("DEL", "w0")
+            text = srv.metrics_text()
+            info = info_fields(c, "persistence")
+        samples = parse_metrics(text)
+        assert metric(samples, "crabcache_wal_enabled") == 1
+        assert metric(samples, "crabcache_wal_healthy") == 1
+        assert metric(samples, "crabcache_wal_records_total") == 26 == int(info["wal_records"])
+        assert metric(samples, "crabcache_wal_fsyncs_total") >= 1
+        assert metric(samples, "crabcache_wal_durable_lag_records") == 0  # sync policy
+        assert metric(samples, "crabcache_wal_disk_bytes") == int(info["wal_disk_bytes"]) > 0
+        assert metric(samples, "crabcache_changes_since_last_snapshot") == 26
+        assert info["wal_enabled"] == "1" and info["wal_status"] == "ok"
+        assert info["wal_sync_policy"] == "sync"
+        fams = families(text)
+        assert fams["crabcache_snapshots_total"] == "counter"
+        promtool = shutil.which("promtool")
+        if promtool:
+            p = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                               capture_output=True, timeout=60)
+            assert p.returncode == 0 and not p.stdout.strip() and not p.stderr.strip(), \
+                p.stdout.decode() + p.stderr.decode()
+    finally:
+        srv.stop()
+
+
+def test_wal_metrics_absent_without_persistence(msrv):
+    samples = parse_metrics(msrv.metrics_text())
+    assert metric(samples, "crabcache_wal_enabled") == 0
+    assert not any(n.startswith("crabcache_wal_records") for n, _ in samples)
+    with RespConn(msrv.resp_port, server=msrv) as c:
+        assert info_fields(c, "persistence")["wal_enabled"] == "0"
