@@ -237,19 +237,65 @@ resp_find_cr(struct resp_parser *p, const char *b, size_t n, size_t start)
     return at;
 }
 
+/*
+ * Fast path for the usual `*<n>` / `$<n>` line, on the first look at it:
+ * line[start] is the type byte, then 1 to 18 digits not starting with 0,
+ * then '\r' and one more byte, all present. Returns the offset of the '\r'
+ * and the value in *out, or (size_t)-1 to take the general path, which gives
+ * the same result for every input; this only saves a memchr() call and the
+ * general integer parser on the hot path.
+ */
+static inline size_t
+resp_fast_number(const struct resp_parser *p, const char *b, size_t n, size_t start,
+                 long long *out)
+{
+    size_t i = start + 1, lim;
+    unsigned d;
+    long long v;
+
+    if (p->scan > start || n < start + 4) {
+        return (size_t)-1;
+    }
+    d = (unsigned char)b[i] - (unsigned)'0';
+    if (d - 1 > 8) {
+        return (size_t)-1; /* not 1-9 */
+    }
+    v = d;
+    /* At most 18 digits (no overflow), and the '\r' must leave a byte after. */
+    lim = n - 2 < start + 19 ? n - 2 : start + 19;
+    for (i++; i < lim; i++) {
+        d = (unsigned char)b[i] - (unsigned)'0';
+        if (d > 9) {
+            break;
+        }
+        v = v * 10 + d;
+    }
+    if (i > n - 2 || b[i] != '\r') {
+        return (size_t)-1;
+    }
+    *out = v;
+    return i;
+}
+
 static int
 resp_parse_count(struct resp_parser *p, const char *b, size_t n)
 {
     long long ll;
-    size_t cr = resp_find_cr(p, b, n, 1);
+    size_t cr = resp_fast_number(p, b, n, 0, &ll);
 
     if (cr == (size_t)-1) {
-        if (p->scan == n && n > p->max_inline) {
-            return resp_fail(p, "too big mbulk count string");
+        cr = resp_find_cr(p, b, n, 1);
+        if (cr == (size_t)-1) {
+            if (p->scan == n && n > p->max_inline) {
+                return resp_fail(p, "too big mbulk count string");
+            }
+            return PROTO_EAGAIN;
         }
-        return PROTO_EAGAIN;
+        if (resp_parse_ll(b + 1, cr - 1, &ll) != 0) {
+            return resp_fail(p, "invalid multibulk length");
+        }
     }
-    if (resp_parse_ll(b + 1, cr - 1, &ll) != 0 || ll > p->max_multibulk) {
+    if (ll > p->max_multibulk) {
         return resp_fail(p, "invalid multibulk length");
     }
     if (p->unauthenticated && ll > RESP_UNAUTH_MAX_MULTIBULK) {
@@ -274,27 +320,35 @@ static int
 resp_parse_bulk_header(struct resp_parser *p, const char *b, size_t n)
 {
     long long ll;
-    size_t cr = resp_find_cr(p, b, n, p->pos);
+    size_t cr = (size_t)-1;
 
+    if (p->pos < n && b[p->pos] == '$') {
+        cr = resp_fast_number(p, b, n, p->pos, &ll);
+    }
     if (cr == (size_t)-1) {
-        if (p->scan == n && n - p->pos > p->max_inline) {
-            return resp_fail(p, "too big bulk count string");
+        cr = resp_find_cr(p, b, n, p->pos);
+        if (cr == (size_t)-1) {
+            if (p->scan == n && n - p->pos > p->max_inline) {
+                return resp_fail(p, "too big bulk count string");
+            }
+            return PROTO_EAGAIN;
         }
-        return PROTO_EAGAIN;
-    }
-    if (b[p->pos] != '$') {
-        char got = b[p->pos];
-        /* Redis maps CR/LF in error texts to spaces; NUL too, to keep
-         * the text a C string (Redis never gets there: it stalls). */
-        if (got == '\r' || got == '\n' || got == '\0') {
-            got = ' ';
+        if (b[p->pos] != '$') {
+            char got = b[p->pos];
+            /* Redis maps CR/LF in error texts to spaces; NUL too, to keep
+             * the text a C string (Redis never gets there: it stalls). */
+            if (got == '\r' || got == '\n' || got == '\0') {
+                got = ' ';
+            }
+            snprintf(p->err, sizeof(p->err), "Protocol error: expected '$', got '%c'", got);
+            p->state = RESP_ST_ERROR;
+            return PROTO_EPROTO;
         }
-        snprintf(p->err, sizeof(p->err), "Protocol error: expected '$', got '%c'", got);
-        p->state = RESP_ST_ERROR;
-        return PROTO_EPROTO;
+        if (resp_parse_ll(b + p->pos + 1, cr - p->pos - 1, &ll) != 0 || ll < 0) {
+            return resp_fail(p, "invalid bulk length");
+        }
     }
-    if (resp_parse_ll(b + p->pos + 1, cr - p->pos - 1, &ll) != 0 || ll < 0 ||
-        ll > p->max_bulk_len) {
+    if (ll > p->max_bulk_len) {
         return resp_fail(p, "invalid bulk length");
     }
     if (p->unauthenticated && ll > RESP_UNAUTH_MAX_BULK) {
@@ -563,6 +617,10 @@ resp_parse(struct resp_parser *p, const char *buf, size_t len, struct proto_req 
     }
     if (p->state == RESP_ST_IDLE) {
         resp_release_big(p);
+    } else if (p->pos > len || p->scan > len) {
+        /* The caller broke the contract (fewer bytes than last time): start
+         * the request over rather than read out of bounds. */
+        resp_clear_progress(p);
     }
     for (;;) {
         const char *b = buf + base;

@@ -121,6 +121,8 @@ text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req 
     }
     if (p->scan == 0) {
         text_release_big(p);
+    } else if (p->scan > len) {
+        p->scan = 0; /* fewer bytes than last time: a caller bug, rescan */
     }
     nl = p->scan < len ? memchr(buf + p->scan, '\n', len - p->scan) : NULL;
     if (nl == NULL) {

@@ -288,6 +288,13 @@ test_error_texts(void **state)
     CHECK("*1\r\n$536870913\r\n", "ERR:Protocol error: invalid bulk length");
     CHECK("*1\r\n$18446744073709551616\r\n", "ERR:Protocol error: invalid bulk length");
     CHECK("*1\r\n$\r\n", "ERR:Protocol error: invalid bulk length");
+    CHECK("*1\r\n$1a\r\n", "ERR:Protocol error: invalid bulk length");
+    CHECK("*1\r\n$999999999999999999\r\n", "ERR:Protocol error: invalid bulk length");
+    CHECK("*1\r\n$9223372036854775807\r\n", "ERR:Protocol error: invalid bulk length");
+    CHECK("*1\r\n$9223372036854775808\r\n", "ERR:Protocol error: invalid bulk length");
+    CHECK("*99999999999999999\r\n", "ERR:Protocol error: invalid multibulk length");
+    CHECK("*999999999999999999\r\n", "ERR:Protocol error: invalid multibulk length");
+    CHECK("*1x\r\n", "ERR:Protocol error: invalid multibulk length");
     CHECK("*1\r\nx4\r\n", "ERR:Protocol error: expected '$', got 'x'");
     CHECK("*1\r\n\r\n", "ERR:Protocol error: expected '$', got ' '");
     CHECK("*1\r\n\0\r\n", "ERR:Protocol error: expected '$', got ' '");
@@ -436,6 +443,24 @@ test_reset_clears_error(void **state)
     assert_int_equal(resp_parse(&p, "*1\r\n$4\r\nPING\r\n", 14, &req, &used), PROTO_OK);
     assert_int_equal(req.argc, 1);
     assert_memory_equal(req.argv[0].ptr, "PING", 4);
+    resp_parser_deinit(&p);
+}
+
+/* A caller that breaks the contract by passing fewer bytes than last time
+ * gets the request parsed afresh, never an out-of-bounds read. */
+static void
+test_shorter_input_restarts(void **state)
+{
+    struct resp_parser p;
+    struct proto_req req;
+    size_t used;
+
+    (void)state;
+    resp_parser_init(&p);
+    assert_int_equal(resp_parse(&p, "*2\r\n$3\r\nGET\r\n", 13, &req, &used), PROTO_EAGAIN);
+    assert_int_equal(resp_parse(&p, "PING\r\n", 6, &req, &used), PROTO_OK);
+    assert_int_equal(req.argc, 1);
+    assert_int_equal(used, 6);
     resp_parser_deinit(&p);
 }
 
@@ -733,6 +758,7 @@ main(void)
         cmocka_unit_test(test_unauthenticated_limits),
         cmocka_unit_test(test_too_big_lines),
         cmocka_unit_test(test_reset_clears_error),
+        cmocka_unit_test(test_shorter_input_restarts),
         cmocka_unit_test(test_inline_quoting_like_redis),
         cmocka_unit_test(test_inline_pointers),
         cmocka_unit_test(test_many_args_and_reuse),
