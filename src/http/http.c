@@ -287,11 +287,13 @@ http_start(const struct http_options *opt, char *err, size_t errlen)
     if (v6) {
         flags |= MHD_USE_IPv6;
     }
+    /* The logger goes first, so every MHD message reaches our log. */
     daemon_ = MHD_start_daemon(flags, (uint16_t)opt->port, NULL, NULL, on_request, NULL,
+                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
-                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+                               MHD_OPTION_END);
     if (daemon_ == NULL) {
         close(fd);
         free(token);
@@ -302,6 +304,14 @@ http_start(const struct http_options *opt, char *err, size_t errlen)
     bound_port = opt->port;
     log_info("http listening", "\"port\":%d,\"token\":%s", opt->port,
              token ? "true" : "false");
+    bool loopback = opt->bind && (strncmp(opt->bind, "127.", 4) == 0 ||
+                                  strcmp(opt->bind, "::1") == 0 ||
+                                  strcmp(opt->bind, "localhost") == 0);
+    if (!loopback && token == NULL) {
+        log_warn("http: /metrics, /stats and /dashboard are served on a non-loopback "
+                 "address without security.metrics_token",
+                 "\"bind\":\"%s\",\"port\":%d", opt->bind ? opt->bind : "*", opt->port);
+    }
     return 0;
 }
 

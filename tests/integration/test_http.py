@@ -224,6 +224,7 @@ def test_health(msrv):
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", doc["version"])
     status, _, _ = msrv.get("/health", method="HEAD")
     assert status == 200
+    assert "libmicrohttpd" not in msrv.stderr(), msrv.stderr()  # no warning from MHD
 
 
 def test_not_found_and_method(msrv):
