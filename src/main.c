@@ -152,7 +152,15 @@ main(int argc, char **argv)
     server.max_connections = (uint64_t)cfg.max_connections;
     server.idle_timeout_s = cfg.idle_timeout;
     server.max_value_size = (size_t)cfg.max_value_size;
-    server.auth_tokens = cfg.security.auth_required ? cfg.security.tokens.items : NULL;
+    /* server.auth_tokens is NULL-terminated; the config's list is counted. */
+    char **tokens = NULL;
+    if (cfg.security.auth_required && cfg.security.tokens.n > 0) {
+        tokens = xcalloc(cfg.security.tokens.n + 1, sizeof(char *));
+        for (size_t i = 0; i < cfg.security.tokens.n; i++) {
+            tokens[i] = cfg.security.tokens.items[i];
+        }
+    }
+    server.auth_tokens = tokens;
     server.start_ms = clock_ms();
     server.lastsave_s = server.start_ms / 1000;
     server.active_expire = true;
@@ -239,6 +247,8 @@ main(int argc, char **argv)
     uv_loop_close(loop);
     store_destroy(&server.store);
     log_info("bye", NULL);
+    server.auth_tokens = NULL;
+    free(tokens);
     config_free(&cfg);
     free(bind);
     log_teardown();
