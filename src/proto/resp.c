@@ -19,7 +19,9 @@
  * its size however it is cut into reads. Offsets rather than pointers are
  * kept because the caller may move its buffer between calls (realloc,
  * compaction); element pointers are made from the offsets when the request
- * completes.
+ * completes. A `*<n>` or `$<n>` line that is complete when first seen (the
+ * usual case) takes a fast path: its digits are read directly, without
+ * memchr() or the general integer parser.
  *
  * Redis compatibility (7.0 networking.c, sds.c). Count lines end at the first
  * '\r', and the byte after it is skipped unchecked, as are the two bytes after
