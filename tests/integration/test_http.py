@@ -446,8 +446,10 @@ def test_log_file_json_and_sighup_reopen(make_crab):
     d = tempfile.mkdtemp(prefix="crabtest-log-")
     log = os.path.join(d, "crab.log")
     srv = make_crab(extra_args=["--log-file", log, "--log-level", "info"])
+    # the ports open a moment before the "ready" line is written
+    assert crabtest.wait_for(
+        lambda: any(r["msg"] == "crabcache ready" for r in read_json_lines(log)), timeout=10)
     lines = read_json_lines(log)
-    assert lines, "nothing logged to log_file"
     for rec in lines:
         assert set(rec) >= {"ts", "level", "msg"}
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rec["ts"])
@@ -469,6 +471,7 @@ def test_log_text_format_and_config_set_loglevel(make_crab):
     log = os.path.join(d, "crab.log")
     srv = make_crab(extra_args=["--log-file", log, "--log-format", "text",
                                 "--log-level", "info"])
+    assert crabtest.wait_for(lambda: os.path.getsize(log) > 0, timeout=10)
     with open(log) as f:
         first = f.readline()
     assert re.match(r"\d{4}-\d\d-\d\dT[\d:.]+Z INFO ", first), first
