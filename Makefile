@@ -50,6 +50,12 @@ bench: deps all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 build/crabcache build/crabcache-cli build/crabcache-bench $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/crabcache \
+	    $(DESTDIR)$(PREFIX)/share/crabcache
+	sed 's#/usr/local#$(PREFIX)#g' packaging/crabcache.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/crabcache.service
+	install -m 644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/crabcache/
+	install -m 644 config/default.toml $(DESTDIR)$(PREFIX)/share/crabcache/
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

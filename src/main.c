@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "cmd/keys.h"
+#include "cmd/slowlog.h"
 #include "conf/config.h"
 #include "core/durable.h"
 #include "core/server.h"
@@ -86,6 +87,8 @@ on_config_change(struct config *c, int key_id, void *ctx)
     atomic_store(&server.idle_timeout_s, c->idle_timeout);
     atomic_store(&server.max_value_size, (size_t)c->max_value_size);
     log_set_level((enum log_level)c->log_level);
+    slowlog_set_threshold(c->slowlog_log_slower_than);
+    slowlog_set_max_len((size_t)c->slowlog_max_len);
 }
 
 static void
@@ -170,6 +173,8 @@ main(int argc, char **argv)
     struct store_eviction ev = eviction_of(&cfg);
     store_set_eviction(server.store, &ev);
     cfg.on_change = on_config_change;
+    slowlog_set_threshold(cfg.slowlog_log_slower_than);
+    slowlog_set_max_len((size_t)cfg.slowlog_max_len);
 
     if (server.protected_mode && !is_loopback_bind(bind) && server.auth_tokens == NULL) {
         log_warn("protected mode: bound to a non-loopback address without an auth token; "

@@ -86,6 +86,9 @@ struct config {
     char *log_file;            /* "" = stderr */
     bool log_enable_file;      /* original [logging] enable_file; false clears log_file */
     char *pid_file;            /* "" = none */
+    char *save;                /* Redis's "save", for tools that read it; unused */
+    int64_t slowlog_log_slower_than; /* microseconds, -1 = off; live */
+    int64_t slowlog_max_len;         /* live */
 
     struct {
         bool enable_auth;      /* original name: true requires a token */

@@ -106,4 +106,17 @@ config_print_help(FILE *out, const char *prog)
         }
         fputc('\n', out);
     }
+    fputs("\n"
+          "Signals:\n"
+          "  SIGTERM, SIGINT   stop accepting, finish in-flight replies, flush the WAL, exit 0\n"
+          "  SIGHUP            reopen log_file (after log rotation)\n"
+          "\n"
+          "HTTP endpoints (metrics_port):\n"
+          "  /metrics (Prometheus), /health, /stats (STATS JSON), /dashboard\n"
+          "\n"
+          "Exit status:\n"
+          "  0  normal shutdown, --help, --version, a valid --check-config\n"
+          "  1  start-up failed (a port is taken, recovery failed, ...)\n"
+          "  2  bad configuration (the message names the key, and file:line when known)\n",
+          out);
 }
