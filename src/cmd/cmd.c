@@ -20,6 +20,8 @@
 #include "core/server.h"
 #include "util/clock.h"
 
+_Thread_local int64_t cmd_now_ms;
+
 const struct cmd cmd_table[CMD_COUNT] = {
 #define CMD(name, fn, arity, flags, fk, lk, ks, cats) \
     {#name, fn, arity, flags, fk, lk, ks, cats, CMD_ID_##name},
@@ -81,17 +83,24 @@ cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *ar
 {
     struct tstats *ts = tstats_self();
     size_t start = c->r.out->len;
-    int64_t t0 = clock_mono_us();
+    /* One wall-clock read gives both the command's time (expiry decisions)
+     * and the start of its duration; a clock step backwards counts as 0. */
+    int64_t t0 = clock_us();
+    cmd_now_ms = t0 / 1000;
     c->wal_err = 0;
     prop_begin(c);
     cmd->fn(c, argc, argv);
     prop_begin(NULL);
+    cmd_now_ms = 0;
     if (c->wal_err != 0) {
         /* Applied in memory but not logged: do not acknowledge it. */
         c->r.out->len = start;
         reply_error(&c->r, "MISCONF write-ahead log failing, this write was not persisted");
     }
-    int64_t dt = clock_mono_us() - t0;
+    int64_t dt = clock_us() - t0;
+    if (dt < 0) {
+        dt = 0;
+    }
     struct cmd_stat *s = &ts->cmd[cmd->id];
     STAT_INC(s->calls);
     STAT_ADD(s->usec, (uint64_t)dt);

@@ -17,6 +17,7 @@
 
 #include "cmd/client.h"
 #include "proto/proto.h"
+#include "util/clock.h"
 
 enum cmd_flag {
     CMD_WRITE = 1 << 0,
@@ -60,6 +61,16 @@ void cmd_dispatch(struct client *c, struct proto_req *req);
 void cmd_dispatch_native(struct client *c, struct proto_req *req);
 /* Call a resolved command (no auth/arity checks), counting its stats. */
 void cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv);
+
+/* The time of the command being executed, Unix ms: read once per command by
+ * cmd_call so that a command sees one "now" (as Redis's command time
+ * snapshot); outside a command, the clock. */
+extern _Thread_local int64_t cmd_now_ms;
+static inline int64_t
+cmd_time_ms(void)
+{
+    return cmd_now_ms ? cmd_now_ms : clock_ms();
+}
 
 /* Per-command statistics summed over all threads. */
 struct cmd_stat {

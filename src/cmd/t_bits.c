@@ -75,7 +75,7 @@ cmd_setbit(struct client *c, int argc, struct proto_arg *argv)
     }
     size_t byte = (size_t)(off >> 3);
     unsigned bit = 7 - (unsigned)(off & 7);
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
 
     struct shard *sh = key_lock(&argv[1]);
     struct item *it = key_write(sh, &argv[1], now);
@@ -114,7 +114,7 @@ cmd_getbit(struct client *c, int argc, struct proto_arg *argv)
     size_t byte = (size_t)(off >> 3);
     unsigned bit = 7 - (unsigned)(off & 7);
     struct shard *sh = key_lock(&argv[1]);
-    struct item *it = key_read(sh, &argv[1], clock_ms());
+    struct item *it = key_read(sh, &argv[1], cmd_time_ms());
     int v = 0;
     if (it && byte < it->vlen) {
         v = ((unsigned char)item_cval(it)[byte] >> bit) & 1;
@@ -212,7 +212,7 @@ void
 cmd_bitcount(struct client *c, int argc, struct proto_arg *argv)
 {
     struct shard *sh = key_lock(&argv[1]);
-    struct item *it = key_read(sh, &argv[1], clock_ms());
+    struct item *it = key_read(sh, &argv[1], cmd_time_ms());
     long long count = 0;
     const char *err = NULL;
     if (it) {
@@ -379,7 +379,7 @@ lcs_run(struct client *c, const char *a, uint32_t alen, const char *b, uint32_t 
 void
 cmd_lcs(struct client *c, int argc, struct proto_arg *argv)
 {
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     unsigned shards[2] = {key_shard(&argv[1]), key_shard(&argv[2])}, idx[2];
     unsigned n = store_lock_many(server.store, shards, 2, idx);
     uint32_t alen, blen;

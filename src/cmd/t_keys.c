@@ -52,7 +52,7 @@ opt_is(const struct proto_arg *a, const char *word)
 void
 cmd_del(struct client *c, int argc, struct proto_arg *argv)
 {
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     int64_t deleted = 0;
     for (int j = 1; j < argc; j++) {
         struct shard *sh = key_lock(&argv[j]);
@@ -70,7 +70,7 @@ cmd_del(struct client *c, int argc, struct proto_arg *argv)
 static void
 count_existing(struct client *c, int argc, struct proto_arg *argv)
 {
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     int64_t found = 0;
     for (int j = 1; j < argc; j++) {
         struct shard *sh = key_lock(&argv[j]);
@@ -175,7 +175,7 @@ expire_generic(struct client *c, int argc, struct proto_arg *argv, bool relative
         reply_error(&c->r, ERR_NOT_INT);
         return;
     }
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     long long base = relative ? now : 0;
     if (seconds) {
         if (when > LLONG_MAX / 1000 || when < LLONG_MIN / 1000) {
@@ -238,7 +238,7 @@ cmd_pexpireat(struct client *c, int argc, struct proto_arg *argv)
 static void
 ttl_generic(struct client *c, struct proto_arg *key, bool ms, bool absolute)
 {
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     struct shard *sh = key_lock(key);
     struct item *it = key_read(sh, key, now);
     int64_t expire = it ? it->expire : 0;
@@ -286,7 +286,7 @@ cmd_pexpiretime(struct client *c, int argc, struct proto_arg *argv)
 void
 cmd_persist(struct client *c, int argc, struct proto_arg *argv)
 {
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     struct shard *sh = key_lock(&argv[1]);
     struct item *it = key_write(sh, &argv[1], now);
     int64_t result = 0;
@@ -303,7 +303,7 @@ void
 cmd_type(struct client *c, int argc, struct proto_arg *argv)
 {
     struct shard *sh = key_lock(&argv[1]);
-    bool found = key_read(sh, &argv[1], clock_ms()) != NULL;
+    bool found = key_read(sh, &argv[1], cmd_time_ms()) != NULL;
     shard_unlock(sh);
     reply_simple(&c->r, found ? "string" : "none");
 }
@@ -365,7 +365,7 @@ void
 cmd_keys(struct client *c, int argc, struct proto_arg *argv)
 {
     struct gather g;
-    gather_init(&g, c, clock_ms());
+    gather_init(&g, c, cmd_time_ms());
     if (!(argv[1].len == 1 && argv[1].ptr[0] == '*')) {
         g.pat = &argv[1];
     }
@@ -457,7 +457,7 @@ cmd_scan(struct client *c, int argc, struct proto_arg *argv)
     }
 
     struct gather g;
-    gather_init(&g, c, clock_ms());
+    gather_init(&g, c, cmd_time_ms());
     g.pat = pat;
     g.type = type;
     g.ts = tstats_self();
@@ -488,7 +488,7 @@ cmd_randomkey(struct client *c, int argc, struct proto_arg *argv)
 {
     char *key;
     size_t klen;
-    if (store_random_key(server.store, &key, &klen, clock_ms())) {
+    if (store_random_key(server.store, &key, &klen, cmd_time_ms())) {
         reply_bulk(&c->r, key, klen);
         free(key);
     } else {
@@ -531,7 +531,7 @@ static void
 rename_generic(struct client *c, struct proto_arg *argv, bool nx)
 {
     struct proto_arg *src = &argv[1], *dst = &argv[2];
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     unsigned idx[2], n;
     lock_pair(src, dst, idx, &n);
     struct shard *ssh = &server.store->shards[key_shard(src)];
@@ -612,7 +612,7 @@ cmd_copy(struct client *c, int argc, struct proto_arg *argv)
         return;
     }
 
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     unsigned idx[2], n;
     lock_pair(src, dst, idx, &n);
     struct shard *ssh = &server.store->shards[key_shard(src)];

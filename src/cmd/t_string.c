@@ -157,7 +157,7 @@ static void
 set_generic(struct client *c, int flags, struct proto_arg *key, struct proto_arg *val,
             struct proto_arg *expire, const char *cmdname, bool reply_int_result)
 {
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     int64_t deadline = 0;
     if (expire && !expire_ms(c, expire, flags, cmdname, now, &deadline)) {
         return;
@@ -174,8 +174,10 @@ set_generic(struct client *c, int flags, struct proto_arg *key, struct proto_arg
         } else {
             reply_null(&c->r);
         }
-    } else {
+    } else if (flags & (SET_NX | SET_XX | SET_KEEPTTL)) {
         old = key_write(sh, key, now);
+    } else {
+        old = NULL; /* a plain SET replaces whatever is there: no lookup */
     }
     if (((flags & SET_NX) && old) || ((flags & SET_XX) && !old)) {
         shard_unlock(sh);
@@ -240,7 +242,7 @@ void
 cmd_get(struct client *c, int argc, struct proto_arg *argv)
 {
     struct shard *sh = key_lock(&argv[1]);
-    struct item *it = key_read(sh, &argv[1], clock_ms());
+    struct item *it = key_read(sh, &argv[1], cmd_time_ms());
     if (it) {
         reply_bulk(&c->r, item_cval(it), it->vlen);
     } else {
@@ -257,7 +259,7 @@ cmd_getex(struct client *c, int argc, struct proto_arg *argv)
     if (!parse_set_flags(c, argc, argv, 2, true, &flags, &expire)) {
         return;
     }
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     struct shard *sh = key_lock(&argv[1]);
     struct item *it = key_read(sh, &argv[1], now);
     if (it == NULL) {
@@ -288,7 +290,7 @@ cmd_getex(struct client *c, int argc, struct proto_arg *argv)
 void
 cmd_getdel(struct client *c, int argc, struct proto_arg *argv)
 {
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     struct shard *sh = key_lock(&argv[1]);
     struct item *it = key_read(sh, &argv[1], now);
     if (it == NULL) {
@@ -308,7 +310,7 @@ cmd_getset(struct client *c, int argc, struct proto_arg *argv)
     if (!value_size_ok(c, (long long)argv[2].len)) {
         return;
     }
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     struct shard *sh = key_lock(&argv[1]);
     struct item *old = key_read(sh, &argv[1], now);
     if (old) {
@@ -325,7 +327,7 @@ cmd_getset(struct client *c, int argc, struct proto_arg *argv)
 void
 cmd_mget(struct client *c, int argc, struct proto_arg *argv)
 {
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     reply_array(&c->r, (size_t)argc - 1);
     for (int i = 1; i < argc; i++) {
         struct shard *sh = key_lock(&argv[i]);
@@ -360,7 +362,7 @@ mset_generic(struct client *c, int argc, struct proto_arg *argv, bool nx)
         shards[i] = key_shard(&argv[1 + 2 * i]);
     }
     unsigned nlocked = store_lock_many(server.store, shards, (unsigned)npairs, idx);
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     bool ok = true;
     if (nx) {
         for (int i = 0; i < npairs && ok; i++) {
@@ -406,7 +408,7 @@ cmd_msetnx(struct client *c, int argc, struct proto_arg *argv)
 static void
 incr_generic(struct client *c, struct proto_arg *key, long long incr)
 {
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     struct shard *sh = key_lock(key);
     struct item *old = key_write(sh, key, now);
     long long value = 0;
@@ -472,7 +474,7 @@ cmd_decrby(struct client *c, int argc, struct proto_arg *argv)
 void
 cmd_incrbyfloat(struct client *c, int argc, struct proto_arg *argv)
 {
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     struct shard *sh = key_lock(&argv[1]);
     struct item *old = key_write(sh, &argv[1], now);
     long double value = 0, incr;
@@ -512,7 +514,7 @@ cmd_incrbyfloat(struct client *c, int argc, struct proto_arg *argv)
 void
 cmd_append(struct client *c, int argc, struct proto_arg *argv)
 {
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     struct shard *sh = key_lock(&argv[1]);
     struct item *old = key_write(sh, &argv[1], now);
     size_t oldlen = old ? old->vlen : 0;
@@ -541,7 +543,7 @@ void
 cmd_strlen(struct client *c, int argc, struct proto_arg *argv)
 {
     struct shard *sh = key_lock(&argv[1]);
-    struct item *it = key_read(sh, &argv[1], clock_ms());
+    struct item *it = key_read(sh, &argv[1], cmd_time_ms());
     int64_t n = it ? it->vlen : 0;
     shard_unlock(sh);
     reply_int(&c->r, n);
@@ -556,7 +558,7 @@ cmd_getrange(struct client *c, int argc, struct proto_arg *argv)
         return;
     }
     struct shard *sh = key_lock(&argv[1]);
-    struct item *it = key_read(sh, &argv[1], clock_ms());
+    struct item *it = key_read(sh, &argv[1], cmd_time_ms());
     if (it == NULL) {
         shard_unlock(sh);
         reply_bulk(&c->r, "", 0);
@@ -604,7 +606,7 @@ cmd_setrange(struct client *c, int argc, struct proto_arg *argv)
         return;
     }
     const struct proto_arg *v = &argv[3];
-    int64_t now = clock_ms();
+    int64_t now = cmd_time_ms();
     struct shard *sh = key_lock(&argv[1]);
     struct item *old = key_write(sh, &argv[1], now);
     if (old == NULL && v->len == 0) {

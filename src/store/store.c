@@ -189,19 +189,28 @@ store_unlock_all(struct store *st)
     }
 }
 
-/* Unlink bookkeeping for an item leaving the shard; frees it if asked. */
+/* Unlink bookkeeping for an item leaving the shard; frees it if asked.
+ * count_slot is false when the same key stays (replaced by a new item). */
 static void
-forget(struct shard *sh, struct item *it, bool do_free)
+forget_slot(struct shard *sh, struct item *it, bool do_free, bool count_slot)
 {
     if (it->expire) {
         sh->nexpires--;
     }
     evict_on_remove(&sh->policy, &it->evict);
-    slot_add(sh->store, it, -1);
+    if (count_slot) {
+        slot_add(sh->store, it, -1);
+    }
     mem_changed(sh, -(ssize_t)item_mem(it));
     if (do_free) {
         item_free(it);
     }
+}
+
+static void
+forget(struct shard *sh, struct item *it, bool do_free)
+{
+    forget_slot(sh, it, do_free, true);
 }
 
 static void
@@ -239,12 +248,14 @@ shard_put(struct shard *sh, struct item *it)
     size_t tm = ht_mem(&sh->ht);
     struct item *old = ht_replace(&sh->ht, it, h);
     if (old) {
-        forget(sh, old, true);
+        /* same key, same slot: the slot's count does not change */
+        forget_slot(sh, old, true, false);
+    } else {
+        slot_add(sh->store, it, 1);
     }
     if (it->expire) {
         sh->nexpires++;
     }
-    slot_add(sh->store, it, 1);
     mem_changed(sh, (ssize_t)item_mem(it));
     evict_on_insert(&sh->policy, &it->evict, h, item_mem(it));
     table_mem_sync(sh, tm);
