@@ -22,6 +22,7 @@
 #include "core/durable.h"
 #include "core/server.h"
 #include "net/internal.h"
+#include "net/throttle.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -71,11 +72,21 @@ static void
 on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     struct conn *cn = h->data;
+    if (cn->tls) {
+        b->base = buf_reserve(&cn->raw, READ_CHUNK);
+        b->len = cn->raw.cap - cn->raw.len;
+        return;
+    }
     size_t want = READ_CHUNK;
     if (cn->mode == MODE_RESP) {
+        /* Room for the announced bulk, but never more than doubling what
+         * is buffered: a "$500000000" header alone must not reserve 500 MB.
+         * Growth stays geometric, so a real big value costs O(n) copies. */
+        size_t have = buf_unread(&cn->in);
         size_t need = resp_parser_need(&cn->resp);
-        if (need > buf_unread(&cn->in) && need - buf_unread(&cn->in) > want) {
-            want = need - buf_unread(&cn->in);
+        size_t cap_growth = cn->in.cap > READ_CHUNK ? cn->in.cap : READ_CHUNK;
+        if (need > have && need - have > want) {
+            want = need - have < cap_growth ? need - have : cap_growth;
         }
     }
     b->base = buf_reserve(&cn->in, want);
@@ -89,6 +100,10 @@ on_closed(uv_handle_t *h)
     buf_deinit(&cn->in);
     buf_deinit(&cn->out);
     buf_deinit(&cn->wbuf);
+    buf_deinit(&cn->raw);
+    buf_deinit(&cn->tls_out);
+    tls_conn_free(cn->tls);
+    ratelimit_release(cn->rl);
     resp_parser_deinit(&cn->resp);
     text_parser_deinit(&cn->text);
     free(cn->c.name);
@@ -150,6 +165,9 @@ conn_close(struct conn *cn)
     w->nconns--;
     registry_del(cn);
     atomic_fetch_sub(&server.conns_current, 1);
+    if (cn->tls) {
+        atomic_fetch_sub(&net_shared.tls_conns, 1);
+    }
     uv_close((uv_handle_t *)&cn->tcp, on_closed);
 }
 
@@ -161,8 +179,26 @@ send_and_close(struct conn *cn, const char *msg)
     flush(cn);
 }
 
+static struct log_throttle reject_log;
+
+static void
+log_rejected(const char *why, const char *addr)
+{
+    uint64_t skipped;
+    if (log_throttle_allow(&reject_log, 10, &skipped)) {
+        log_warn("connection refused", "\"reason\":\"%s\",\"addr\":\"%s\",\"suppressed\":%llu",
+                 why, addr, (unsigned long long)skipped);
+    }
+}
+
+#define PROTECTED_TEXT                                                                       \
+    "CrabCache is running in protected mode because protected mode is enabled and no "     \
+    "authentication token is set. In this mode connections are only accepted from the "    \
+    "loopback interface. Set an auth token, bind to 127.0.0.1, or set protected_mode = "   \
+    "false."
+
 void
-conn_accept(struct worker *w, uv_stream_t *listener, bool resp_port)
+conn_accept(struct worker *w, uv_stream_t *listener, enum listen_kind kind)
 {
     struct conn *cn = xcalloc(1, sizeof(*cn));
     uv_tcp_init(&w->loop, &cn->tcp);
@@ -171,35 +207,49 @@ conn_accept(struct worker *w, uv_stream_t *listener, bool resp_port)
         uv_close((uv_handle_t *)&cn->tcp, (uv_close_cb)free);
         return;
     }
-    uv_tcp_nodelay(&cn->tcp, 1);
-    cn->w = w;
-    buf_init(&cn->in);
-    buf_init(&cn->out);
-    buf_init(&cn->wbuf);
-    resp_parser_init(&cn->resp);
-    text_parser_init(&cn->text);
-    cn->text.max_line = w->opt->max_line;
-    if (w->opt->max_command_size) {
-        cn->resp.max_bulk_len = (long long)w->opt->max_command_size;
-    }
-    cn->mode = resp_port ? MODE_RESP : MODE_UNKNOWN;
-    struct client *c = &cn->c;
-    c->id = atomic_fetch_add(&server.next_client_id, 1) + 1;
-    c->r.out = &cn->out;
-    c->r.proto = REPLY_RESP2;
-    c->resp_port = resp_port;
-    c->worker = w;
-    c->ctime_ms = c->last_ms = clock_ms();
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&cn->tcp, &fd) == 0) {
-        c->fd = fd;
-    }
     struct sockaddr_storage peer, local;
     int plen = sizeof(peer), llen = sizeof(local);
     memset(&peer, 0, sizeof(peer));
     memset(&local, 0, sizeof(local));
     uv_tcp_getpeername(&cn->tcp, (struct sockaddr *)&peer, &plen);
     uv_tcp_getsockname(&cn->tcp, (struct sockaddr *)&local, &llen);
+    if (!acl_ip_allows(&net_shared.acl, (const struct sockaddr *)&peer)) {
+        /* Not on the allow-list: closed before anything is read or sent. */
+        char addr[64];
+        fmt_addr(&peer, addr, sizeof(addr));
+        server_count_rejected(SERVER_REJECT_ALLOWLIST);
+        log_rejected("allowed_ips", addr);
+        uv_close((uv_handle_t *)&cn->tcp, (uv_close_cb)free);
+        return;
+    }
+    uv_tcp_nodelay(&cn->tcp, 1);
+    cn->w = w;
+    buf_init(&cn->in);
+    buf_init(&cn->out);
+    buf_init(&cn->wbuf);
+    buf_init(&cn->raw);
+    buf_init(&cn->tls_out);
+    resp_parser_init(&cn->resp);
+    text_parser_init(&cn->text);
+    cn->text.max_line = w->opt->max_line;
+    size_t maxcmd = atomic_load(&net_shared.max_command_size);
+    if (maxcmd) {
+        cn->resp.max_bulk_len = (long long)maxcmd;
+    }
+    cn->mode = kind == LISTEN_RESP ? MODE_RESP : MODE_UNKNOWN;
+    cn->have_key = acl_ip_key((const struct sockaddr *)&peer, cn->addr_key);
+    struct client *c = &cn->c;
+    c->id = atomic_fetch_add(&server.next_client_id, 1) + 1;
+    c->r.out = &cn->out;
+    c->r.proto = REPLY_RESP2;
+    c->resp_port = kind == LISTEN_RESP;
+    c->worker = w;
+    c->ctime_ms = c->last_ms = clock_ms();
+    cn->write_progress_ms = c->ctime_ms;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&cn->tcp, &fd) == 0) {
+        c->fd = fd;
+    }
     fmt_addr(&peer, c->addr, sizeof(c->addr));
     fmt_addr(&local, c->laddr, sizeof(c->laddr));
 
@@ -214,27 +264,46 @@ conn_accept(struct worker *w, uv_stream_t *listener, bool resp_port)
     atomic_fetch_add(&server.conns_total, 1);
     uint64_t cur = atomic_fetch_add(&server.conns_current, 1) + 1;
 
+    if (kind == LISTEN_TLS) {
+        cn->tls = tls_conn_new();
+        c->tls = true;
+        atomic_fetch_add(&net_shared.tls_conns, 1);
+        if (cn->tls == NULL) {
+            server_count_rejected(SERVER_REJECT_TLS);
+            conn_close(cn);
+            return;
+        }
+    }
+
     cn->reading = true;
     uv_read_start((uv_stream_t *)&cn->tcp, on_alloc, on_read);
 
+    bool resp_form = kind == LISTEN_RESP;
     uint64_t maxc = atomic_load(&server.max_connections);
     if (maxc && cur > maxc) {
-        atomic_fetch_add(&server.conns_rejected, 1);
-        send_and_close(cn, resp_port ? "-ERR max number of clients reached\r\n"
-                                     : "-ERR max number of clients reached\r\n");
+        server_count_rejected(SERVER_REJECT_MAXCLIENTS);
+        log_rejected("max_connections", c->addr);
+        send_and_close(cn, resp_form ? "-ERR max number of clients reached\r\n"
+                                     : "ERROR: max number of clients reached\r\n");
         return;
     }
     bool no_auth = server.auth_tokens == NULL || server.auth_tokens[0] == NULL;
-    if (server.protected_mode && no_auth && !is_loopback(&peer)) {
-        atomic_fetch_add(&server.conns_rejected, 1);
-        send_and_close(cn,
-                       "-DENIED CrabCache is running in protected mode because protected "
-                       "mode is enabled and no authentication token is set. In this mode "
-                       "connections are only accepted from the loopback interface. Set an "
-                       "auth token, bind to 127.0.0.1, or set protected_mode = false.\r\n");
+    bool protected_mode = __atomic_load_n(&server.protected_mode, __ATOMIC_RELAXED);
+    if (protected_mode && no_auth && !is_loopback(&peer)) {
+        server_count_rejected(SERVER_REJECT_PROTECTED);
+        log_rejected("protected_mode", c->addr);
+        send_and_close(cn, resp_form ? "-DENIED " PROTECTED_TEXT "\r\n"
+                                     : "ERROR: DENIED " PROTECTED_TEXT "\r\n");
         return;
     }
     c->authed = no_auth;
+}
+
+/* Replies queued for this client and not yet taken by the socket. */
+static size_t
+queued_output(const struct conn *cn)
+{
+    return buf_unread(&cn->out) + buf_unread(&cn->wbuf) + buf_unread(&cn->tls_out);
 }
 
 static void
@@ -247,13 +316,14 @@ on_written(uv_write_t *req, int status)
         conn_close(cn);
         return;
     }
+    cn->write_progress_ms = clock_ms();
     flush(cn);
 }
 
 static void
 maybe_resume_reading(struct conn *cn)
 {
-    if (!cn->reading && !cn->closing && !cn->c.close_after_reply) {
+    if (!cn->reading && !cn->closing && !cn->parked) {
         cn->reading = true;
         uv_read_start((uv_stream_t *)&cn->tcp, on_alloc, on_read);
     }
@@ -280,26 +350,40 @@ flush(struct conn *cn)
         }
         return;
     }
-    size_t n = buf_unread(&cn->out);
+    struct buf *wire = &cn->out;
+    if (cn->tls) {
+        if (tls_conn_encrypt(cn->tls, &cn->out, &cn->tls_out) != TLS_OK) {
+            log_debug("TLS write failed", "\"addr\":\"%s\",\"error\":\"%s\"", cn->c.addr,
+                      tls_conn_error(cn->tls));
+            conn_close(cn);
+            return;
+        }
+        if (cn->c.close_after_reply && buf_unread(&cn->out) == 0) {
+            tls_conn_shutdown(cn->tls, &cn->tls_out);
+        }
+        wire = &cn->tls_out;
+    }
+    size_t n = buf_unread(wire);
     if (n > 0) {
-        uv_buf_t b = uv_buf_init((char *)buf_rptr(&cn->out), (unsigned)(n > UINT32_MAX ? UINT32_MAX : n));
+        uv_buf_t b = uv_buf_init((char *)buf_rptr(wire), (unsigned)(n > UINT32_MAX ? UINT32_MAX : n));
         int w = uv_try_write((uv_stream_t *)&cn->tcp, &b, 1);
         if (w > 0) {
             STAT_ADD(tstats_self()->net_out, (uint64_t)w);
-            buf_consume(&cn->out, (size_t)w);
+            buf_consume(wire, (size_t)w);
+            cn->write_progress_ms = clock_ms();
         } else if (w < 0 && w != UV_EAGAIN) {
             conn_close(cn);
             return;
         }
-        n = buf_unread(&cn->out);
+        n = buf_unread(wire);
         if (n > 0) {
             /* Hand the rest to uv_write: swap buffers so new replies can
              * accumulate while this one is in flight. */
             struct buf tmp = cn->wbuf;
-            cn->wbuf = cn->out;
-            cn->out = tmp;
+            cn->wbuf = *wire;
+            *wire = tmp;
             cn->c.r.out = &cn->out;
-            buf_reset(&cn->out, 1 << 20);
+            buf_reset(wire, 1 << 20);
             uv_buf_t wb = uv_buf_init((char *)buf_rptr(&cn->wbuf), (unsigned)buf_unread(&cn->wbuf));
             cn->wreq.data = cn;
             cn->writing = true;
@@ -309,23 +393,63 @@ flush(struct conn *cn)
                 conn_close(cn);
                 return;
             }
-            if (cn->reading) {
-                uv_read_stop((uv_stream_t *)&cn->tcp);
-                cn->reading = false;
-            }
             return;
         }
     }
-    buf_reset(&cn->out, 1 << 20);
+    buf_reset(wire, 1 << 20);
     if (cn->c.close_after_reply) {
+        if (cn->tls && buf_unread(&cn->out) > 0) {
+            /* a reply waiting for the TLS handshake to finish */
+            return;
+        }
         conn_close(cn);
         return;
     }
     maybe_resume_reading(cn);
 }
 
-/* Execute every complete request in cn->in. Returns false when the
- * connection must stop processing (protocol error or QUIT). */
+/* Drop a client whose queued replies passed max_output_buffer. */
+static bool
+output_over_limit(struct conn *cn)
+{
+    size_t maxout = atomic_load_explicit(&net_shared.max_output_buffer, memory_order_relaxed);
+    size_t q = queued_output(cn);
+    if (maxout == 0 || q <= maxout) {
+        return false;
+    }
+    static struct log_throttle t;
+    uint64_t skipped;
+    if (log_throttle_allow(&t, 10, &skipped)) {
+        log_warn("closing client: output buffer limit reached",
+                 "\"addr\":\"%s\",\"bytes\":%zu,\"limit\":%zu,\"suppressed\":%llu", cn->c.addr, q,
+                 maxout, (unsigned long long)skipped);
+    }
+    atomic_fetch_add(&net_shared.output_limit_closed, 1);
+    conn_close(cn);
+    return true;
+}
+
+/* Rate limiting: false (and an error reply) when the client's address has
+ * no token left for this request. */
+static bool
+rate_allows(struct conn *cn)
+{
+    if (!ratelimit_enabled() || !cn->have_key) {
+        return true;
+    }
+    if (cn->rl == NULL) {
+        cn->rl = ratelimit_acquire(cn->addr_key);
+    }
+    if (ratelimit_take(cn->rl, clock_mono_us())) {
+        return true;
+    }
+    STAT_INC(tstats_self()->rate_limited);
+    reply_error(&cn->c.r, "ERR rate limit exceeded, try again later");
+    return false;
+}
+
+/* Execute every complete request in cn->in. Stops at a protocol error or
+ * QUIT (close_after_reply), and when the client was dropped. */
 static void
 process_input(struct conn *cn)
 {
@@ -347,16 +471,23 @@ process_input(struct conn *cn)
         }
         if (rc == PROTO_EAGAIN) {
             buf_consume(&cn->in, used);
-            size_t limit = cn->w->opt->max_command_size;
+            size_t limit = atomic_load_explicit(&net_shared.max_command_size, memory_order_relaxed);
             if (limit && buf_unread(&cn->in) > limit) {
-                log_warn("closing client: request larger than max_command_size",
-                         "\"addr\":\"%s\",\"bytes\":%zu", c->addr, buf_unread(&cn->in));
+                static struct log_throttle t;
+                uint64_t skipped;
+                if (log_throttle_allow(&t, 10, &skipped)) {
+                    log_warn("closing client: request larger than max_command_size",
+                             "\"addr\":\"%s\",\"bytes\":%zu,\"suppressed\":%llu", c->addr,
+                             buf_unread(&cn->in), (unsigned long long)skipped);
+                }
+                atomic_fetch_add(&net_shared.input_limit_closed, 1);
                 if (c->native) {
                     buf_appendstr(&cn->out, "ERROR: request too large\r\n");
                 } else {
                     buf_appendstr(&cn->out, "-ERR Protocol error: request too large\r\n");
                 }
                 c->close_after_reply = true;
+                buf_reset(&cn->in, 0);
             }
             break;
         }
@@ -373,25 +504,55 @@ process_input(struct conn *cn)
         }
         STAT_ADD(tstats_self()->net_in, used);
         c->last_ms = clock_ms();
-        if (cn->mode == MODE_RESP) {
-            cmd_dispatch(c, &req);
-        } else {
-            cmd_dispatch_native(c, &req);
+        if (rate_allows(cn)) {
+            if (cn->mode == MODE_RESP) {
+                cmd_dispatch(c, &req);
+            } else {
+                cmd_dispatch_native(c, &req);
+            }
         }
         /* args point into the consumed bytes: drop them only after dispatch */
         buf_consume(&cn->in, used);
-        size_t maxout = cn->w->opt->max_output_buffer;
-        if (maxout && buf_unread(&cn->out) > maxout) {
-            log_warn("closing client: output buffer limit reached",
-                     "\"addr\":\"%s\",\"bytes\":%zu", c->addr, buf_unread(&cn->out));
-            buf_reset(&cn->out, 0);
-            conn_close(cn);
+        if (output_over_limit(cn)) {
             return;
         }
     }
     if (buf_unread(&cn->in) == 0) {
         buf_reset(&cn->in, 1 << 20);
     }
+}
+
+/* Ciphertext arrived: run it through TLS into cn->in. False when the
+ * connection was closed. */
+static bool
+tls_input(struct conn *cn, size_t n)
+{
+    cn->raw.len += n;
+    bool was = tls_conn_established(cn->tls);
+    int rc = tls_conn_feed(cn->tls, buf_rptr(&cn->raw), buf_unread(&cn->raw), &cn->in,
+                           &cn->tls_out);
+    buf_reset(&cn->raw, 64 * 1024);
+    if (rc == TLS_ERROR) {
+        if (!was) {
+            server_count_rejected(SERVER_REJECT_TLS);
+            log_rejected("tls_handshake", cn->c.addr);
+        }
+        log_debug("TLS error", "\"addr\":\"%s\",\"error\":\"%s\"", cn->c.addr,
+                  tls_conn_error(cn->tls));
+        /* best effort: the alert OpenSSL prepared, then close */
+        if (buf_unread(&cn->tls_out) > 0 && !cn->writing) {
+            uv_buf_t b = uv_buf_init((char *)buf_rptr(&cn->tls_out),
+                                     (unsigned)buf_unread(&cn->tls_out));
+            uv_try_write((uv_stream_t *)&cn->tcp, &b, 1);
+        }
+        conn_close(cn);
+        return false;
+    }
+    if (rc == TLS_CLOSED) {
+        conn_close(cn);
+        return false;
+    }
+    return true;
 }
 
 static void
@@ -405,10 +566,26 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     if (n == 0) {
         return;
     }
-    cn->in.len += (size_t)n;
-    process_input(cn);
+    if (cn->tls) {
+        if (!tls_input(cn, (size_t)n)) {
+            return;
+        }
+    } else {
+        cn->in.len += (size_t)n;
+    }
+    if (cn->c.close_after_reply) {
+        /* closing once the last reply is out: later input is dropped */
+        buf_reset(&cn->in, 0);
+    } else {
+        process_input(cn);
+    }
     if (!cn->closing) {
         flush(cn);
+    }
+    /* flush may have handed replies to uv_write while reading goes on:
+     * a client that never reads them is caught here too */
+    if (!cn->closing) {
+        output_over_limit(cn);
     }
 }
 
@@ -418,8 +595,18 @@ conn_check_idle(struct worker *w, int64_t now_ms, int64_t idle_s)
     struct conn *cn = w->conns;
     while (cn) {
         struct conn *next = cn->next;
-        if (idle_s > 0 && !cn->writing && now_ms - cn->c.last_ms > idle_s * 1000) {
+        if (cn->tls && !tls_conn_established(cn->tls) &&
+            now_ms - cn->c.ctime_ms > TLS_HANDSHAKE_TIMEOUT_MS) {
+            server_count_rejected(SERVER_REJECT_TLS);
+            log_rejected("tls_handshake_timeout", cn->c.addr);
             conn_close(cn);
+        } else if (idle_s > 0 && !cn->parked) {
+            /* Idle: no complete request for idle_s, or (a client that
+             * stopped reading) no byte of output taken for idle_s. */
+            int64_t since = cn->writing ? cn->write_progress_ms : cn->c.last_ms;
+            if (now_ms - since > idle_s * 1000) {
+                conn_close(cn);
+            }
         }
         cn = next;
     }

@@ -5,11 +5,15 @@
 #define CRAB_NET_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <uv.h>
 
 #include "cmd/client.h"
+#include "net/acl_ip.h"
 #include "net/net.h"
+#include "net/ratelimit.h"
+#include "net/tls.h"
 #include "proto/resp.h"
 #include "proto/text.h"
 #include "util/buf.h"
@@ -18,18 +22,25 @@ struct worker {
     unsigned id;
     pthread_t thread;
     uv_loop_t loop;
-    uv_tcp_t listen[2];      /* native port, RESP port */
-    bool listening[2];
+    uv_tcp_t listen[3];      /* enum listen_kind */
+    bool listening[3];
     uv_async_t wake;         /* stop / kill requests from other threads */
     uv_timer_t cron;
     struct conn *conns;      /* doubly linked list of this worker's conns */
     struct conn *parked;     /* conns whose replies wait for the WAL (sync) */
     unsigned nconns;
+    unsigned cron_ticks;
     bool stopping;
     const struct net_options *opt;
 };
 
 enum conn_mode { MODE_UNKNOWN = 0, MODE_RESP, MODE_NATIVE };
+
+/* Which listener accepted a connection (index into worker.listen). */
+enum listen_kind { LISTEN_NATIVE = 0, LISTEN_RESP = 1, LISTEN_TLS = 2, LISTEN_COUNT };
+
+/* A TLS handshake must finish this soon after accept. */
+#define TLS_HANDSHAKE_TIMEOUT_MS 10000
 
 struct conn {
     uv_tcp_t tcp;            /* first: handle->data not needed for casts */
@@ -49,10 +60,32 @@ struct conn {
     struct conn *park_prev, *park_next;
     struct resp_parser resp;
     struct text_parser text;
+    /* TLS: ciphertext read (raw) and to send (tls_out); NULL tls = plain */
+    struct tls_conn *tls;
+    struct buf raw;
+    struct buf tls_out;
+    /* rate limiting: the peer's address key and its bucket (NULL until
+     * the first request with the limiter on) */
+    uint8_t addr_key[16];
+    bool have_key;
+    struct ratelimit_entry *rl;
+    int64_t write_progress_ms; /* last time the socket took output */
 };
 
+/* Settings read by every worker (live ones updated by net_set_live). */
+struct net_shared {
+    struct acl_ip acl;
+    bool tls;                       /* TLS context loaded */
+    _Atomic size_t max_command_size;
+    _Atomic size_t max_output_buffer;
+    _Atomic uint64_t output_limit_closed;
+    _Atomic uint64_t input_limit_closed;
+    _Atomic uint64_t tls_conns;
+};
+extern struct net_shared net_shared;
+
 /* conn.c */
-void conn_accept(struct worker *w, uv_stream_t *server, bool resp_port);
+void conn_accept(struct worker *w, uv_stream_t *server, enum listen_kind kind);
 void conn_close(struct conn *cn);
 void conn_check_idle(struct worker *w, int64_t now_ms, int64_t idle_s);
 void conn_kill_marked(struct worker *w);

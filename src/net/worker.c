@@ -9,7 +9,12 @@
  *
  * Cron (cron_hz per second, per worker): active expiry and rehashing of the
  * shards this worker looks after (shard i belongs to worker i mod N), idle
- * client timeout, CLIENT KILL requests.
+ * client timeout and TLS handshake deadline, and its share of the rate
+ * limiter's sweep of idle addresses (once a second). CLIENT KILL requests
+ * arrive through the wake handle.
+ *
+ * Listeners per worker: native `port`, `resp_port`, and `tls_port` (TLS,
+ * then both protocols as on the native port).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -22,6 +27,7 @@
 
 #include "core/server.h"
 #include "net/internal.h"
+#include "net/tls.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -35,6 +41,8 @@ static struct {
     pthread_mutex_t wake_lock; /* guards `awake` against net_stop */
     unsigned awake;            /* workers whose wake handle may be signalled */
 } N = {.reg_lock = PTHREAD_MUTEX_INITIALIZER, .wake_lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct net_shared net_shared;
 
 /* ---- registry ---------------------------------------------------------- */
 
@@ -164,7 +172,13 @@ on_connection(uv_stream_t *listener, int status)
     if (status < 0 || w->stopping) {
         return;
     }
-    conn_accept(w, listener, listener == (uv_stream_t *)&w->listen[1]);
+    enum listen_kind kind = LISTEN_NATIVE;
+    if (listener == (uv_stream_t *)&w->listen[LISTEN_RESP]) {
+        kind = LISTEN_RESP;
+    } else if (listener == (uv_stream_t *)&w->listen[LISTEN_TLS]) {
+        kind = LISTEN_TLS;
+    }
+    conn_accept(w, listener, kind);
 }
 
 /* ---- timers and wake-ups ----------------------------------------------- */
@@ -188,6 +202,9 @@ on_cron(uv_timer_t *t)
     for (int i = 0; i < 16 && store_evict_step(st) > 0; i++) {
     }
     conn_check_idle(w, now, atomic_load(&server.idle_timeout_s));
+    if (ratelimit_entries() > 0 && ++w->cron_ticks % (N.opt.cron_hz ? N.opt.cron_hz : 10) == 0) {
+        ratelimit_sweep(w->id, N.n, clock_mono_us());
+    }
 }
 
 static void
@@ -207,7 +224,7 @@ on_wake(uv_async_t *a)
     conn_release_parked(w);
     if (atomic_load(&server.shutdown_asap) && !w->stopping) {
         w->stopping = true;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < LISTEN_COUNT; i++) {
             if (w->listening[i]) {
                 uv_close((uv_handle_t *)&w->listen[i], NULL);
                 w->listening[i] = false;
@@ -252,9 +269,9 @@ worker_init(struct worker *w, unsigned id, char *err, size_t errlen)
     w->cron.data = w;
     unsigned period = 1000 / (N.opt.cron_hz ? N.opt.cron_hz : 10);
     uv_timer_start(&w->cron, on_cron, period, period);
-    int ports[2] = {N.opt.port, N.opt.resp_port};
-    const char *names[2] = {"port", "resp_port"};
-    for (int i = 0; i < 2; i++) {
+    int ports[LISTEN_COUNT] = {N.opt.port, N.opt.resp_port, N.opt.tls_port};
+    const char *names[LISTEN_COUNT] = {"port", "resp_port", "tls_port"};
+    for (int i = 0; i < LISTEN_COUNT; i++) {
         if (ports[i] <= 0) {
             continue;
         }
@@ -279,10 +296,71 @@ worker_init(struct worker *w, unsigned id, char *err, size_t errlen)
     return 0;
 }
 
+void
+net_set_live(const struct net_live *live)
+{
+    atomic_store(&net_shared.max_command_size, live->max_command_size);
+    atomic_store(&net_shared.max_output_buffer, live->max_output_buffer);
+    ratelimit_configure(live->rate_limit, live->rate_per_second, live->rate_burst);
+}
+
+void
+net_security_stats(struct net_security_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->rejected_maxclients = atomic_load(&server.conns_rejected_by[SERVER_REJECT_MAXCLIENTS]);
+    out->rejected_protected = atomic_load(&server.conns_rejected_by[SERVER_REJECT_PROTECTED]);
+    out->rejected_ip = atomic_load(&server.conns_rejected_by[SERVER_REJECT_ALLOWLIST]);
+    out->rejected_tls = atomic_load(&server.conns_rejected_by[SERVER_REJECT_TLS]);
+    struct tstats sum;
+    tstats_sum(&sum);
+    out->rate_limited = sum.rate_limited;
+    out->auth_failures = atomic_load(&server.auth_failures);
+    out->output_limit_closed = atomic_load(&net_shared.output_limit_closed);
+    out->input_limit_closed = atomic_load(&net_shared.input_limit_closed);
+    out->tls_conns = atomic_load(&net_shared.tls_conns);
+    out->ratelimit_entries = ratelimit_entries();
+}
+
+/* The security half of net_start: allow-list, TLS context, limits. */
+static int
+security_setup(const struct net_options *opt, char *err, size_t errlen)
+{
+    acl_ip_free(&net_shared.acl);
+    if (acl_ip_parse(&net_shared.acl, opt->allowed_ips, opt->n_allowed_ips, err, errlen) != 0) {
+        return -EINVAL;
+    }
+    if (opt->tls_port > 0) {
+        struct tls_options to = {
+            .cert_file = opt->tls_cert_file,
+            .key_file = opt->tls_key_file,
+            .ca_cert_file = opt->tls_ca_cert_file,
+            .auth_clients = opt->tls_auth_clients,
+        };
+        if (tls_setup(&to, err, errlen) != 0) {
+            return -EINVAL;
+        }
+        net_shared.tls = true;
+    }
+    struct net_live live = {
+        .max_command_size = opt->max_command_size,
+        .max_output_buffer = opt->max_output_buffer,
+        .rate_limit = opt->rate_limit,
+        .rate_per_second = opt->rate_per_second,
+        .rate_burst = opt->rate_burst,
+    };
+    net_set_live(&live);
+    return 0;
+}
+
 int
 net_start(const struct net_options *opt, char *err, size_t errlen)
 {
     N.opt = *opt;
+    int src = security_setup(opt, err, errlen);
+    if (src < 0) {
+        return src;
+    }
     N.n = opt->threads ? opt->threads : 1;
     N.workers = xcalloc(N.n, sizeof(struct worker));
     for (unsigned i = 0; i < N.n; i++) {
@@ -329,4 +407,10 @@ net_stop(void)
     free(N.workers);
     N.workers = NULL;
     N.n = 0;
+    ratelimit_clear();
+    acl_ip_free(&net_shared.acl);
+    if (net_shared.tls) {
+        tls_teardown();
+        net_shared.tls = false;
+    }
 }
