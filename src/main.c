@@ -89,6 +89,56 @@ on_config_change(struct config *c, int key_id, void *ctx)
     log_set_level((enum log_level)c->log_level);
     slowlog_set_threshold(c->slowlog_log_slower_than);
     slowlog_set_max_len((size_t)c->slowlog_max_len);
+    /* security (owner: net/security) */
+    __atomic_store_n(&server.protected_mode, c->protected_mode, __ATOMIC_RELAXED);
+    struct net_live live = {
+        .max_command_size = (size_t)c->max_command_size,
+        .max_output_buffer = (size_t)c->security.max_output_buffer,
+        .rate_limit = c->rate_limiting.enabled,
+        .rate_per_second = (double)c->rate_limiting.max_requests_per_second,
+        .rate_burst = (double)c->rate_limiting.burst_capacity,
+    };
+    net_set_live(&live);
+}
+
+/* The accepted tokens, NULL-terminated: every configured token, each split
+ * at commas (CRABCACHE_AUTH_TOKEN="t1,t2" configures two tokens; a token
+ * therefore cannot contain a comma), empty pieces and duplicates dropped.
+ * NULL when there is none. Free with free_tokens. */
+static char **
+split_tokens(const struct config_strlist *l)
+{
+    char **out = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *p = l->items[i];
+        while (*p) {
+            size_t len = strcspn(p, ",");
+            bool dup = len == 0;
+            for (size_t j = 0; j < n && !dup; j++) {
+                dup = strlen(out[j]) == len && memcmp(out[j], p, len) == 0;
+            }
+            if (!dup) {
+                out = xrealloc(out, (n + 2) * sizeof(char *));
+                out[n++] = xstrndup(p, len);
+                out[n] = NULL;
+            }
+            p += len;
+            if (*p == ',') {
+                p++;
+            }
+        }
+    }
+    return out;
+}
+
+static void
+free_tokens(char **t)
+{
+    for (size_t i = 0; t && t[i]; i++) {
+        free(t[i]);
+    }
+    free(t);
 }
 
 static void
@@ -155,14 +205,8 @@ main(int argc, char **argv)
     server.max_connections = (uint64_t)cfg.max_connections;
     server.idle_timeout_s = cfg.idle_timeout;
     server.max_value_size = (size_t)cfg.max_value_size;
-    /* server.auth_tokens is NULL-terminated; the config's list is counted. */
-    char **tokens = NULL;
-    if (cfg.security.auth_required && cfg.security.tokens.n > 0) {
-        tokens = xcalloc(cfg.security.tokens.n + 1, sizeof(char *));
-        for (size_t i = 0; i < cfg.security.tokens.n; i++) {
-            tokens[i] = cfg.security.tokens.items[i];
-        }
-    }
+    /* server.auth_tokens is NULL-terminated, comma lists split (split_tokens). */
+    char **tokens = cfg.security.auth_required ? split_tokens(&cfg.security.tokens) : NULL;
     server.auth_tokens = tokens;
     server.start_ms = clock_ms();
     server.lastsave_s = server.start_ms / 1000;
@@ -215,12 +259,35 @@ main(int argc, char **argv)
         .max_output_buffer = (size_t)cfg.security.max_output_buffer,
         .max_line = 1024 * 1024,
         .cron_hz = 10,
+        /* security (owner: net/security) */
+        .allowed_ips = cfg.security.allowed_ips.items,
+        .n_allowed_ips = cfg.security.allowed_ips.n,
+        .tls_port = (int)cfg.security.tls_port,
+        .tls_cert_file = cfg.security.tls_cert_file,
+        .tls_key_file = cfg.security.tls_key_file,
+        .tls_ca_cert_file = cfg.security.tls_ca_cert_file,
+        .tls_auth_clients = cfg.security.tls_auth_clients,
+        .rate_limit = cfg.rate_limiting.enabled,
+        .rate_per_second = (double)cfg.rate_limiting.max_requests_per_second,
+        .rate_burst = (double)cfg.rate_limiting.burst_capacity,
     };
     if (net_start(&nopt, msg, sizeof(msg)) < 0) {
         http_stop();
         log_error("start-up failed", "\"error\":\"%s\"", msg);
         fprintf(stderr, "crabcache: %s\n", msg);
         return 1;
+    }
+    if (cfg.security.tls_port || server.auth_tokens || cfg.security.allowed_ips.n ||
+        cfg.rate_limiting.enabled) {
+        size_t ntok = 0;
+        while (server.auth_tokens && server.auth_tokens[ntok]) {
+            ntok++;
+        }
+        log_info("security", "\"auth_tokens\":%zu,\"allowed_ips\":%zu,\"tls_port\":%d,"
+                 "\"tls_auth_clients\":%s,\"rate_limit\":%s",
+                 ntok, cfg.security.allowed_ips.n, (int)cfg.security.tls_port,
+                 cfg.security.tls_auth_clients ? "true" : "false",
+                 cfg.rate_limiting.enabled ? "true" : "false");
     }
     log_info("crabcache ready",
              "\"version\":\"%s\",\"bind\":\"%s\",\"port\":%d,\"resp_port\":%d,"
@@ -253,7 +320,7 @@ main(int argc, char **argv)
     store_destroy(&server.store);
     log_info("bye", NULL);
     server.auth_tokens = NULL;
-    free(tokens);
+    free_tokens(tokens);
     config_free(&cfg);
     free(bind);
     log_teardown();

@@ -8,7 +8,8 @@
  *   DEL key                   OK | NULL               (DEL: 1 -> OK, 0 -> NULL)
  *   EXPIRE key ttl            OK | NULL               (EXPIRE: 1 -> OK, 0 -> NULL)
  *   TTL key                   seconds | -1 | NULL     (TTL: -2 -> NULL)
- *   AUTH token                OK | ERROR: invalid token
+ *   AUTH token                OK | ERROR: invalid token (no token configured:
+ *                             ERROR: AUTH called without any token configured)
  *   STATS                     one line of JSON
  *   QUIT                      OK, then close
  *   anything else             ERROR: <message>
@@ -111,7 +112,10 @@ cmd_dispatch_native(struct client *c, struct proto_req *req)
             reply_ok(r);
             c->close_after_reply = true;
         } else if (strcmp(v->name, "AUTH") == 0) {
-            if (auth_check_token(c, req->argv[1].ptr, req->argv[1].len)) {
+            if (server.auth_tokens == NULL || server.auth_tokens[0] == NULL) {
+                /* as Redis: an error, but not a failed attempt */
+                reply_error(r, "ERR AUTH called without any token configured");
+            } else if (auth_check_token(c, req->argv[1].ptr, req->argv[1].len)) {
                 reply_ok(r);
             } else {
                 reply_error(r, "ERR invalid token");

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "conf/config.h"
 #include "core/durable.h"
 #include "net/net.h"
+#include "net/throttle.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -40,26 +42,66 @@ subcommand_arity(struct client *c, const char *full)
 
 /* ---- authentication ------------------------------------------------------ */
 
-/* Compare tok with every configured token in constant time (per token
- * length), so timing does not reveal how much of a guess was right. */
+/* SHA-256 of n bytes into out[32]. */
+static void
+token_digest(const char *p, size_t n, unsigned char out[32])
+{
+    unsigned int len = 32;
+    if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1) {
+        memset(out, 0, 32); /* cannot happen with the default provider */
+    }
+}
+
+/*
+ * Does tok match one of the configured tokens? The guess and every token are
+ * hashed (SHA-256) and the digests compared with CRYPTO_memcmp, over all the
+ * tokens with no early exit: the time taken depends neither on how much of a
+ * guess is right nor on the lengths of the real tokens. Pure; any thread.
+ */
+static bool
+token_matches(const char *tok, size_t len)
+{
+    unsigned char want[32], have[32];
+    token_digest(tok, len, have);
+    int ok = 0;
+    for (char **t = server.auth_tokens; t && *t; t++) {
+        token_digest(*t, strlen(*t), want);
+        ok |= CRYPTO_memcmp(want, have, sizeof(want)) == 0;
+    }
+    return ok != 0;
+}
+
+/* A failed authentication: counted (server.auth_failures), and logged with
+ * the client's address, at most 10 lines a second (a flood of wrong AUTHs
+ * must not flood the log; the next line says how many were skipped). */
+static void
+auth_failed(struct client *c, const char *how)
+{
+    static struct log_throttle t;
+    atomic_fetch_add(&server.auth_failures, 1);
+    uint64_t skipped;
+    if (log_throttle_allow(&t, 10, &skipped)) {
+        log_warn("authentication failed",
+                 "\"addr\":\"%s\",\"client_id\":%llu,\"via\":\"%s\",\"failures\":%llu,"
+                 "\"suppressed\":%llu",
+                 c->addr, (unsigned long long)c->id, how,
+                 (unsigned long long)atomic_load(&server.auth_failures),
+                 (unsigned long long)skipped);
+    }
+}
+
+/* The token check shared with the native protocol (native.c): on success
+ * the client is authenticated, on failure the attempt is counted and
+ * logged. */
 bool
 auth_check_token(struct client *c, const char *tok, size_t len)
 {
-    bool ok = false;
-    for (char **t = server.auth_tokens; t && *t; t++) {
-        size_t tl = strlen(*t);
-        if (tl == len && CRYPTO_memcmp(*t, tok, len) == 0) {
-            ok = true;
-        }
-    }
-    if (ok) {
+    if (token_matches(tok, len)) {
         c->authed = true;
-    } else {
-        atomic_fetch_add(&server.auth_failures, 1);
-        log_warn("authentication failed", "\"addr\":\"%s\",\"client_id\":%llu", c->addr,
-                 (unsigned long long)c->id);
+        return true;
     }
-    return ok;
+    auth_failed(c, c->native ? "native AUTH" : "AUTH");
+    return false;
 }
 
 #define ERR_WRONGPASS "WRONGPASS invalid username-password pair or user is disabled."
@@ -79,7 +121,7 @@ cmd_auth(struct client *c, int argc, struct proto_arg *argv)
     }
     const struct proto_arg *pw = &argv[argc - 1];
     if (argc == 3 && !proto_arg_is(&argv[1], "default")) {
-        atomic_fetch_add(&server.auth_failures, 1);
+        auth_failed(c, "AUTH user");
         reply_error(&c->r, ERR_WRONGPASS);
         return;
     }
@@ -129,12 +171,14 @@ cmd_hello(struct client *c, int argc, struct proto_arg *argv)
     }
     if (user) {
         bool tokens = server.auth_tokens && server.auth_tokens[0];
-        bool ok = proto_arg_is(user, "default") &&
-                  (!tokens || auth_check_token(c, pass->ptr, pass->len));
+        bool ok;
+        if (!proto_arg_is(user, "default")) {
+            auth_failed(c, "HELLO AUTH user");
+            ok = false;
+        } else {
+            ok = !tokens || auth_check_token(c, pass->ptr, pass->len);
+        }
         if (!ok) {
-            if (!proto_arg_is(user, "default")) {
-                atomic_fetch_add(&server.auth_failures, 1);
-            }
             reply_error(&c->r, ERR_WRONGPASS);
             return;
         }
