@@ -178,7 +178,7 @@ persist_open(const struct persist_cfg *cfg, persist_apply_fn apply, void *apply_
         snprintf(rep->error, sizeof(rep->error), "persistence needs a directory and an iterator");
         return -EINVAL;
     }
-    struct persist_recover_opts ro = { .skip_damaged = cfg->skip_damaged };
+    struct persist_recover_opts ro = { .skip_damaged = cfg->skip_damaged, .hint = cfg->hint };
     int rc = persist_recover(cfg->dir, apply, apply_ctx, &ro, rep);
     if (rc != 0) {
         return rc;

@@ -37,8 +37,15 @@
  * to abort recovery (persist_recover returns it). */
 typedef int (*persist_apply_fn)(void *ctx, const struct wal_rec *rec);
 
+/* Called once before anything is applied, with the number of entries in the
+ * snapshot chosen and the bytes of log to replay (about 60-100 bytes per
+ * small record), so the store can size its tables once instead of growing
+ * them key by key. */
+typedef void (*persist_hint_fn)(void *ctx, uint64_t snapshot_keys, uint64_t wal_bytes);
+
 struct persist_recover_opts {
     bool skip_damaged;      /* skip damaged records instead of failing */
+    persist_hint_fn hint;   /* optional; gets the apply ctx */
     unsigned progress_ms;   /* log progress this often (0 = 1000) */
     int64_t now_ms;         /* "now" for expiry decisions (0 = clock_ms()) */
     bool read_only;         /* do not truncate or delete anything */
@@ -86,6 +93,7 @@ struct persist_cfg {
     unsigned snapshot_interval_s;  /* snapshot this often if anything changed (0 = off) */
     unsigned snapshot_keep;        /* snapshots kept on disk (0 = 2) */
     bool skip_damaged;
+    persist_hint_fn hint;          /* optional size hint before recovery */
     snap_iter_fn iter;             /* the server's key iterator (required) */
     void *iter_ctx;
     wal_notify_fn notify;          /* see wal.h */

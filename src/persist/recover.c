@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "persist/pfile.h"
@@ -63,6 +64,7 @@ struct rcv {
     const char *phase;
     const char *file;
     uint64_t total_bytes;
+    uint64_t bytes_done;    /* files finished so far */
     uint64_t counter;
     /* revivable key hashes: open addressing, 0 = empty slot */
     uint64_t *rv;
@@ -136,8 +138,9 @@ progress(struct rcv *r)
     r->next_progress_us = now + (int64_t)r->opts->progress_ms * 1000;
     log_info("recovery progress",
              "\"phase\":\"%s\",\"file\":\"%s\",\"keys\":%" PRIu64 ",\"records\":%" PRIu64
-             ",\"bytes_total\":%" PRIu64 ",\"elapsed_ms\":%" PRId64,
-             r->phase, r->file, r->rep->snapshot_keys, r->rep->records, r->total_bytes,
+             ",\"bytes_done\":%" PRIu64 ",\"bytes_total\":%" PRIu64 ",\"elapsed_ms\":%" PRId64,
+             r->phase, r->file, r->rep->snapshot_keys, r->rep->records, r->bytes_done,
+             r->total_bytes,
              (now - r->t0_us) / 1000);
 }
 
@@ -242,7 +245,7 @@ fail(struct persist_report *rep, int rc, const char *fmt, ...)
 
 /* Step 2: the newest snapshot that verifies; left mapped in *m. */
 static int
-select_snapshot(struct rcv *r, const char *dir, struct pfile_map *m)
+select_snapshot(struct rcv *r, const char *dir, struct pfile_map *m, uint64_t *keys)
 {
     struct pfile_entry *list;
     m->data = NULL;
@@ -275,6 +278,7 @@ select_snapshot(struct rcv *r, const char *dir, struct pfile_map *m)
         }
         snprintf(r->rep->snapshot, sizeof(r->rep->snapshot), "%s", list[i].name);
         r->rep->snapshot_lsn = info.lsn;
+        *keys = info.keys;
         break;
     }
     pfile_list_free(list, n);
@@ -287,9 +291,9 @@ load_snapshot(struct rcv *r, struct pfile_map *m)
 {
     r->phase = "snapshot";
     r->file = r->rep->snapshot;
-    r->total_bytes += m->len;
     int rc = snap_load_mem(m->data, m->len, on_snap_entry, r, NULL, NULL);
     r->rep->bytes_read += m->len;
+    r->bytes_done += m->len;
     pfile_unmap(m);
     if (rc != 0) {
         return fail(r->rep, r->apply_rc ? r->apply_rc : rc,
@@ -370,6 +374,7 @@ replay_segment(struct rcv *r, const char *dir, const struct pfile_entry *seg, bo
     struct wal_scan_result res;
     rc = wal_scan(m.data, m.len, &so, on_group, r, &res);
     size_t len = m.len;
+    r->bytes_done += len;
     pfile_unmap(&m);
     if (rc == WAL_ESTOP) {
         return fail(rep, r->apply_rc, "file %s: applying record %" PRIu64 " failed (%d)",
@@ -426,7 +431,8 @@ persist_recover(const char *dir, persist_apply_fn apply, void *ctx,
         return 0;
     }
     struct pfile_map snap;
-    int rc = select_snapshot(&r, dir, &snap);
+    uint64_t snap_keys = 0;
+    int rc = select_snapshot(&r, dir, &snap, &snap_keys);
     if (rc != 0) {
         return rc;
     }
@@ -441,6 +447,18 @@ persist_recover(const char *dir, persist_apply_fn apply, void *ctx,
     int start = 0;
     while (start + 1 < n && segs[start + 1].key <= r.expect) {
         start++;
+    }
+    uint64_t wal_bytes = 0;
+    for (int i = start; i < n; i++) {
+        char path[4096];
+        struct stat st;
+        if (pfile_join(path, sizeof(path), dir, segs[i].name) == 0 && stat(path, &st) == 0) {
+            wal_bytes += (uint64_t)st.st_size;
+        }
+    }
+    r.total_bytes = snap.len + wal_bytes;
+    if (opts.hint != NULL) {
+        opts.hint(ctx, snap_keys, wal_bytes);
     }
     collect_revivable(&r, dir, segs, start, n);
     if (snap.data != NULL) {

@@ -640,7 +640,7 @@ test_disk_bounded(void **state)
     assert_true(info.segments_removed > 0);
     /* bounded: a small fraction of what was written, and not growing */
     assert_true(info.wal.append_bytes > 6 * max_bytes);
-    assert_true(max_bytes <= max_first_half + max_first_half / 2 + 1024 * 1024);
+    assert_true(max_bytes <= 2 * max_first_half + 2 * 1024 * 1024);
     persist_close(&p);
     struct model back;
     model_init(&back);
