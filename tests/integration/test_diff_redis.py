@@ -567,7 +567,8 @@ class Differ:
             Pair(0, ref, crab, crab.resp_port, False, True),
             Pair(1, ref, crab, crab.resp_port, True, True),
             Pair(2, ref, crab, crab.resp_port, False, True),
-            Pair(3, ref, crab, native, False, False),   # native port, first byte '*'
+            # native port: the first byte is '*', so RESP as Redis serves it (inline too)
+            Pair(3, ref, crab, native, False, True),
             Pair(4, ref, crab, native, True, False),
             Pair(5, ref, crab, crab.resp_port, True, True),
         ]
