@@ -435,6 +435,23 @@ test_snapshot_plus_wal_equals_state(void **state)
     rm_rf(dir);
 }
 
+struct hint_seen {
+    int calls;
+    uint64_t keys, wal_bytes;
+};
+
+static struct hint_seen hint_seen;
+
+static void
+record_hint(void *ctx, uint64_t snapshot_keys, uint64_t wal_bytes)
+{
+    struct model *m = ctx;
+    assert_int_equal(m->applied, 0); /* before anything is applied */
+    hint_seen.calls++;
+    hint_seen.keys = snapshot_keys;
+    hint_seen.wal_bytes = wal_bytes;
+}
+
 /* Newest snapshot damaged: the older one plus the log give the same state. */
 static void
 test_snapshot_fallback(void **state)
@@ -489,10 +506,13 @@ test_snapshot_fallback(void **state)
     int64_t t = clock_ms();
     struct model back;
     model_init(&back);
-    struct persist_recover_opts ro = { .now_ms = t };
+    struct persist_recover_opts ro = { .now_ms = t, .hint = record_hint };
     log_set_level(LOG_ERROR);
     assert_int_equal(persist_recover(dir, model_apply, &back, &ro, &rep), 0);
     log_set_level(LOG_WARN);
+    assert_int_equal(hint_seen.calls, 1);
+    assert_int_equal(hint_seen.keys, rep.snapshot_keys + rep.snapshot_expired);
+    assert_true(hint_seen.wal_bytes > 0);
     assert_int_equal(rep.snapshots_damaged, 1);
     assert_true(rep.snapshot_lsn < best);
     assert_models_equal(&live, &back, t);
