@@ -1,0 +1,57 @@
+"""crabcache-cli: one-shot commands, an interactive session on standard input,
+AUTH with -a, and errors (exit status, a server that is not there)."""
+import os
+import subprocess
+
+import crabtest
+
+
+def cli_path():
+    p = os.path.join(crabtest.bin_dir(), "crabcache-cli")
+    assert os.access(p, os.X_OK), "crabcache-cli not built at %s" % p
+    return p
+
+
+def run(port, *args, stdin=None, extra=()):
+    argv = [cli_path(), "-p", str(port), *extra, *args]
+    return subprocess.run(argv, input=stdin, capture_output=True, timeout=20)
+
+
+def test_one_shot_commands(crab, crab_only):
+    r = run(crab.port, "PUT", "a", "hello")
+    assert (r.returncode, r.stdout) == (0, b"OK\n")
+    assert run(crab.port, "GET", "a").stdout == b"hello\n"
+    r = run(crab.port, "PUT", "t", "v", "100")
+    assert r.stdout == b"OK\n"
+    ttl = int(run(crab.port, "TTL", "t").stdout)
+    assert 99 <= ttl <= 100
+    assert run(crab.port, "DEL", "a").stdout == b"OK\n"
+    assert run(crab.port, "GET", "a").stdout == b"NULL\n"
+    r = run(crab.port, "BOGUS")
+    assert r.returncode == 1 and r.stdout.startswith(b"ERROR: ")
+
+
+def test_interactive_from_stdin(crab, crab_only):
+    script = b"PING\nPUT k v\n\nget k\nSTATS\nQUIT\nGET k\n"
+    r = run(crab.port, stdin=script)
+    lines = r.stdout.split(b"\n")
+    assert r.returncode == 0
+    assert lines[0:3] == [b"PONG", b"OK", b"v"]
+    assert lines[3].startswith(b"{") and b'"keys"' in lines[3]
+    assert lines[4] == b"OK"          # QUIT, then nothing more is sent
+    assert lines[5:] == [b""]
+
+
+def test_auth_flag(make_crab, crab_only):
+    srv = make_crab(extra_args=["--auth-token", "s3cret"])
+    r = run(srv.port, "GET", "x")
+    assert r.returncode == 1 and r.stdout.startswith(b"ERROR:")
+    r = run(srv.port, "GET", "x", extra=["-a", "s3cret"])
+    assert (r.returncode, r.stdout) == (0, b"OK\nNULL\n")
+    r = run(srv.port, "GET", "x", extra=["-a", "wrong"])
+    assert r.returncode == 1 and r.stdout == b"ERROR: invalid token\n"
+
+
+def test_no_server():
+    r = run(crabtest.free_port(), "PING")
+    assert r.returncode == 1 and b"cannot connect" in r.stderr
