@@ -1,0 +1,136 @@
+/*
+ * climb.c -- the adaptive window of W-TinyLFU: hill climbing on the window
+ * share of capacity.
+ *
+ * Requests are cut into samples; at the end of each sample the climber
+ * decides a window change, applied at once by evict__resize_window (the
+ * window may take 0 % to 99 % of capacity; protected keeps protected_ratio
+ * of what is left). Two laws, picked by the number of entries the sketch is
+ * sized for (as Caffeine does):
+ *
+ *  - small caches (<= 4096 entries), "reactive", samples of 10 x entries
+ *    requests: keep moving the window in the same direction while the
+ *    sample hit ratio improves, reverse when it drops. The step starts at
+ *    3 % of capacity (the first move grows the window), decays by 2 % each
+ *    sample, and restarts at full size when the hit ratio jumps by 5 points.
+ *
+ *  - larger caches, "density", samples of 1 x entries requests: compare what
+ *    each region earns per unit of capacity within the same sample (window
+ *    hits / window budget against main hits / main budget) and move capacity
+ *    toward the denser region by 3 % of capacity per unit of log ratio (at
+ *    most 30 %), the window kept at 2 % of capacity or more. Both densities
+ *    come from the same sample, so a change of workload phase cancels out of
+ *    the ratio, where the reactive law would chase it; so the samples can be
+ *    short and a large cache still adapts within a trace.
+ *
+ * The constants were chosen on the traces of /work/shared/traces as one
+ * configuration for all (docs/eviction.md has the measurements).
+ */
+#include "evict/evict.h"
+
+#include <math.h>
+
+#define REACTIVE_MAX_ENTRIES 4096u
+#define STEP_PERCENT 0.03
+#define STEP_DECAY 0.98
+#define RESTART_THRESHOLD 0.05
+#define DENSITY_GAIN 0.03
+#define DENSITY_MAX_STEP 0.30
+#define DENSITY_MIN_WINDOW 0.02
+#define REACTIVE_SAMPLE 10u
+#define DENSITY_SAMPLE 1u
+
+void
+evict__climb_reset(struct evict_policy *p)
+{
+    struct evict_climber *c = &p->climb;
+
+    c->hits = 0;
+    c->misses = 0;
+    c->window_hits = 0;
+    c->prev_hit_rate = 0.0;
+    c->step = STEP_PERCENT * (double)p->capacity;
+}
+
+static int64_t
+reactive_adjustment(struct evict_policy *p)
+{
+    struct evict_climber *c = &p->climb;
+    double requests = (double)(c->hits + c->misses);
+    double hit_rate = (double)c->hits / requests;
+    double change = hit_rate - c->prev_hit_rate;
+    double amount = change >= 0 ? c->step : -c->step;
+
+    if (fabs(change) >= RESTART_THRESHOLD) {
+        c->step = STEP_PERCENT * (double)p->capacity * (amount >= 0 ? 1 : -1);
+    } else {
+        c->step = STEP_DECAY * amount;
+    }
+    c->prev_hit_rate = hit_rate;
+    return (int64_t)amount;
+}
+
+static int64_t
+density_adjustment(struct evict_policy *p)
+{
+    struct evict_climber *c = &p->climb;
+    double cap = (double)p->capacity;
+    double wmax = (double)p->window_max;
+    double mmax = cap - wmax;
+    double floor = DENSITY_MIN_WINDOW * cap;
+    double wd, md, err, step;
+
+    if (wmax < 1 || mmax < 1) {
+        return wmax < floor ? (int64_t)(floor - wmax) : 0;
+    }
+    /* Half a hit of prior on each side keeps the log finite. */
+    wd = ((double)c->window_hits + 0.5) / wmax;
+    md = ((double)(c->hits - c->window_hits) + 0.5) / mmax;
+    err = log(wd / md);
+    step = fabs(err) * DENSITY_GAIN * cap;
+    if (step > DENSITY_MAX_STEP * cap) {
+        step = DENSITY_MAX_STEP * cap;
+    }
+    if (err < 0) {
+        step = -step;
+    }
+    if (wmax + step < floor) {
+        step = floor - wmax;
+    }
+    return (int64_t)step;
+}
+
+void
+evict__climb_record(struct evict_policy *p, bool hit, bool window_hit)
+{
+    struct evict_climber *c = &p->climb;
+    uint64_t period;
+    bool reactive;
+    int64_t delta;
+
+    if (hit) {
+        c->hits++;
+        c->window_hits += window_hit;
+    } else {
+        c->misses++;
+    }
+    reactive = p->sketch.entries <= REACTIVE_MAX_ENTRIES;
+    period = (uint64_t)p->sketch.entries *
+             (reactive ? REACTIVE_SAMPLE : DENSITY_SAMPLE);
+    if (!p->adaptive || c->hits + c->misses < period) {
+        return;
+    }
+    if (reactive) {
+        delta = reactive_adjustment(p);
+    } else {
+        delta = density_adjustment(p);
+    }
+    c->hits = 0;
+    c->misses = 0;
+    c->window_hits = 0;
+    c->samples++;
+    if (delta != 0) {
+        c->adjustments++;
+        evict__resize_window(p, delta);
+    }
+}

@@ -1,0 +1,219 @@
+/*
+ * sketch.c -- the TinyLFU count-min sketch (see sketch.h).
+ *
+ * Layout: the table is an array of 64-byte blocks, each eight 64-bit words
+ * of sixteen 4-bit counters. A key's mixed hash picks one block (so an
+ * update or an estimate touches a single cache line) and, for each of the
+ * four rows, one word out of the row's pair of words and one nibble in it.
+ * Row r uses words 2r and 2r+1 of the block, so the four counters of a key
+ * are always distinct.
+ *
+ * Aging: every sample_size increments all counters are halved with one
+ * shift-and-mask per word, and the doorkeeper is cleared.
+ */
+#include "evict/sketch.h"
+
+#include "util/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WORDS_PER_BLOCK 8u
+#define COUNTERS_PER_BLOCK (WORDS_PER_BLOCK * 16u)
+/* A floor of 8192 counters (4 KiB): small caches get a sketch accurate
+ * enough to tell loops apart, at a constant cost per policy. */
+#define MIN_COUNTERS 8192u
+#define HALF_MASK 0x7777777777777777ULL
+
+static uint64_t
+mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t
+pow2_at_least(uint64_t v)
+{
+    uint64_t p = 1;
+    while (p < v) {
+        p <<= 1;
+    }
+    return p;
+}
+
+int
+sketch_init(struct sketch *s, size_t entries, unsigned counters_per_entry,
+            bool doorkeeper)
+{
+    uint64_t blocks;
+    uint64_t bits;
+
+    sketch_deinit(s);
+    if (entries < 16) {
+        entries = 16;
+    }
+    if (counters_per_entry < 4) {
+        counters_per_entry = 4;
+    }
+    blocks = pow2_at_least(((uint64_t)entries * counters_per_entry + MIN_COUNTERS +
+                            COUNTERS_PER_BLOCK - 1) / COUNTERS_PER_BLOCK);
+    s->table = xcalloc(blocks * WORDS_PER_BLOCK, sizeof(uint64_t));
+    s->block_mask = blocks - 1;
+    s->door = NULL;
+    s->door_mask = 0;
+    if (doorkeeper) {
+        /* About 8 bits per expected entry, two probes: the filter only has
+         * to hold the keys seen once within one sample period. */
+        bits = pow2_at_least((uint64_t)entries * 8);
+        if (bits < 64) {
+            bits = 64;
+        }
+        s->door = xcalloc(bits / 64, sizeof(uint64_t));
+        s->door_mask = bits - 1;
+    }
+    s->sample_size = (uint64_t)entries * 10;
+    s->additions = 0;
+    s->resets = 0;
+    s->entries = entries;
+    return 0;
+}
+
+void
+sketch_deinit(struct sketch *s)
+{
+    free(s->table);
+    free(s->door);
+    memset(s, 0, sizeof(*s));
+}
+
+/* The doorkeeper's two bit positions for a hash. */
+static void
+door_positions(const struct sketch *s, uint64_t hash, uint64_t pos[2])
+{
+    uint64_t m = mix64(hash ^ 0x9e3779b97f4a7c15ULL);
+
+    pos[0] = m & s->door_mask;
+    pos[1] = (m >> 32 | m << 32) & s->door_mask;
+}
+
+static bool
+door_test_and_set(struct sketch *s, uint64_t hash)
+{
+    uint64_t pos[2];
+    bool present = true;
+
+    door_positions(s, hash, pos);
+    for (int i = 0; i < 2; i++) {
+        uint64_t bit = 1ULL << (pos[i] & 63);
+        if (!(s->door[pos[i] >> 6] & bit)) {
+            present = false;
+            s->door[pos[i] >> 6] |= bit;
+        }
+    }
+    return present;
+}
+
+static bool
+door_test(const struct sketch *s, uint64_t hash)
+{
+    uint64_t pos[2];
+
+    door_positions(s, hash, pos);
+    for (int i = 0; i < 2; i++) {
+        if (!(s->door[pos[i] >> 6] & (1ULL << (pos[i] & 63)))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Word index and nibble shift of the key's counter in each row. */
+static void
+counter_slots(const struct sketch *s, uint64_t hash, uint64_t word[4],
+              unsigned shift[4])
+{
+    uint64_t m = mix64(hash);
+    uint64_t base = (m & s->block_mask) * WORDS_PER_BLOCK;
+    uint64_t sel = m >> 40;
+
+    for (unsigned r = 0; r < 4; r++) {
+        unsigned bits = (unsigned)(sel >> (r * 5)) & 31u;
+        word[r] = base + 2 * r + (bits & 1u);
+        shift[r] = (bits >> 1) * 4;
+    }
+}
+
+void
+sketch_increment(struct sketch *s, uint64_t hash)
+{
+    uint64_t word[4];
+    unsigned shift[4];
+    bool added = false;
+
+    if (s->door != NULL && !door_test_and_set(s, hash)) {
+        added = true;
+    } else {
+        counter_slots(s, hash, word, shift);
+        for (unsigned r = 0; r < 4; r++) {
+            uint64_t v = (s->table[word[r]] >> shift[r]) & 15u;
+            if (v < SKETCH_MAX_COUNT) {
+                s->table[word[r]] += 1ULL << shift[r];
+                added = true;
+            }
+        }
+    }
+    if (added && ++s->additions >= s->sample_size) {
+        sketch_halve(s);
+    }
+}
+
+unsigned
+sketch_estimate(const struct sketch *s, uint64_t hash)
+{
+    uint64_t word[4];
+    unsigned shift[4];
+    unsigned est = SKETCH_MAX_COUNT;
+
+    counter_slots(s, hash, word, shift);
+    for (unsigned r = 0; r < 4; r++) {
+        unsigned v = (unsigned)(s->table[word[r]] >> shift[r]) & 15u;
+        if (v < est) {
+            est = v;
+        }
+    }
+    if (s->door != NULL && door_test(s, hash)) {
+        est++;
+    }
+    return est;
+}
+
+void
+sketch_halve(struct sketch *s)
+{
+    uint64_t words = (s->block_mask + 1) * WORDS_PER_BLOCK;
+
+    for (uint64_t i = 0; i < words; i++) {
+        s->table[i] = (s->table[i] >> 1) & HALF_MASK;
+    }
+    if (s->door != NULL) {
+        memset(s->door, 0, (s->door_mask + 1) / 8);
+    }
+    s->additions /= 2;
+    s->resets++;
+}
+
+size_t
+sketch_bytes(const struct sketch *s)
+{
+    size_t n = (size_t)(s->block_mask + 1) * WORDS_PER_BLOCK * sizeof(uint64_t);
+
+    if (s->door != NULL) {
+        n += (size_t)(s->door_mask + 1) / 8;
+    }
+    return n;
+}
