@@ -1,0 +1,197 @@
+/*
+ * replay.c -- one replay of a decoded trace: through the evict module (the
+ * very code the server runs), or through Belady's OPT.
+ *
+ * Replay model (traces README): every record is a GET; a hit is reported
+ * with evict_on_access; a miss with evict_on_miss, then the key is inserted
+ * (weight 1) and evict_one is called while more than `size` entries are
+ * resident. All requests are counted, warm-up included.
+ *
+ * The key -> entry map is the dense id: entry i embeds the evict_node of
+ * key id i, and the ops callbacks map a node back to its id by pointer
+ * arithmetic (the server does the same with container_of).
+ */
+#include "sim.h"
+
+#include "util/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct sim_entry {
+    struct evict_node node;
+};
+
+struct sim_ctx {
+    const struct sim_entry *base;
+    const uint64_t *hashes;
+};
+
+static uint64_t
+sim_hash(const struct evict_node *node, void *ctx)
+{
+    const struct sim_ctx *c = ctx;
+    const struct sim_entry *e = (const struct sim_entry *)node;
+
+    return c->hashes[e - c->base];
+}
+
+static uint64_t
+sim_weight(const struct evict_node *node, void *ctx)
+{
+    (void)node;
+    (void)ctx;
+    return 1;
+}
+
+int
+replay_policy(const struct trace *t, const struct replay_config *cfg,
+              struct replay_result *out)
+{
+    struct sim_entry *entries = xcalloc(t->nkeys, sizeof(*entries));
+    struct sim_ctx ctx = {entries, t->hashes};
+    struct evict_ops ops = {sim_hash, sim_weight, &ctx};
+    struct evict_params params = *cfg->base;
+    struct evict_policy policy;
+    struct evict_stats st;
+    uint64_t hits = 0;
+
+    params.kind = cfg->kind;
+    params.capacity = cfg->size;
+    params.expected_entries = (size_t)cfg->size;
+    if (evict_init(&policy, &params, &ops) != 0) {
+        free(entries);
+        return -1;
+    }
+    for (size_t i = 0; i < t->nreq; i++) {
+        uint32_t id = t->ids[i];
+        struct evict_node *n = &entries[id].node;
+
+        if (evict_node_segment(n) != EVICT_SEG_NONE) {
+            hits++;
+            evict_on_access(&policy, n, t->hashes[id]);
+            continue;
+        }
+        evict_on_miss(&policy, t->hashes[id]);
+        evict_on_insert(&policy, n, t->hashes[id], 1);
+        while (evict_count(&policy) > cfg->size) {
+            if (evict_one(&policy) == NULL) {
+                break;
+            }
+        }
+    }
+    evict_stats(&policy, &st);
+    out->hits = hits;
+    out->requests = t->nreq;
+    out->window_ratio = st.window_ratio;
+    out->admissions = st.admissions;
+    out->rejections = st.rejections;
+    evict_deinit(&policy);
+    free(entries);
+    return 0;
+}
+
+/* ---- OPT: a max-heap of resident keys by next use, indexed by key id ----- */
+
+struct opt_heap {
+    uint32_t *key;      /* heap of ids */
+    uint32_t *pos;      /* per id: position in the heap, UINT32_MAX if out */
+    uint32_t *prio;     /* per id: its next use, the heap order */
+    size_t n;
+};
+
+static void
+heap_swap(struct opt_heap *h, size_t a, size_t b)
+{
+    uint32_t ka = h->key[a];
+    uint32_t kb = h->key[b];
+
+    h->key[a] = kb;
+    h->key[b] = ka;
+    h->pos[kb] = (uint32_t)a;
+    h->pos[ka] = (uint32_t)b;
+}
+
+static void
+heap_up(struct opt_heap *h, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (h->prio[h->key[parent]] >= h->prio[h->key[i]]) {
+            break;
+        }
+        heap_swap(h, i, parent);
+        i = parent;
+    }
+}
+
+static void
+heap_down(struct opt_heap *h, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1;
+        size_t r = l + 1;
+        size_t big = i;
+        if (l < h->n && h->prio[h->key[l]] > h->prio[h->key[big]]) {
+            big = l;
+        }
+        if (r < h->n && h->prio[h->key[r]] > h->prio[h->key[big]]) {
+            big = r;
+        }
+        if (big == i) {
+            return;
+        }
+        heap_swap(h, i, big);
+        i = big;
+    }
+}
+
+int
+replay_opt(const struct trace *t, uint64_t size, struct replay_result *out)
+{
+    struct opt_heap h;
+    uint64_t hits = 0;
+
+    memset(out, 0, sizeof(*out));
+    h.key = xmalloc((size + 1) * sizeof(uint32_t));
+    h.pos = xmalloc((size_t)t->nkeys * sizeof(uint32_t));
+    h.prio = xmalloc((size_t)t->nkeys * sizeof(uint32_t));
+    h.n = 0;
+    memset(h.pos, 0xff, (size_t)t->nkeys * sizeof(uint32_t));
+    for (size_t i = 0; i < t->nreq; i++) {
+        uint32_t id = t->ids[i];
+        uint32_t next = t->next_use[i];
+
+        if (h.pos[id] != UINT32_MAX) {
+            hits++;
+            h.prio[id] = next; /* later than before: moves up */
+            heap_up(&h, h.pos[id]);
+            continue;
+        }
+        if (next == UINT32_MAX) {
+            continue; /* never used again: bypass */
+        }
+        if (h.n == size) {
+            uint32_t top = h.key[0];
+            if (h.prio[top] <= next) {
+                continue; /* the incoming key is the farthest: bypass */
+            }
+            h.pos[top] = UINT32_MAX;
+            if (--h.n > 0) {
+                h.key[0] = h.key[h.n];
+                h.pos[h.key[0]] = 0;
+                heap_down(&h, 0);
+            }
+        }
+        h.prio[id] = next;
+        h.key[h.n] = id;
+        h.pos[id] = (uint32_t)h.n;
+        heap_up(&h, h.n++);
+    }
+    out->hits = hits;
+    out->requests = t->nreq;
+    free(h.key);
+    free(h.pos);
+    free(h.prio);
+    return 0;
+}
