@@ -115,7 +115,8 @@ table_iter(void *ctx, struct snap_sink *sink)
     for (size_t i = 0; i < t->cap; i++) {
         struct item *it = t->slot[i];
         if (it != NULL) {
-            int rc = snap_sink_add(sink, it->data, it->klen, it->data + it->klen, it->vlen, it->exp);
+            int rc = snap_sink_add(sink, it->data, it->klen, it->data + it->klen, it->vlen,
+                                   it->exp);
             if (rc != 0) {
                 return rc;
             }
