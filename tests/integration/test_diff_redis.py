@@ -545,6 +545,7 @@ class Pair:
         self.c = RespConn(crab_port, server=crab, timeout=30)
         self.resp3 = resp3
         self.inline_ok = inline_ok
+        self.started = False    # inline only after a first RESP command ('*' first byte)
 
     def close(self):
         self.r.close()
@@ -603,11 +604,13 @@ class Differ:
         """batch: list of args lists; sends each (RESP or inline) to both, compares."""
         wire = []
         for args in batch:
-            if pair.inline_ok and args and args[0] and self.gen.rng.random() < 0.04:
+            if pair.inline_ok and pair.started and args and args[0] and \
+                    self.gen.rng.random() < 0.04:
                 wire.append(inline(args))
             else:
                 wire.append(encode(*args))
         data = b"".join(wire)
+        pair.started = True
         pair.r.send(data)
         pair.c.send(data)
         for i, args in enumerate(batch):
@@ -618,6 +621,10 @@ class Differ:
             except (crabtest.ConnectionClosed, crabtest.ServerError) as e:
                 self.inflight = batch[i + 1:]
                 self.fail(pair, args, exp, None, "no reply from CrabCache: %s" % e)
+            except ValueError as e:
+                self.inflight = batch[i + 1:]
+                self.fail(pair, args, exp, bytes(pair.c.buf[pair.c.pos:pair.c.pos + 300]),
+                          "malformed RESP from CrabCache: %s" % e)
             self.count(args, exp)
             if not compare(args, exp, got):
                 self.fail(pair, args, exp, got)
