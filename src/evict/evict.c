@@ -141,6 +141,8 @@ seg_list(struct evict_policy *p, enum evict_seg seg)
     return &p->seg[SEG_INDEX(seg)];
 }
 
+static void demote_protected(struct evict_policy *p);
+
 /* ---- parameters ---------------------------------------------------------- */
 
 void
@@ -253,6 +255,7 @@ evict_set_capacity(struct evict_policy *p, uint64_t capacity)
     ratio = (double)p->window_max / (double)p->capacity;
     p->capacity = capacity;
     set_budgets(p, ratio);
+    demote_protected(p);
     evict__climb_reset(p);
     return 0;
 }
@@ -409,6 +412,9 @@ evict_on_update(struct evict_policy *p, struct evict_node *node,
     }
     l = node_list(p, node);
     l->weight = l->weight - old_weight + new_weight;
+    if (evict_node_segment(node) == EVICT_SEG_PROTECTED) {
+        demote_protected(p);
+    }
 }
 
 void

@@ -1,0 +1,455 @@
+/*
+ * test_evict.c -- the eviction policies: LRU order against a naive model,
+ * W-TinyLFU invariants under a random workload with weights, scan
+ * resistance, kind switching, noeviction, capacity changes and the climber.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "evict/evict.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define container_of(ptr, type, member) \
+    ((type *)((char *)(ptr) - offsetof(type, member)))
+
+struct item {
+    uint64_t key;
+    uint64_t hash;
+    uint64_t weight;
+    uint64_t last_use;   /* naive LRU model */
+    bool resident;
+    struct evict_node node;
+};
+
+static uint64_t
+mix(uint64_t k)
+{
+    k += 0x9e3779b97f4a7c15ULL;
+    k = (k ^ (k >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    k = (k ^ (k >> 27)) * 0x94d049bb133111ebULL;
+    return k ^ (k >> 31);
+}
+
+static uint64_t
+item_hash(const struct evict_node *n, void *ctx)
+{
+    (void)ctx;
+    return container_of(n, struct item, node)->hash;
+}
+
+static uint64_t
+item_weight(const struct evict_node *n, void *ctx)
+{
+    (void)ctx;
+    return container_of(n, struct item, node)->weight;
+}
+
+static const struct evict_ops ops = {item_hash, item_weight, NULL};
+
+static struct item *
+make_items(size_t n)
+{
+    struct item *it = calloc(n, sizeof(*it));
+
+    assert_non_null(it);
+    for (size_t i = 0; i < n; i++) {
+        it[i].key = i;
+        it[i].hash = mix(i);
+        it[i].weight = 1;
+    }
+    return it;
+}
+
+static void
+init_policy(struct evict_policy *p, enum evict_kind kind, uint64_t cap)
+{
+    struct evict_params prm;
+
+    evict_params_default(&prm);
+    prm.kind = kind;
+    prm.capacity = cap;
+    assert_int_equal(evict_init(p, &prm, &ops), 0);
+}
+
+static uint64_t
+rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A GET in the replay model: hit -> access, miss -> insert then evict to
+ * capacity. Returns true on a hit. */
+static bool
+get(struct evict_policy *p, struct item *it, uint64_t cap)
+{
+    struct evict_node *v;
+
+    if (it->resident) {
+        evict_on_access(p, &it->node, it->hash);
+        return true;
+    }
+    evict_on_miss(p, it->hash);
+    evict_on_insert(p, &it->node, it->hash, it->weight);
+    it->resident = true;
+    while (evict_weight(p) > cap && (v = evict_one(p)) != NULL) {
+        struct item *e = container_of(v, struct item, node);
+        assert_true(e->resident);
+        assert_int_equal(evict_node_segment(v), EVICT_SEG_NONE);
+        e->resident = false;
+    }
+    return false;
+}
+
+static void
+test_node_size_and_parse(void **state)
+{
+    (void)state;
+    assert_true(sizeof(struct evict_node) <= 16);
+    assert_int_equal(evict_kind_parse("tinylfu"), EVICT_TINYLFU);
+    assert_int_equal(evict_kind_parse("lru"), EVICT_LRU);
+    assert_int_equal(evict_kind_parse("allkeys-lru"), EVICT_LRU);
+    assert_int_equal(evict_kind_parse("noeviction"), EVICT_NOEVICTION);
+    assert_int_equal(evict_kind_parse("random"), -1);
+    assert_string_equal(evict_kind_name(EVICT_TINYLFU), "tinylfu");
+}
+
+static void
+test_init_rejects_bad_params(void **state)
+{
+    struct evict_policy p;
+    struct evict_params prm;
+    struct evict_ops bad = {NULL, item_weight, NULL};
+
+    (void)state;
+    evict_params_default(&prm);
+    assert_int_equal(evict_init(&p, &prm, &ops), -22); /* capacity 0 */
+    prm.capacity = 10;
+    assert_int_equal(evict_init(&p, &prm, &bad), -22);
+    prm.window_ratio = 1.5;
+    assert_int_equal(evict_init(&p, &prm, &ops), -22);
+}
+
+/* LRU: every eviction must be the resident item with the oldest use. */
+static void
+test_lru_matches_naive_model(void **state)
+{
+    enum { N = 400, CAP = 64, OPS = 20000 };
+    struct item *it = make_items(N);
+    struct evict_policy p;
+    uint64_t rng = 88172645463325252ULL;
+    uint64_t clock = 0;
+
+    (void)state;
+    init_policy(&p, EVICT_LRU, CAP);
+    for (int op = 0; op < OPS; op++) {
+        /* Skewed keys so there are hits. */
+        uint64_t r = rnd(&rng);
+        struct item *e = &it[(r % 4 == 0) ? r % N : r % (N / 8)];
+        if (op % 97 == 0 && e->resident) {
+            evict_on_remove(&p, &e->node);
+            e->resident = false;
+            continue;
+        }
+        e->last_use = ++clock;
+        if (e->resident) {
+            evict_on_access(&p, &e->node, e->hash);
+            continue;
+        }
+        evict_on_insert(&p, &e->node, e->hash, 1);
+        e->resident = true;
+        while (evict_count(&p) > CAP) {
+            struct evict_node *v = evict_one(&p);
+            struct item *victim = container_of(v, struct item, node);
+            uint64_t oldest = UINT64_MAX;
+            for (int i = 0; i < N; i++) {
+                if (it[i].resident && it[i].last_use < oldest) {
+                    oldest = it[i].last_use;
+                }
+            }
+            assert_true(victim->resident);
+            assert_int_equal(victim->last_use, oldest);
+            victim->resident = false;
+        }
+    }
+    evict_deinit(&p);
+    free(it);
+}
+
+static void
+check_invariants(const struct evict_policy *p, const struct item *it,
+                 size_t n)
+{
+    struct evict_stats st;
+    uint64_t weight = 0;
+    uint64_t count = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].resident) {
+            weight += it[i].weight;
+            count++;
+            assert_int_not_equal(evict_node_segment(&it[i].node),
+                                 EVICT_SEG_NONE);
+        } else {
+            assert_int_equal(evict_node_segment(&it[i].node), EVICT_SEG_NONE);
+        }
+    }
+    evict_stats(p, &st);
+    assert_int_equal(st.weight, weight);
+    assert_int_equal(st.count, count);
+    assert_int_equal(st.window_weight + st.probation_weight +
+                         st.protected_weight, weight);
+    assert_int_equal(st.window_count + st.probation_count + st.protected_count,
+                     count);
+    assert_true(st.protected_weight <= st.protected_max);
+    assert_true(st.window_max + st.protected_max <= st.capacity);
+    assert_true(st.window_max <= st.capacity);
+}
+
+/* W-TinyLFU with weights: random gets, removals and resizes; check the
+ * bookkeeping after every step and that each node leaves exactly once. */
+static void
+test_tinylfu_invariants(void **state)
+{
+    enum { N = 3000, CAP = 2000, OPS = 200000 };
+    struct item *it = make_items(N);
+    struct evict_policy p;
+    struct evict_params prm;
+    uint64_t rng = 0x243f6a8885a308d3ULL;
+
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        it[i].weight = 1 + (uint64_t)(mix((uint64_t)i + 77) % 10);
+    }
+    evict_params_default(&prm);
+    prm.capacity = CAP;
+    prm.expected_entries = CAP / 5;
+    assert_int_equal(evict_init(&p, &prm, &ops), 0);
+    for (int op = 0; op < OPS; op++) {
+        uint64_t r = rnd(&rng);
+        /* Shifting hot spot so the climber and admission both work. */
+        uint64_t base = (uint64_t)(op / 20000) * 150;
+        struct item *e = &it[(r % 3 == 0) ? r % N : (base + r % 300) % N];
+        if (r % 101 == 0 && e->resident) {
+            evict_on_remove(&p, &e->node);
+            evict_on_remove(&p, &e->node); /* unlinked: ignored */
+            e->resident = false;
+        } else if (r % 103 == 0 && e->resident) {
+            uint64_t nw = 1 + (r >> 8) % 10;
+            uint64_t old = e->weight;
+            e->weight = nw;
+            evict_on_update(&p, &e->node, old, nw);
+        } else {
+            get(&p, e, CAP);
+        }
+        if (op % 997 == 0) {
+            check_invariants(&p, it, N);
+        }
+    }
+    check_invariants(&p, it, N);
+    assert_true(p.climb.samples > 0);
+    /* Drain: every resident node comes out exactly once, then NULL. */
+    for (;;) {
+        struct evict_node *v = evict_one(&p);
+        if (v == NULL) {
+            break;
+        }
+        struct item *e = container_of(v, struct item, node);
+        assert_true(e->resident);
+        e->resident = false;
+    }
+    for (int i = 0; i < N; i++) {
+        assert_false(it[i].resident);
+    }
+    assert_int_equal(evict_count(&p), 0);
+    assert_int_equal(evict_weight(&p), 0);
+    evict_deinit(&p);
+    free(it);
+}
+
+/* A hot set survives a one-time scan under W-TinyLFU, not under LRU. */
+static int
+hot_survivors(enum evict_kind kind)
+{
+    enum { CAP = 100, HOT = 50, SCAN = 2000 };
+    struct item *it = make_items(HOT + SCAN);
+    struct evict_policy p;
+    int alive = 0;
+
+    init_policy(&p, kind, CAP);
+    for (int round = 0; round < 10; round++) {
+        for (int k = 0; k < HOT; k++) {
+            get(&p, &it[k], CAP);
+        }
+    }
+    for (int k = HOT; k < HOT + SCAN; k++) {
+        get(&p, &it[k], CAP);
+    }
+    for (int k = 0; k < HOT; k++) {
+        alive += it[k].resident;
+    }
+    evict_deinit(&p);
+    free(it);
+    return alive;
+}
+
+static void
+test_scan_resistance(void **state)
+{
+    (void)state;
+    assert_true(hot_survivors(EVICT_TINYLFU) >= 45);
+    assert_int_equal(hot_survivors(EVICT_LRU), 0);
+}
+
+static void
+test_switch_kind_keeps_nodes(void **state)
+{
+    enum { N = 500, CAP = 200 };
+    struct item *it = make_items(N);
+    struct evict_policy p;
+    uint64_t rng = 99;
+    struct evict_stats st;
+
+    (void)state;
+    init_policy(&p, EVICT_TINYLFU, CAP);
+    for (int i = 0; i < 5000; i++) {
+        get(&p, &it[rnd(&rng) % N], CAP);
+    }
+    check_invariants(&p, it, N);
+    assert_int_equal(evict_set_kind(&p, EVICT_LRU), 0);
+    check_invariants(&p, it, N);
+    evict_stats(&p, &st);
+    assert_int_equal(st.window_count, 0);
+    assert_int_equal(st.protected_count, 0);
+    assert_int_equal(st.probation_count, CAP);
+    for (int i = 0; i < 2000; i++) {
+        get(&p, &it[rnd(&rng) % N], CAP);
+    }
+    check_invariants(&p, it, N);
+    assert_int_equal(evict_set_kind(&p, EVICT_NOEVICTION), 0);
+    assert_null(evict_one(&p));
+    assert_int_equal(evict_set_kind(&p, EVICT_TINYLFU), 0);
+    for (int i = 0; i < 5000; i++) {
+        get(&p, &it[rnd(&rng) % N], CAP);
+    }
+    check_invariants(&p, it, N);
+    assert_int_equal(evict_set_kind(&p, (enum evict_kind)7), -22);
+    evict_deinit(&p);
+    free(it);
+}
+
+static void
+test_noeviction(void **state)
+{
+    struct item *it = make_items(10);
+    struct evict_policy p;
+
+    (void)state;
+    init_policy(&p, EVICT_NOEVICTION, 5);
+    for (int i = 0; i < 10; i++) {
+        evict_on_insert(&p, &it[i].node, it[i].hash, 1);
+        it[i].resident = true;
+    }
+    assert_null(evict_one(&p));
+    assert_int_equal(evict_count(&p), 10);
+    evict_on_access(&p, &it[3].node, it[3].hash);
+    evict_on_remove(&p, &it[3].node);
+    assert_int_equal(evict_count(&p), 9);
+    evict_deinit(&p);
+    free(it);
+}
+
+static void
+test_set_capacity(void **state)
+{
+    struct evict_policy p;
+    struct evict_stats st;
+
+    (void)state;
+    init_policy(&p, EVICT_TINYLFU, 10000);
+    evict_stats(&p, &st);
+    assert_int_equal(st.window_max, 100);
+    assert_int_equal(st.protected_max, 7920);
+    assert_int_equal(evict_set_capacity(&p, 0), -22);
+    assert_int_equal(evict_set_capacity(&p, 20000), 0);
+    evict_stats(&p, &st);
+    assert_int_equal(st.capacity, 20000);
+    assert_int_equal(st.window_max, 200);
+    assert_int_equal(st.protected_max, 15840);
+    evict_deinit(&p);
+}
+
+/* Recency only: every key is used once more, at a random distance up to
+ * 40 % of capacity (in new keys), and never again. Frequency tells nothing,
+ * a larger window catches more, so the climber must grow it well past its
+ * initial 1 %. Returns the final window ratio. */
+static double
+recency_window(uint64_t cap, uint64_t *hits_out)
+{
+    uint64_t n = cap * 200;
+    struct item *it = make_items(n);
+    struct evict_policy p;
+    struct evict_stats st;
+    uint64_t rng = 7;
+    uint64_t hits = 0;
+
+    init_policy(&p, EVICT_TINYLFU, cap);
+    for (uint64_t k = 0; k < n; k++) {
+        get(&p, &it[k], cap);
+        uint64_t d = 1 + rnd(&rng) % (cap * 4 / 10);
+        if (k >= d) {
+            hits += get(&p, &it[k - d], cap);
+        }
+    }
+    evict_stats(&p, &st);
+    assert_true(st.climber_samples > 10);
+    assert_true(st.climber_adjustments > 0);
+    *hits_out = hits;
+    evict_deinit(&p);
+    free(it);
+    return st.window_ratio;
+}
+
+static void
+test_climber_grows_window_for_recency(void **state)
+{
+    uint64_t hits;
+    double w;
+
+    (void)state;
+    /* Reactive law (<= 4096 entries). */
+    w = recency_window(1000, &hits);
+    print_message("reactive: window %.3f hits %llu\n", w,
+                  (unsigned long long)hits);
+    assert_true(w > 0.3);
+    /* Density law. */
+    w = recency_window(8192, &hits);
+    print_message("density: window %.3f hits %llu\n", w,
+                  (unsigned long long)hits);
+    assert_true(w > 0.3);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_node_size_and_parse),
+        cmocka_unit_test(test_init_rejects_bad_params),
+        cmocka_unit_test(test_lru_matches_naive_model),
+        cmocka_unit_test(test_tinylfu_invariants),
+        cmocka_unit_test(test_scan_resistance),
+        cmocka_unit_test(test_switch_kind_keeps_nodes),
+        cmocka_unit_test(test_noeviction),
+        cmocka_unit_test(test_set_capacity),
+        cmocka_unit_test(test_climber_grows_window_for_recency),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
