@@ -36,6 +36,22 @@ pfile_fsync_dir(const char *dir)
 int
 pfile_mkdir(const char *dir)
 {
+    /* mkdir -p: create missing parents first */
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(path)) {
+        return n == 0 ? -EINVAL : -ENAMETOOLONG;
+    }
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (path[i] == '/') {
+            path[i] = '\0';
+            if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+                return -errno;
+            }
+            path[i] = '/';
+        }
+    }
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
         return -errno;
     }

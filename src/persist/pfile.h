@@ -18,7 +18,7 @@
  * durable. */
 int pfile_fsync_dir(const char *dir);
 
-/* Create dir (one level) if it does not exist. */
+/* Create dir and any missing parent (mkdir -p). */
 int pfile_mkdir(const char *dir);
 
 /* A read-only view of a whole file. data is NULL for an empty file. */

@@ -226,11 +226,12 @@ test_policy_async_and_none(void **state)
 {
     (void)state;
     for (int pol = WAL_SYNC_NONE; pol <= WAL_SYNC_ASYNC; pol++) {
-        char dir[64];
+        char dir[64], nested[128];
         make_tmpdir(dir, sizeof(dir), "walpol");
+        snprintf(nested, sizeof(nested), "%s/data/wal", dir); /* created with parents */
         struct wal_opts o;
         wal_opts_init(&o);
-        o.dir = dir;
+        o.dir = nested;
         o.sync = (enum wal_sync_policy)pol;
         struct wal *w;
         assert_int_equal(wal_open(&o, &w), 0);
