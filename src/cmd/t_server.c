@@ -186,7 +186,7 @@ cmd_hello(struct client *c, int argc, struct proto_arg *argv)
     }
     if (cmd_auth_required(c)) {
         reply_error(&c->r, "NOAUTH HELLO must be called with the client already "
-                           "authenticated, otherwise the HELLO <proto> AUTH <user> <pass> "
+                           "authenticated, otherwise the HELLO AUTH <user> <pass> "
                            "option can be used to authenticate the client and select the "
                            "RESP protocol version at the same time");
         return;
