@@ -12,7 +12,9 @@
 #include "cmd/args.h"
 #include "core/durable.h"
 
-static _Atomic uint64_t dirty;
+/* The change counter is per thread (tstats.changes, summed on read); a reset
+ * (SAVE) records the sum as the new base. */
+static _Atomic uint64_t dirty_base;
 
 struct item *
 key_read(struct shard *sh, const struct proto_arg *k, int64_t now)
@@ -42,7 +44,7 @@ key_item(const struct proto_arg *k, const void *v, size_t vlen, int64_t expire)
 static void
 changed(void)
 {
-    atomic_fetch_add_explicit(&dirty, 1, memory_order_relaxed);
+    STAT_INC(tstats_self()->changes);
 }
 
 /* Log one record for the client's current command. */
@@ -126,14 +128,23 @@ prop_flush(struct client *c)
     /* counted and logged by flush_hook */
 }
 
+static uint64_t
+changes_total(void)
+{
+    struct tstats sum;
+    tstats_sum(&sum);
+    return sum.changes;
+}
+
 uint64_t
 prop_dirty(void)
 {
-    return atomic_load_explicit(&dirty, memory_order_relaxed);
+    uint64_t total = changes_total(), base = atomic_load(&dirty_base);
+    return total > base ? total - base : 0;
 }
 
 void
 prop_dirty_reset(void)
 {
-    atomic_store_explicit(&dirty, 0, memory_order_relaxed);
+    atomic_store(&dirty_base, changes_total());
 }

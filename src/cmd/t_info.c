@@ -216,7 +216,7 @@ info_build(struct buf *b, unsigned which)
                     (unsigned long long)atomic_load(&server.max_connections));
     }
     if (which & SEC_MEMORY) {
-        size_t used = store_used_memory(st), rss = server_rss_bytes();
+        size_t used = store_memory_exact(st), rss = server_rss_bytes();
         size_t maxm = atomic_load(&st->max_memory);
         char hu[32], hr[32], hm[32];
         human_bytes(hu, sizeof(hu), used);
@@ -361,7 +361,7 @@ stats_json(struct buf *out)
                 "\"connections\":%llu,\"uptime_seconds\":%lld,\"commands\":%llu,"
                 "\"connections_total\":%llu,\"rejected_connections\":%llu,"
                 "\"auth_failures\":%llu,\"rate_limited\":%llu,\"shards\":[",
-                store_count(st), store_used_memory(st), atomic_load(&st->max_memory),
+                store_count(st), store_memory_exact(st), atomic_load(&st->max_memory),
                 (unsigned long long)ts.hits, (unsigned long long)ts.misses,
                 (unsigned long long)store_evicted_total(st),
                 (unsigned long long)store_expired_total(st),

@@ -71,6 +71,7 @@ struct tstats {
     uint64_t hits, misses;
     uint64_t net_in, net_out;
     uint64_t rate_limited;      /* requests refused by the rate limiter */
+    uint64_t changes;           /* mutations reported (prop_*); never reset */
     struct cmd_stat cmd[CMD_COUNT];
     /* This thread's CMD_COUNT latency histograms (64-byte aligned, written
      * only by the owner). NULL in the sums tstats_sum fills. */

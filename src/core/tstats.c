@@ -66,6 +66,7 @@ tstats_sum(struct tstats *out)
         out->net_in += LOAD(t->net_in);
         out->net_out += LOAD(t->net_out);
         out->rate_limited += LOAD(t->rate_limited);
+        out->changes += LOAD(t->changes);
         for (int i = 0; i < CMD_COUNT; i++) {
             out->cmd[i].calls += LOAD(t->cmd[i].calls);
             out->cmd[i].usec += LOAD(t->cmd[i].usec);

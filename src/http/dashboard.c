@@ -66,7 +66,7 @@ dashboard_data_json(struct buf *out)
         buf_appendf(out,
                     "\"memory\":%zu,\"max_memory\":%zu,\"policy\":\"%s\",\"evictions\":%llu,"
                     "\"expirations\":%llu,\"shards\":[",
-                    store_used_memory(st), atomic_load(&st->max_memory),
+                    store_memory_exact(st), atomic_load(&st->max_memory),
                     policy_name(atomic_load(&st->policy)),
                     (unsigned long long)store_evicted_total(st),
                     (unsigned long long)store_expired_total(st));

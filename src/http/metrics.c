@@ -249,7 +249,7 @@ render_keyspace(struct buf *b, const struct tstats *ts)
         snprintf(lab, sizeof(lab), "shard=\"%u\"", i);
         sample_u64(b, METRIC_SHARD_KEYS, lab, keys[i]);
     }
-    one_u64(b, METRIC_MEMORY_USED, store_used_memory(st));
+    one_u64(b, METRIC_MEMORY_USED, store_memory_exact(st));
     one_u64(b, METRIC_MEMORY_MAX, atomic_load(&st->max_memory));
     family(b, METRIC_SHARD_MEMORY);
     for (unsigned i = 0; i < n; i++) {

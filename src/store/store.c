@@ -25,7 +25,29 @@ static void
 mem_changed(struct shard *sh, ssize_t delta)
 {
     sh->mem += (size_t)delta;
-    atomic_fetch_add_explicit(&sh->store->used, (size_t)delta, memory_order_relaxed);
+    sh->mem_pending += delta;
+    ssize_t step = (ssize_t)sh->store->mem_step;
+    if (sh->mem_pending >= step || sh->mem_pending <= -step) {
+        atomic_fetch_add_explicit(&sh->store->used, (size_t)sh->mem_pending,
+                                  memory_order_relaxed);
+        sh->mem_pending = 0;
+    }
+}
+
+/* How far a shard's memory may drift before it is published to st->used:
+ * small against the limit (1/64 of a shard's share), at most 64 KiB. */
+static void
+mem_step_update(struct store *st)
+{
+    size_t max = atomic_load(&st->max_memory);
+    size_t step = 64 * 1024;
+    if (max) {
+        size_t share = max / st->nshards / 64;
+        if (share < step) {
+            step = share < 256 ? 256 : share;
+        }
+    }
+    st->mem_step = step;
 }
 
 static void
@@ -101,6 +123,7 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
     st->policy = policy;
     st->slot_keys = xcalloc(SLOT_COUNT, sizeof(*st->slot_keys));
     st->ev = (struct store_eviction){0.85, 0.70, false, 64, 0, true, 1.0, 0.01};
+    mem_step_update(st);
     if (posix_memalign((void **)&st->shards, 64, sizeof(struct shard) * n) != 0) {
         abort();
     }
@@ -323,6 +346,18 @@ store_expires_count(struct store *st)
     return n;
 }
 
+size_t
+store_memory_exact(struct store *st)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < st->nshards; i++) {
+        struct shard *sh = shard_lock(st, i);
+        n += sh->mem;
+        shard_unlock(sh);
+    }
+    return n;
+}
+
 bool
 store_over_limit(struct store *st)
 {
@@ -345,8 +380,10 @@ store_flush(struct store *st)
         ht_clear(&sh->ht, free_item, NULL);
         evict_deinit(&sh->policy);
         policy_init(st, sh);
+        atomic_fetch_sub_explicit(&st->used, freed - (size_t)sh->mem_pending,
+                                  memory_order_relaxed);
         sh->mem = 0;
-        atomic_fetch_sub_explicit(&st->used, freed, memory_order_relaxed);
+        sh->mem_pending = 0;
         sh->nexpires = 0;
         sh->expire_cursor = 0;
     }
@@ -549,6 +586,7 @@ void
 store_set_max_memory(struct store *st, size_t max_memory)
 {
     atomic_store(&st->max_memory, max_memory);
+    mem_step_update(st);
     uint64_t cap = shard_capacity(st);
     for (unsigned i = 0; i < st->nshards; i++) {
         struct shard *sh = shard_lock(st, i);

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "evict/evict.h"
 #include "store/ht.h"
@@ -33,6 +34,7 @@ struct shard {
     struct ht ht;
     struct store *store;
     size_t mem;           /* bytes of items and buckets in this shard */
+    ssize_t mem_pending;  /* part of mem not yet added to store->used */
     size_t nexpires;      /* items with an expiry */
     size_t expire_cursor; /* ht_scan cursor of active expiry */
     uint64_t rng;         /* xorshift state for random keys */
@@ -59,7 +61,8 @@ struct store {
     unsigned nshards;
     unsigned mask;
     struct shard *shards;
-    _Atomic size_t used;     /* sum of shard mem */
+    _Atomic size_t used;     /* sum of shard mem, less their mem_pending */
+    size_t mem_step;         /* see mem_changed() in store.c */
     _Atomic size_t max_memory; /* 0 = unlimited */
     _Atomic int policy;
     _Atomic uint32_t *slot_keys; /* SLOT_COUNT counters */
@@ -131,6 +134,9 @@ store_used_memory(const struct store *st)
 {
     return atomic_load_explicit(&st->used, memory_order_relaxed);
 }
+/* Exact figure: the sum of every shard's memory, read under the locks
+ * (store_used_memory may lag it by at most nshards * mem_step). */
+size_t store_memory_exact(struct store *st);
 /* True when a write that may add memory must be refused (noeviction, or
  * eviction could not get below the limit). */
 bool store_over_limit(struct store *st);
