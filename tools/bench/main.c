@@ -45,7 +45,7 @@ usage(FILE *f)
 "  --zipf-exponent S     zipf exponent, > 0 (default 0.99)\n"
 "  --value-size B        bytes per SET value (default 16)\n"
 "  --load                fill the key space once: SET keys 0..N-1 in order\n"
-"                        (= --sequential --ratio 1:0 --requests N)\n"
+"                        (= --sequential --ratio 1:0 --requests N, pipeline 16)\n"
 "\n"
 "Length\n"
 "  --duration SEC        run for SEC seconds (default 10 unless --requests is given)\n"
