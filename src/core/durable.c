@@ -82,6 +82,9 @@ apply(void *ctx, const struct wal_rec *rec)
     struct shard *sh = shard_lock(st, store_shard_of(st, rec->key, rec->klen));
     switch (rec->type) {
     case WAL_REC_SET: {
+        shard_unlock(sh);
+        store_make_room(st); /* recovered data obeys max_memory too */
+        sh = shard_lock(st, store_shard_of(st, rec->key, rec->klen));
         struct item *it = item_create(rec->key, rec->klen, rec->vlen);
         if (rec->vlen) {
             memcpy(item_val(it), rec->val, rec->vlen);
@@ -165,6 +168,15 @@ snap_iter(void *ctx, struct snap_sink *sink)
     return rc;
 }
 
+/* Before recovery applies anything: size the tables once (a snapshot entry
+ * or a log record is at least ~40 bytes, so this over-estimates a little). */
+static void
+on_hint(void *ctx, uint64_t snapshot_keys, uint64_t wal_bytes)
+{
+    (void)ctx;
+    store_reserve(server.store, (size_t)(snapshot_keys + wal_bytes / 64));
+}
+
 static void
 on_notify(void *ctx, uint64_t lsn, int err)
 {
@@ -202,11 +214,22 @@ durable_open(const struct config *cfg, durable_wake_fn wake, char *err, size_t e
         .skip_damaged = cfg->wal.skip_damaged_records,
         .iter = snap_iter,
         .notify = on_notify,
+        .hint = on_hint,
     };
     struct persist_report rep;
     memset(&rep, 0, sizeof(rep));
     int64_t t0 = clock_mono_us();
+    /* Load under plain LRU: W-TinyLFU would count every loaded key in its
+     * frequency sketch, which costs time and says nothing about demand. The
+     * configured policy takes over the loaded keys afterwards. */
+    int policy = atomic_load(&server.store->policy);
+    if (policy == STORE_TINYLFU) {
+        store_set_policy(server.store, STORE_LRU);
+    }
     int rc = persist_open(&pc, apply, NULL, &rep, &D.p);
+    if (policy == STORE_TINYLFU) {
+        store_set_policy(server.store, STORE_TINYLFU);
+    }
     if (rc != 0) {
         snprintf(err, errlen, "recovery of %s failed: %s", cfg->wal.dir, rep.error);
         return -1;

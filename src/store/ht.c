@@ -39,6 +39,24 @@ ht_deinit(struct ht *h)
     ht_init(h);
 }
 
+void
+ht_reserve(struct ht *h, size_t n)
+{
+    if (ht_count(h) != 0 || ht_rehashing(h)) {
+        return;
+    }
+    size_t size = HT_MIN_SIZE;
+    while (size < n) {
+        size <<= 1;
+    }
+    if (size <= h->size[0]) {
+        return;
+    }
+    free(h->tab[0]);
+    h->tab[0] = xcalloc(size, sizeof(struct item *));
+    h->size[0] = size;
+}
+
 size_t
 ht_mem(const struct ht *h)
 {

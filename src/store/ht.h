@@ -42,6 +42,10 @@ ht_rehashing(const struct ht *h)
     return h->rehash_idx != (size_t)-1;
 }
 
+/* Size an empty table for about n items at once (bulk loading), so that
+ * it does not grow by rehashing while they arrive. No-op otherwise. */
+void ht_reserve(struct ht *h, size_t n);
+
 /* Bytes of bucket arrays. */
 size_t ht_mem(const struct ht *h);
 

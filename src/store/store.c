@@ -577,6 +577,19 @@ shard_note_miss(struct shard *sh, const char *key, size_t klen)
 }
 
 void
+store_reserve(struct store *st, size_t keys)
+{
+    size_t per = keys / st->nshards + keys / st->nshards / 8 + 16;
+    for (unsigned i = 0; i < st->nshards; i++) {
+        struct shard *sh = shard_lock(st, i);
+        size_t tm = ht_mem(&sh->ht);
+        ht_reserve(&sh->ht, per);
+        table_mem_sync(sh, tm);
+        shard_unlock(sh);
+    }
+}
+
+void
 store_set_eviction(struct store *st, const struct store_eviction *ev)
 {
     st->ev = *ev;

@@ -143,6 +143,10 @@ bool store_over_limit(struct store *st);
 /* Remove every key. */
 void store_flush(struct store *st);
 
+/* Bulk loading (recovery): size the empty shards' tables for about `keys`
+ * keys in total. */
+void store_reserve(struct store *st, size_t keys);
+
 /* Settings changed at run time (CONFIG SET). */
 void store_set_eviction(struct store *st, const struct store_eviction *ev);
 void store_set_max_memory(struct store *st, size_t max_memory);
