@@ -159,7 +159,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     drive(max_line, data, size, 0, &whole);
     modes[2] = 3 + (uint32_t)size * 2654435761u;
     for (int m = 0; m < 3; m++) {
-        if (modes[m] == 1 && size > 2048) {
+        if (modes[m] == 1 && size > 256) {
             continue;
         }
         other.len = 0;
