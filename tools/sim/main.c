@@ -356,21 +356,23 @@ main(int argc, char **argv)
     struct pool pool;
     struct trace *traces[NTRACES + 1] = {0};
     size_t ntr = 0;
-    struct job *jobs = xcalloc(NTRACES * MAX_ROWS + MAX_SIZES, sizeof(*jobs));
+    struct job *jobs;
     size_t nj = 0;
     pthread_t tid[64];
     int fails = 0;
+    int status = 2;
     char path[4096];
 
     if (parse_args(argc, argv, &o) != 0) {
         return 2;
     }
+    jobs = xcalloc(NTRACES * MAX_ROWS + MAX_SIZES, sizeof(*jobs));
     if (o.file != NULL) {
         const char *base = strrchr(o.file, '/');
         struct trace *t = load(o.file, (enum trace_format)o.format,
                                base ? base + 1 : o.file, o.opt);
         if (t == NULL) {
-            return 2;
+            goto out;
         }
         traces[ntr++] = t;
         for (int i = 0; i < o.nsizes; i++) {
@@ -387,7 +389,7 @@ main(int argc, char **argv)
         snprintf(path, sizeof(path), "%s/%s", o.dir, ti->file);
         t = load(path, ti->fmt, ti->file, o.opt);
         if (t == NULL) {
-            return 2;
+            goto out;
         }
         traces[ntr++] = t;
         for (int r = 0; r < MAX_ROWS && ti->rows[r].size != 0; r++) {
@@ -416,13 +418,16 @@ main(int argc, char **argv)
     for (size_t i = 0; i < nj; i++) {
         fails += strcmp(verdict(&jobs[i]), "FAIL") == 0;
     }
+    if (!o.json) {
+        fflush(stdout);
+        fprintf(stderr, "%d row(s) below target\n", fails);
+    }
+    status = fails ? 1 : 0;
+out:
     for (size_t i = 0; i < ntr; i++) {
         trace_free(traces[i]);
         free(traces[i]);
     }
     free(jobs);
-    if (!o.json) {
-        fprintf(stderr, "%d row(s) below target\n", fails);
-    }
-    return fails ? 1 : 0;
+    return status;
 }
