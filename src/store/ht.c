@@ -16,6 +16,9 @@
 
 #define HT_MIN_SIZE 16
 
+static struct item **buckets_alloc(struct ht *h, size_t n);
+static void buckets_free(struct ht *h, struct item **t);
+
 uint64_t
 ht_hash(const char *key, size_t klen)
 {
@@ -29,6 +32,7 @@ ht_init(struct ht *h)
     h->size[0] = h->size[1] = 0;
     h->used[0] = h->used[1] = 0;
     h->rehash_idx = (size_t)-1;
+    h->mem = 0;
 }
 
 void
@@ -52,15 +56,32 @@ ht_reserve(struct ht *h, size_t n)
     if (size <= h->size[0]) {
         return;
     }
-    free(h->tab[0]);
-    h->tab[0] = xcalloc(size, sizeof(struct item *));
+    buckets_free(h, h->tab[0]);
+    h->tab[0] = buckets_alloc(h, size);
     h->size[0] = size;
 }
 
 size_t
 ht_mem(const struct ht *h)
 {
-    return mem_usable(h->tab[0]) + mem_usable(h->tab[1]);
+    return h->mem;
+}
+
+static struct item **
+buckets_alloc(struct ht *h, size_t n)
+{
+    struct item **t = xcalloc(n, sizeof(struct item *));
+    h->mem += mem_usable(t);
+    return t;
+}
+
+static void
+buckets_free(struct ht *h, struct item **t)
+{
+    if (t) {
+        h->mem -= mem_usable(t);
+        free(t);
+    }
 }
 
 static void
@@ -69,7 +90,7 @@ start_resize(struct ht *h, size_t size)
     if (size < HT_MIN_SIZE) {
         size = HT_MIN_SIZE;
     }
-    h->tab[1] = xcalloc(size, sizeof(struct item *));
+    h->tab[1] = buckets_alloc(h, size);
     h->size[1] = size;
     h->used[1] = 0;
     h->rehash_idx = 0;
@@ -78,7 +99,7 @@ start_resize(struct ht *h, size_t size)
 static void
 finish_rehash(struct ht *h)
 {
-    free(h->tab[0]);
+    buckets_free(h, h->tab[0]);
     h->tab[0] = h->tab[1];
     h->size[0] = h->size[1];
     h->used[0] = h->used[1];
@@ -147,7 +168,7 @@ maybe_grow(struct ht *h)
         return;
     }
     if (h->size[0] == 0) {
-        h->tab[0] = xcalloc(HT_MIN_SIZE, sizeof(struct item *));
+        h->tab[0] = buckets_alloc(h, HT_MIN_SIZE);
         h->size[0] = HT_MIN_SIZE;
         return;
     }

@@ -22,6 +22,7 @@ struct ht {
     size_t size[2]; /* buckets, a power of two, or 0 */
     size_t used[2];
     size_t rehash_idx; /* next bucket of tab[0] to move; (size_t)-1 if not rehashing */
+    size_t mem;        /* allocator bytes of both bucket arrays */
 };
 
 uint64_t ht_hash(const char *key, size_t klen);

@@ -8,7 +8,7 @@
 struct item *
 item_create(const char *key, size_t klen, size_t vlen)
 {
-    struct item *it = xmalloc(sizeof(*it) + klen + vlen + 1);
+    struct item *it = xmalloc(offsetof(struct item, data) + klen + vlen + 1);
     it->next = NULL;
     evict_node_init(&it->evict);
     it->expire = 0;
@@ -16,6 +16,8 @@ item_create(const char *key, size_t klen, size_t vlen)
     it->vlen = (uint32_t)vlen;
     memcpy(it->data, key, klen);
     it->data[klen + vlen] = '\0';
+    size_t m = mem_usable(it);
+    it->mem = m > UINT32_MAX ? UINT32_MAX : (uint32_t)m;
     return it;
 }
 
@@ -25,8 +27,3 @@ item_free(struct item *it)
     free(it);
 }
 
-size_t
-item_mem(const struct item *it)
-{
-    return mem_usable(it);
-}

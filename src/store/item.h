@@ -1,14 +1,16 @@
 /*
  * item.h -- one key/value pair, stored in a single allocation.
  *
- *   +------+-------+--------+------+------+-----------+--------------+
- *   | next | evict | expire | klen | vlen | key bytes | value bytes  |
- *   | 8    | 16    | 8      | 4    | 4    | klen      | vlen + 1 NUL |
- *   +------+-------+--------+------+------+-----------+--------------+
+ *   +------+-------+--------+------+------+-----+-----------+--------------+
+ *   | next | evict | expire | klen | vlen | mem | key bytes | value bytes  |
+ *   | 8    | 16    | 8      | 4    | 4    | 4   | klen      | vlen + 1 NUL |
+ *   +------+-------+--------+------+------+-----+-----------+--------------+
  *
  * next:   the hash-table chain (owned by ht.c, protected by the shard lock).
  * evict:  the eviction policy's links (evict/evict.h).
  * expire: absolute Unix time in ms, 0 = no expiry.
+ * mem:    the allocator's size of this item, read once at creation (the
+ *         memory accounting and the policy's weights use it on every change).
  * The value is followed by a NUL byte so numeric commands can parse it in
  * place; the NUL is not part of the value.
  * All fields are protected by the lock of the shard that holds the item.
@@ -28,6 +30,7 @@ struct item {
     int64_t expire;
     uint32_t klen;
     uint32_t vlen;
+    uint32_t mem;
     char data[];
 };
 
@@ -39,7 +42,11 @@ struct item {
 struct item *item_create(const char *key, size_t klen, size_t vlen);
 void item_free(struct item *it);
 /* Bytes the allocator reserved for the item. */
-size_t item_mem(const struct item *it);
+static inline size_t
+item_mem(const struct item *it)
+{
+    return it->mem;
+}
 
 static inline struct item *
 item_of_node(const struct evict_node *n)
