@@ -22,11 +22,8 @@ buf_deinit(struct buf *b)
 }
 
 char *
-buf_reserve(struct buf *b, size_t n)
+buf__grow(struct buf *b, size_t n)
 {
-    if (b->cap - b->len >= n) {
-        return b->data + b->len;
-    }
     if (b->rpos > 0 && b->rpos >= b->len / 2) {
         buf_compact(b);
         if (b->cap - b->len >= n) {

@@ -21,8 +21,17 @@ struct buf {
 void buf_init(struct buf *b);
 void buf_deinit(struct buf *b);
 
-/* Make room for at least n more bytes at the end; returns the write pointer. */
-char *buf_reserve(struct buf *b, size_t n);
+/* Make room for at least n more bytes at the end; returns the write pointer.
+ * The fast path (room already there) is inline; buf__grow does the rest. */
+char *buf__grow(struct buf *b, size_t n);
+static inline char *
+buf_reserve(struct buf *b, size_t n)
+{
+    if (b->cap - b->len >= n) {
+        return b->data + b->len;
+    }
+    return buf__grow(b, n);
+}
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_appendc(struct buf *b, char c);
 void buf_appendstr(struct buf *b, const char *s);

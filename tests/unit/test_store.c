@@ -46,6 +46,36 @@ test_slot_known_values(void **state)
     assert_int_equal(slot_of("", 0), 0);
 }
 
+/* Bit-at-a-time CRC16-XMODEM, the definition, against the table version. */
+static uint16_t
+crc16_bitwise(const unsigned char *p, size_t n)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (uint16_t)(p[i] << 8);
+        for (int b = 0; b < 8; b++) {
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        }
+    }
+    return crc;
+}
+
+static void
+test_slot_crc_matches_definition(void **state)
+{
+    (void)state;
+    unsigned char buf[64];
+    uint32_t x = 12345;
+    for (int round = 0; round < 2000; round++) {
+        size_t n = (size_t)round % sizeof(buf);
+        for (size_t i = 0; i < n; i++) {
+            x = x * 1103515245u + 12345u;
+            buf[i] = (unsigned char)(x >> 16);
+        }
+        assert_int_equal(slot_crc16((const char *)buf, n), crc16_bitwise(buf, n));
+    }
+}
+
 static void
 test_slot_hash_tags(void **state)
 {
@@ -345,6 +375,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slot_known_values),
         cmocka_unit_test(test_slot_hash_tags),
+        cmocka_unit_test(test_slot_crc_matches_definition),
         cmocka_unit_test(test_ht_grow_and_find),
         cmocka_unit_test(test_ht_replace_remove),
         cmocka_unit_test(test_ht_scan_during_resize),
