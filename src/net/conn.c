@@ -145,6 +145,48 @@ park(struct conn *cn)
     w->parked = cn;
 }
 
+static void on_turn(uv_idle_t *h);
+
+/* Give cn another turn on the next loop iteration (input is left over). */
+static void
+enqueue(struct conn *cn)
+{
+    if (cn->queued) {
+        return;
+    }
+    struct worker *w = cn->w;
+    cn->queued = true;
+    cn->ready_prev = NULL;
+    cn->ready_next = w->ready;
+    if (w->ready) {
+        w->ready->ready_prev = cn;
+    }
+    w->ready = cn;
+    if (!w->turn_active) {
+        w->turn_active = true;
+        uv_idle_start(&w->turn, on_turn);
+    }
+}
+
+static void
+dequeue(struct conn *cn)
+{
+    if (!cn->queued) {
+        return;
+    }
+    struct worker *w = cn->w;
+    if (cn->ready_prev) {
+        cn->ready_prev->ready_next = cn->ready_next;
+    } else {
+        w->ready = cn->ready_next;
+    }
+    if (cn->ready_next) {
+        cn->ready_next->ready_prev = cn->ready_prev;
+    }
+    cn->ready_prev = cn->ready_next = NULL;
+    cn->queued = false;
+}
+
 void
 conn_close(struct conn *cn)
 {
@@ -153,6 +195,7 @@ conn_close(struct conn *cn)
     }
     cn->closing = true;
     unpark(cn);
+    dequeue(cn);
     struct worker *w = cn->w;
     if (cn->prev) {
         cn->prev->next = cn->next;
@@ -323,7 +366,7 @@ on_written(uv_write_t *req, int status)
 static void
 maybe_resume_reading(struct conn *cn)
 {
-    if (!cn->reading && !cn->closing && !cn->parked) {
+    if (!cn->reading && !cn->closing && !cn->parked && !cn->queued) {
         cn->reading = true;
         uv_read_start((uv_stream_t *)&cn->tcp, on_alloc, on_read);
     }
@@ -448,14 +491,21 @@ rate_allows(struct conn *cn)
     return false;
 }
 
-/* Execute every complete request in cn->in. Stops at a protocol error or
- * QUIT (close_after_reply), and when the client was dropped. */
-static void
+/* Execute the complete requests in cn->in, for at most TURN_BUDGET_US.
+ * Stops at a protocol error or QUIT (close_after_reply), and when the client
+ * was dropped. Returns true when the turn ended with input left over (the
+ * caller queues the connection for another turn). */
+static bool
 process_input(struct conn *cn)
 {
     struct proto_req req;
     struct client *c = &cn->c;
+    int64_t t0 = clock_mono_us();
+    unsigned done = 0;
     while (buf_unread(&cn->in) > 0 && !c->close_after_reply && !cn->closing) {
+        if (++done % TURN_CHECK == 0 && clock_mono_us() - t0 > TURN_BUDGET_US) {
+            return true;
+        }
         if (cn->mode == MODE_UNKNOWN) {
             cn->mode = buf_rptr(&cn->in)[0] == '*' ? MODE_RESP : MODE_NATIVE;
             c->native = cn->mode == MODE_NATIVE;
@@ -514,11 +564,66 @@ process_input(struct conn *cn)
         /* args point into the consumed bytes: drop them only after dispatch */
         buf_consume(&cn->in, used);
         if (output_over_limit(cn)) {
-            return;
+            return false;
         }
     }
     if (buf_unread(&cn->in) == 0) {
         buf_reset(&cn->in, 1 << 20);
+    }
+    return false;
+}
+
+/* After a turn: queue the connection if input is left (and stop reading
+ * meanwhile: the client cannot outrun us into memory), then flush. */
+static void
+end_turn(struct conn *cn, bool more)
+{
+    if (more && !cn->closing) {
+        enqueue(cn);
+        if (cn->reading) {
+            uv_read_stop((uv_stream_t *)&cn->tcp);
+            cn->reading = false;
+        }
+    }
+    if (!cn->closing) {
+        flush(cn);
+    }
+    /* flush may have handed replies to uv_write while reading goes on:
+     * a client that never reads them is caught here too */
+    if (!cn->closing) {
+        output_over_limit(cn);
+    }
+}
+
+/* The worker's idle handle: one more turn for every queued connection. */
+static void
+on_turn(uv_idle_t *h)
+{
+    struct worker *w = h->data;
+    struct conn *list = w->ready;
+    w->ready = NULL;
+    for (struct conn *cn = list; cn; cn = cn->ready_next) {
+        cn->queued = false; /* detached; ready_next still walks the old list */
+    }
+    while (list) {
+        struct conn *cn = list;
+        list = cn->ready_next;
+        cn->ready_prev = cn->ready_next = NULL;
+        if (list) {
+            list->ready_prev = NULL;
+        }
+        if (cn->closing) {
+            continue;
+        }
+        bool more = process_input(cn);
+        end_turn(cn, more);
+        if (!more && !cn->closing) {
+            maybe_resume_reading(cn);
+        }
+    }
+    if (w->ready == NULL) {
+        w->turn_active = false;
+        uv_idle_stop(&w->turn);
     }
 }
 
@@ -573,20 +678,14 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     } else {
         cn->in.len += (size_t)n;
     }
+    bool more = false;
     if (cn->c.close_after_reply) {
         /* closing once the last reply is out: later input is dropped */
         buf_reset(&cn->in, 0);
     } else {
-        process_input(cn);
+        more = process_input(cn);
     }
-    if (!cn->closing) {
-        flush(cn);
-    }
-    /* flush may have handed replies to uv_write while reading goes on:
-     * a client that never reads them is caught here too */
-    if (!cn->closing) {
-        output_over_limit(cn);
-    }
+    end_turn(cn, more);
 }
 
 void

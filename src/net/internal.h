@@ -28,6 +28,9 @@ struct worker {
     uv_timer_t cron;
     struct conn *conns;      /* doubly linked list of this worker's conns */
     struct conn *parked;     /* conns whose replies wait for the WAL (sync) */
+    uv_idle_t turn;          /* runs while `ready` is not empty */
+    struct conn *ready;      /* conns with input left over from their turn */
+    bool turn_active;
     unsigned nconns;
     unsigned cron_ticks;
     bool stopping;
@@ -38,6 +41,12 @@ enum conn_mode { MODE_UNKNOWN = 0, MODE_RESP, MODE_NATIVE };
 
 /* Which listener accepted a connection (index into worker.listen). */
 enum listen_kind { LISTEN_NATIVE = 0, LISTEN_RESP = 1, LISTEN_TLS = 2, LISTEN_COUNT };
+
+/* One connection's turn: requests are executed until this much time has
+ * gone (checked every TURN_CHECK commands); what is left waits for the next
+ * loop iteration, after every other ready connection had its turn. */
+#define TURN_BUDGET_US 1000
+#define TURN_CHECK 16
 
 /* A TLS handshake must finish this soon after accept. */
 #define TLS_HANDSHAKE_TIMEOUT_MS 10000
@@ -58,6 +67,8 @@ struct conn {
     bool reading;
     bool parked;             /* in w->parked */
     struct conn *park_prev, *park_next;
+    bool queued;             /* in w->ready: complete requests wait for a turn */
+    struct conn *ready_prev, *ready_next;
     struct resp_parser resp;
     struct text_parser text;
     /* TLS: ciphertext read (raw) and to send (tls_out); NULL tls = plain */
@@ -90,6 +101,7 @@ void conn_close(struct conn *cn);
 void conn_check_idle(struct worker *w, int64_t now_ms, int64_t idle_s);
 void conn_kill_marked(struct worker *w);
 void conn_release_parked(struct worker *w);
+void conn_run_ready(struct worker *w);
 
 /* worker.c: registry of all clients, for CLIENT LIST/KILL */
 void registry_add(struct conn *cn);

@@ -238,6 +238,8 @@ on_wake(uv_async_t *a)
         }
         uv_timer_stop(&w->cron);
         uv_close((uv_handle_t *)&w->cron, NULL);
+        uv_idle_stop(&w->turn);
+        uv_close((uv_handle_t *)&w->turn, NULL);
         uv_close((uv_handle_t *)&w->wake, NULL);
     }
 }
@@ -267,6 +269,8 @@ worker_init(struct worker *w, unsigned id, char *err, size_t errlen)
     w->wake.data = w;
     uv_timer_init(&w->loop, &w->cron);
     w->cron.data = w;
+    uv_idle_init(&w->loop, &w->turn);
+    w->turn.data = w;
     unsigned period = 1000 / (N.opt.cron_hz ? N.opt.cron_hz : 10);
     uv_timer_start(&w->cron, on_cron, period, period);
     int ports[LISTEN_COUNT] = {N.opt.port, N.opt.resp_port, N.opt.tls_port};
