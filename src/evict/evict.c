@@ -34,6 +34,7 @@
 #define WARM_CANDIDATE 6u
 #define JITTER_MASK 127u
 #define WINDOW_MAX_SHARE 0.99
+#define DEFAULT_ENTRIES 65536u
 
 /* ---- list primitives ------------------------------------------------------ */
 
@@ -229,8 +230,10 @@ evict_init(struct evict_policy *p, const struct evict_params *params,
     set_budgets(p, params->window_ratio);
     entries = params->expected_entries;
     if (entries == 0) {
-        entries = params->capacity > SIZE_MAX / 16 ? SIZE_MAX / 16
-                                                    : (size_t)params->capacity;
+        /* No hint: capacity may be bytes, so do not size for it; start
+         * small, the sketch grows with the resident count. */
+        entries = params->capacity < DEFAULT_ENTRIES ? (size_t)params->capacity
+                                                     : DEFAULT_ENTRIES;
     }
     sketch_init(&p->sketch, entries, p->sketch_counters, p->doorkeeper);
     evict__climb_reset(p);

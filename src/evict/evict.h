@@ -87,8 +87,10 @@ struct evict_params {
     double window_ratio;         /* initial window share of capacity, 0.01 */
     double protected_ratio;      /* protected share of the main area, 0.80 */
     double admission_multiplier; /* admit if f(cand) > f(victim) x this; 1.0 */
-    size_t expected_entries;     /* sketch sizing hint; 0 = capacity (for
-                                    weight 1); grows with the resident count */
+    size_t expected_entries;     /* sketch sizing hint (entries, not weight);
+                                    0 = min(capacity, 65536). The sketch also
+                                    grows when the resident count exceeds
+                                    twice what it was sized for. */
     unsigned sketch_counters;    /* counters per expected entry, default 8 */
     bool doorkeeper;             /* Bloom filter in front of the sketch */
     bool adaptive;               /* hill-climb the window size; default on */
