@@ -3,15 +3,17 @@
 #   make run      build, then start build/crabcache on its embedded defaults
 #   make test     install missing Debian packages, build with ASan+UBSan, run every test
 #   make fuzz     build the libFuzzer targets with clang and run each for FUZZ_SECONDS
+#   make fuzz-smoke  the same for FUZZ_SMOKE_SECONDS each (part of make test)
 #   make bench    release build, then bench/compare (CrabCache against redis-server)
 #   make install  install the binaries (PREFIX=/usr/local)
 
 JOBS    ?= $(shell nproc)
 PREFIX  ?= /usr/local
 FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
 CTEST_ARGS ?=
 
-.PHONY: all run test unit fuzz bench deps install clean format
+.PHONY: all run test unit fuzz fuzz-smoke fuzz-build bench deps install clean format
 
 all:
 	@cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DBIN_DIR=$(CURDIR)/build \
@@ -33,16 +35,24 @@ test: deps build/asan/CMakeCache.txt
 	cmake --build build/asan -j $(JOBS)
 	$(MAKE) --no-print-directory all
 	cd build/asan && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	$(MAKE) --no-print-directory fuzz-smoke
 
 unit: build/asan/CMakeCache.txt
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && ctest --output-on-failure -L unit
 
-fuzz: deps
+# libFuzzer targets (tests/fuzz/fuzz_*.c), clang, ASan+UBSan; only the fuzzers are
+# built. Crashes are copied to the current directory (tests/fuzz/run.sh).
+fuzz-build: deps
 	cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DFUZZ=ON \
 	    -DBUILD_TESTS=OFF -DBIN_DIR=$(CURDIR)/build/fuzz/bin >/dev/null
-	cmake --build build/fuzz -j $(JOBS)
+	cmake --build build/fuzz -j $(JOBS) --target $$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$$//')
+
+fuzz: fuzz-build
 	./tests/fuzz/run.sh build/fuzz/bin $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	./tests/fuzz/run.sh build/fuzz/bin $(FUZZ_SMOKE_SECONDS)
 
 bench: deps all
 	./bench/compare
