@@ -13,7 +13,8 @@
  * a little arithmetic, no lookup. Entries no connection references stay
  * while their bucket is still refilling (so reconnecting does not reset a
  * bucket), and are dropped by ratelimit_sweep once full again, or when a
- * shard holds more than RATELIMIT_MAX_IDLE / 64 of them (oldest first):
+ * shard holds more than RATELIMIT_MAX_IDLE / 64 of them (a quarter of them
+ * dropped in table order, not by age):
  * memory is bounded by live addresses plus RATELIMIT_MAX_IDLE entries.
  *
  * Thread-safety: every function may be called from any thread.
