@@ -17,6 +17,8 @@
 #include "core/durable.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,36 +72,60 @@ durable_log(const struct wal_rec *recs, size_t n)
 
 /* ---- recovery --------------------------------------------------------- */
 
-static int
-apply(void *ctx, const struct wal_rec *rec)
+/*
+ * Recovery reads the snapshot and the log on one thread, in order. Applying a
+ * record is mostly waiting for memory (the hash-table lookup that replaces an
+ * older value), so the records are handed to APPLIERS, one thread per core:
+ * the reader builds each record's item and queues it to the applier that owns
+ * its shard (shard index mod appliers), which keeps every key's records in log
+ * order. FLUSHALL is a barrier: every queue is drained first.
+ */
+
+enum { OP_SET = 1, OP_DEL, OP_EXPIRE };
+
+#define BATCH 512
+#define MAX_QUEUED 16 /* batches per applier before the reader waits */
+
+struct batch {
+    struct batch *next;
+    unsigned n;
+    uint8_t op[BATCH];
+    struct item *it[BATCH];
+};
+
+struct applier {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* work arrived, or stop */
+    pthread_cond_t idle_cv; /* queue drained */
+    struct batch *head, *tail;
+    unsigned queued;
+    bool busy, stop;
+    struct batch *cur;      /* being filled by the reader */
+};
+
+static struct {
+    struct applier *a;
+    unsigned n;
+} R;
+
+static void
+apply_op(uint8_t op, struct item *it)
 {
-    (void)ctx;
     struct store *st = server.store;
-    if (rec->type == WAL_REC_FLUSHALL) {
-        store_flush(st);
-        return 0;
-    }
-    struct shard *sh = shard_lock(st, store_shard_of(st, rec->key, rec->klen));
-    switch (rec->type) {
-    case WAL_REC_SET: {
-        shard_unlock(sh);
-        store_make_room(st); /* recovered data obeys max_memory too */
-        sh = shard_lock(st, store_shard_of(st, rec->key, rec->klen));
-        struct item *it = item_create(rec->key, rec->klen, rec->vlen);
-        if (rec->vlen) {
-            memcpy(item_val(it), rec->val, rec->vlen);
-        }
-        it->expire = rec->expire_at_ms;
+    struct shard *sh = shard_lock(st, store_shard_of(st, item_key(it), it->klen));
+    switch (op) {
+    case OP_SET:
         shard_put(sh, it);
+        it = NULL;
         break;
-    }
-    case WAL_REC_DEL:
-        shard_delete(sh, rec->key, rec->klen, 0);
+    case OP_DEL:
+        shard_delete(sh, item_key(it), it->klen, 0);
         break;
-    case WAL_REC_EXPIRE: {
-        struct item *it = shard_find(sh, rec->key, rec->klen, 0);
-        if (it) {
-            shard_set_expire(sh, it, rec->expire_at_ms);
+    case OP_EXPIRE: {
+        struct item *cur = shard_find(sh, item_key(it), it->klen, 0);
+        if (cur) {
+            shard_set_expire(sh, cur, it->expire);
         }
         break;
     }
@@ -107,6 +133,173 @@ apply(void *ctx, const struct wal_rec *rec)
         break;
     }
     shard_unlock(sh);
+    if (it) {
+        item_free(it);
+    }
+}
+
+static void *
+applier_main(void *arg)
+{
+    struct applier *a = arg;
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (a->head == NULL && !a->stop) {
+            pthread_cond_wait(&a->cv, &a->mu);
+        }
+        if (a->head == NULL) {
+            break;
+        }
+        struct batch *b = a->head;
+        a->head = b->next;
+        if (a->head == NULL) {
+            a->tail = NULL;
+        }
+        a->queued--;
+        a->busy = true;
+        pthread_cond_broadcast(&a->idle_cv);
+        pthread_mutex_unlock(&a->mu);
+        for (unsigned i = 0; i < b->n; i++) {
+            apply_op(b->op[i], b->it[i]);
+        }
+        free(b);
+        pthread_mutex_lock(&a->mu);
+        a->busy = false;
+        pthread_cond_broadcast(&a->idle_cv);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+static void
+push_batch(struct applier *a)
+{
+    struct batch *b = a->cur;
+    a->cur = NULL;
+    if (b == NULL || b->n == 0) {
+        free(b);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    while (a->queued >= MAX_QUEUED) {
+        pthread_cond_wait(&a->idle_cv, &a->mu);
+    }
+    b->next = NULL;
+    if (a->tail) {
+        a->tail->next = b;
+    } else {
+        a->head = b;
+    }
+    a->tail = b;
+    a->queued++;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Push every partial batch and wait until every applier is idle. */
+static void
+drain_all(void)
+{
+    for (unsigned i = 0; i < R.n; i++) {
+        push_batch(&R.a[i]);
+    }
+    for (unsigned i = 0; i < R.n; i++) {
+        struct applier *a = &R.a[i];
+        pthread_mutex_lock(&a->mu);
+        while (a->head != NULL || a->busy) {
+            pthread_cond_wait(&a->idle_cv, &a->mu);
+        }
+        pthread_mutex_unlock(&a->mu);
+    }
+}
+
+static void
+appliers_start(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    R.n = cpus > 1 ? (unsigned)(cpus > 8 ? 8 : cpus) : 0;
+    if (R.n == 0) {
+        return;
+    }
+    R.a = xcalloc(R.n, sizeof(*R.a));
+    for (unsigned i = 0; i < R.n; i++) {
+        struct applier *a = &R.a[i];
+        pthread_mutex_init(&a->mu, NULL);
+        pthread_cond_init(&a->cv, NULL);
+        pthread_cond_init(&a->idle_cv, NULL);
+        if (pthread_create(&a->thread, NULL, applier_main, a) != 0) {
+            abort();
+        }
+    }
+}
+
+static void
+appliers_stop(void)
+{
+    if (R.n == 0) {
+        return;
+    }
+    drain_all();
+    for (unsigned i = 0; i < R.n; i++) {
+        struct applier *a = &R.a[i];
+        pthread_mutex_lock(&a->mu);
+        a->stop = true;
+        pthread_cond_signal(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->thread, NULL);
+        pthread_mutex_destroy(&a->mu);
+        pthread_cond_destroy(&a->cv);
+        pthread_cond_destroy(&a->idle_cv);
+    }
+    free(R.a);
+    R.a = NULL;
+    R.n = 0;
+}
+
+static int
+apply(void *ctx, const struct wal_rec *rec)
+{
+    (void)ctx;
+    struct store *st = server.store;
+    uint8_t op;
+    switch (rec->type) {
+    case WAL_REC_FLUSHALL:
+        drain_all();
+        store_flush(st);
+        return 0;
+    case WAL_REC_SET:
+        op = OP_SET;
+        store_make_room(st); /* recovered data obeys max_memory too */
+        break;
+    case WAL_REC_DEL:
+        op = OP_DEL;
+        break;
+    case WAL_REC_EXPIRE:
+        op = OP_EXPIRE;
+        break;
+    default:
+        return 0;
+    }
+    size_t vlen = op == OP_SET ? rec->vlen : 0;
+    struct item *it = item_create(rec->key, rec->klen, vlen);
+    if (vlen) {
+        memcpy(item_val(it), rec->val, vlen);
+    }
+    it->expire = rec->expire_at_ms;
+    if (R.n == 0) {
+        apply_op(op, it);
+        return 0;
+    }
+    struct applier *a = &R.a[store_shard_of(st, rec->key, rec->klen) % R.n];
+    if (a->cur == NULL) {
+        a->cur = xmalloc(sizeof(*a->cur));
+        a->cur->n = 0;
+    }
+    a->cur->op[a->cur->n] = op;
+    a->cur->it[a->cur->n] = it;
+    if (++a->cur->n == BATCH) {
+        push_batch(a);
+    }
     return 0;
 }
 
@@ -226,7 +419,9 @@ durable_open(const struct config *cfg, durable_wake_fn wake, char *err, size_t e
     if (policy == STORE_TINYLFU) {
         store_set_policy(server.store, STORE_LRU);
     }
+    appliers_start();
     int rc = persist_open(&pc, apply, NULL, &rep, &D.p);
+    appliers_stop();
     if (policy == STORE_TINYLFU) {
         store_set_policy(server.store, STORE_TINYLFU);
     }
