@@ -11,6 +11,8 @@
 
 #include "cmd/args.h"
 #include "core/durable.h"
+#include "util/buf.h"
+#include "util/mem.h"
 
 /* The change counter is per thread (tstats.changes, summed on read); a reset
  * (SAVE) records the sum as the new base. */
@@ -47,6 +49,27 @@ changed(void)
     STAT_INC(tstats_self()->changes);
 }
 
+/* A group of records (RENAME, MSET) is collected here, copied (an item of
+ * the group may be replaced and freed before the group ends, e.g. MSET k a
+ * k b), and appended as one all-or-nothing group at prop_group_end(). */
+struct group {
+    bool on;
+    struct buf data;        /* keys and values, copied */
+    struct wal_rec *recs;   /* key/val hold offsets into data until the end */
+    size_t n, cap;
+};
+static _Thread_local struct group grp;
+
+static void
+note_lsn(struct client *c, int64_t lsn)
+{
+    if (lsn < 0) {
+        c->wal_err = (int)lsn;
+    } else if ((uint64_t)lsn > c->wal_lsn) {
+        c->wal_lsn = (uint64_t)lsn;
+    }
+}
+
 /* Log one record for the client's current command. */
 static void
 logrec(struct client *c, const struct wal_rec *rec)
@@ -55,12 +78,45 @@ logrec(struct client *c, const struct wal_rec *rec)
     if (!durable_enabled()) {
         return;
     }
-    int64_t lsn = durable_log(rec, 1);
-    if (lsn < 0) {
-        c->wal_err = (int)lsn;
-    } else if ((uint64_t)lsn > c->wal_lsn) {
-        c->wal_lsn = (uint64_t)lsn;
+    if (!grp.on) {
+        note_lsn(c, durable_log(rec, 1));
+        return;
     }
+    if (grp.n == grp.cap) {
+        grp.cap = grp.cap ? grp.cap * 2 : 8;
+        grp.recs = xrealloc(grp.recs, grp.cap * sizeof(*grp.recs));
+    }
+    struct wal_rec *r = &grp.recs[grp.n++];
+    *r = *rec;
+    r->key = (const void *)(uintptr_t)grp.data.len;
+    buf_append(&grp.data, rec->key, rec->klen);
+    r->val = (const void *)(uintptr_t)grp.data.len;
+    buf_append(&grp.data, rec->val, rec->vlen);
+}
+
+void
+prop_group_begin(struct client *c)
+{
+    (void)c;
+    grp.on = true;
+    grp.n = 0;
+    buf_reset(&grp.data, 1 << 20);
+}
+
+void
+prop_group_end(struct client *c)
+{
+    grp.on = false;
+    if (grp.n == 0) {
+        return;
+    }
+    for (size_t i = 0; i < grp.n; i++) {
+        grp.recs[i].key = grp.data.data + (uintptr_t)grp.recs[i].key;
+        grp.recs[i].val = grp.data.data + (uintptr_t)grp.recs[i].val;
+    }
+    note_lsn(c, durable_log(grp.recs, grp.n));
+    grp.n = 0;
+    buf_reset(&grp.data, 1 << 20);
 }
 
 void

@@ -48,6 +48,11 @@ void prop_set(struct client *c, const struct item *it);
 void prop_del(struct client *c, const char *key, size_t klen);
 void prop_expire(struct client *c, const struct item *it);
 void prop_flush(struct client *c);
+/* Records reported between these two calls (all with the locks held) go to
+ * the log as one group, applied all-or-nothing by recovery: RENAME, COPY,
+ * MSET, MSETNX. */
+void prop_group_begin(struct client *c);
+void prop_group_end(struct client *c);
 
 /* Start of a command on this thread (cmd_call), and the hook set-up done
  * once persistence is open (after recovery, so replay is not re-logged). */

@@ -548,9 +548,11 @@ rename_generic(struct client *c, struct proto_arg *argv, bool nx)
     } else {
         struct item *nit = key_item(dst, item_cval(it), it->vlen, it->expire);
         shard_put(dsh, nit); /* replaces (and frees) any old dst */
+        prop_group_begin(c); /* recovery applies both or neither */
         prop_set(c, nit);
         shard_delete(ssh, src->ptr, src->len, now);
         prop_del(c, src->ptr, src->len);
+        prop_group_end(c);
         res = R_DONE;
     }
     store_unlock_many(server.store, idx, n);

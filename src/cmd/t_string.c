@@ -373,6 +373,7 @@ mset_generic(struct client *c, int argc, struct proto_arg *argv, bool nx)
         }
     }
     if (ok) {
+        prop_group_begin(c); /* recovery applies all the pairs or none */
         for (int i = 0; i < npairs; i++) {
             struct shard *sh = &server.store->shards[shards[i]];
             struct item *it = key_item(&argv[1 + 2 * i], argv[2 + 2 * i].ptr,
@@ -380,6 +381,7 @@ mset_generic(struct client *c, int argc, struct proto_arg *argv, bool nx)
             shard_put(sh, it);
             prop_set(c, it);
         }
+        prop_group_end(c);
     }
     store_unlock_many(server.store, idx, nlocked);
     if (shards != stack_sh) {
