@@ -126,6 +126,13 @@ struct item *shard_take(struct shard *sh, const char *key, size_t klen);
 /* Set (ms > 0) or clear (ms == 0) the expiry of an item in this shard. */
 void shard_set_expire(struct shard *sh, struct item *it, int64_t ms);
 
+/* Keys, keys with an expiry, and exact memory, over all shards (each shard
+ * locked in turn). */
+struct store_totals {
+    size_t keys, expires, mem;
+};
+void store_totals(struct store *st, struct store_totals *t);
+
 /* Keys in all shards, expired-but-not-yet-reclaimed included (as Redis). */
 size_t store_count(struct store *st);
 size_t store_expires_count(struct store *st);
@@ -142,6 +149,12 @@ size_t store_memory_exact(struct store *st);
 bool store_over_limit(struct store *st);
 /* Remove every key. */
 void store_flush(struct store *st);
+
+/* Bulk loading: start loading the cache lines a coming operation on this
+ * key will touch (stage 0: its hash bucket; stage 1, a little later: the
+ * first item in that bucket). A hint only: no lock, no effect on the data;
+ * meant for a thread that owns the shard, as recovery's appliers do. */
+void store_prefetch(struct store *st, unsigned shard, uint64_t hash, int stage);
 
 /* Bulk loading (recovery): size the empty shards' tables for about `keys`
  * keys in total. */
