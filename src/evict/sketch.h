@@ -5,8 +5,9 @@
  * A key is given by its 64-bit hash (the caller hashes; the sketch never
  * sees keys). Each key maps to one 64-byte block of the table (one cache
  * line) and to four 4-bit counters inside it, one per "row"; the estimate is
- * the minimum of the four. After sample_size recorded increments, every
- * counter is halved, so the sketch forgets old popularity.
+ * the minimum of the four. After sample_size recorded increments (10 or 25
+ * per entry, see sketch_init), every counter is halved, so the sketch
+ * forgets old popularity.
  *
  * The optional doorkeeper is a small Bloom filter in front of the counters:
  * the first sighting of a key (since the last halving) only sets its
@@ -29,6 +30,8 @@
 #include <stdint.h>
 
 #define SKETCH_MAX_COUNT 15u
+/* Sketches sized for more entries than this age more slowly (below). */
+#define SKETCH_LARGE_ENTRIES 4096u
 
 struct sketch {
     uint64_t *table;        /* 4-bit counters, 16 per word, 8 words a block */
@@ -44,7 +47,8 @@ struct sketch {
 /*
  * Size the sketch for `entries` distinct hot keys: the table gets about
  * `counters_per_entry` counters per entry (>= 4, rounded up to a power of two
- * of blocks), the sample period is 10 x entries increments, and a doorkeeper
+ * of blocks), the sample period is 10 x entries increments (25 x entries
+ * above SKETCH_LARGE_ENTRIES), and a doorkeeper
  * is added when `doorkeeper` is true. `s` must be zeroed or previously
  * initialised: any previous contents are freed, so call it again to resize
  * (the counts are lost). Allocates with xmalloc (aborts on failure).

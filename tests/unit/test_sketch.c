@@ -100,6 +100,11 @@ test_automatic_halving(void **state)
     assert_true(sketch_estimate(&s, key_hash(99)) <= 8);
     assert_true(sketch_estimate(&s, key_hash(99)) >= 7);
     assert_true(s.additions <= period / 2 + 1);
+    /* Large sketches age at 25 x entries instead of 10 x. */
+    sketch_init(&s, SKETCH_LARGE_ENTRIES, 8, false);
+    assert_int_equal(s.sample_size, 10 * SKETCH_LARGE_ENTRIES);
+    sketch_init(&s, SKETCH_LARGE_ENTRIES + 1, 8, false);
+    assert_int_equal(s.sample_size, 25 * (SKETCH_LARGE_ENTRIES + 1));
     sketch_deinit(&s);
 }
 
