@@ -110,6 +110,9 @@ struct evict_climber {
     uint64_t window_hits;
     double prev_hit_rate;
     double step;                 /* signed step, weight units (reactive) */
+    double gain;                 /* density law: share of capacity moved per
+                                    unit of log density ratio */
+    int last_sign;               /* density law: sign of the last ratio */
     uint64_t samples;            /* samples completed */
     uint64_t adjustments;        /* window size changes applied */
 };

@@ -412,6 +412,11 @@ recency_window(uint64_t cap, uint64_t *hits_out)
     evict_stats(&p, &st);
     assert_true(st.climber_samples > 10);
     assert_true(st.climber_adjustments > 0);
+    if (cap > SKETCH_LARGE_ENTRIES) {
+        /* Density law: the ratio kept its sign, so the gain grew from its
+         * initial 3 % of capacity per unit of log ratio. */
+        assert_true(p.climb.gain > 0.03);
+    }
     *hits_out = hits;
     evict_deinit(&p);
     free(it);
