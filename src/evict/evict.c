@@ -151,7 +151,7 @@ evict_params_default(struct evict_params *p)
 {
     memset(p, 0, sizeof(*p));
     p->kind = EVICT_TINYLFU;
-    p->window_ratio = 0.01;
+    p->window_ratio = 0.005;
     p->protected_ratio = 0.80;
     p->admission_multiplier = 1.0;
     p->sketch_counters = 8;

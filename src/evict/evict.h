@@ -84,7 +84,7 @@ struct evict_ops {
 struct evict_params {
     enum evict_kind kind;        /* default EVICT_TINYLFU */
     uint64_t capacity;           /* in weight units; > 0 */
-    double window_ratio;         /* initial window share of capacity, 0.01 */
+    double window_ratio;         /* initial window share of capacity, 0.005 */
     double protected_ratio;      /* protected share of the main area, 0.80 */
     double admission_multiplier; /* admit if f(cand) > f(victim) x this; 1.0 */
     size_t expected_entries;     /* sketch sizing hint (entries, not weight);

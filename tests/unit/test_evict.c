@@ -376,21 +376,22 @@ test_set_capacity(void **state)
     (void)state;
     init_policy(&p, EVICT_TINYLFU, 10000);
     evict_stats(&p, &st);
-    assert_int_equal(st.window_max, 100);
-    assert_int_equal(st.protected_max, 7920);
+    /* Default window 0.5 %, protected 80 % of the rest. */
+    assert_int_equal(st.window_max, 50);
+    assert_int_equal(st.protected_max, 7960);
     assert_int_equal(evict_set_capacity(&p, 0), -22);
     assert_int_equal(evict_set_capacity(&p, 20000), 0);
     evict_stats(&p, &st);
     assert_int_equal(st.capacity, 20000);
-    assert_int_equal(st.window_max, 200);
-    assert_int_equal(st.protected_max, 15840);
+    assert_int_equal(st.window_max, 100);
+    assert_int_equal(st.protected_max, 15920);
     evict_deinit(&p);
 }
 
 /* Recency only: every key is used once more, at a random distance up to
  * 40 % of capacity (in new keys), and never again. Frequency tells nothing,
  * a larger window catches more, so the climber must grow it well past its
- * initial 1 %. Returns the final window ratio. */
+ * initial 0.5 %. Returns the final window ratio. */
 static double
 recency_window(uint64_t cap, uint64_t *hits_out)
 {
