@@ -144,7 +144,7 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
     st->max_memory = max_memory;
     st->policy = policy;
     st->slot_keys = xcalloc(SLOT_COUNT, sizeof(*st->slot_keys));
-    st->ev = (struct store_eviction){0.85, 0.70, false, 64, 0, true, 1.0, 0.01};
+    st->ev = (struct store_eviction){0.85, 0.70, false, 64, 0, true, 1.0, 0.005};
     mem_step_update(st);
     if (posix_memalign((void **)&st->shards, 64, sizeof(struct shard) * n) != 0) {
         abort();

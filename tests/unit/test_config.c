@@ -178,7 +178,7 @@ test_defaults(void **state)
     assert_int_equal(cfg.eviction.policy, CONFIG_POLICY_TINYLFU);
     assert_true(cfg.eviction.high_watermark == 0.85);
     assert_true(cfg.eviction.low_watermark == 0.70);
-    assert_true(cfg.eviction.window_ratio == 0.01);
+    assert_true(cfg.eviction.window_ratio == 0.005);
     assert_int_equal(cfg.cluster.replication_factor, 3);
     assert_int_equal(cfg.cluster.virtual_nodes, 256);
     assert_int_equal(cfg.cluster.read_strategy, CONFIG_READ_ROUND_ROBIN);
