@@ -212,6 +212,28 @@ conn_close(struct conn *cn)
         atomic_fetch_sub(&net_shared.tls_conns, 1);
     }
     uv_close((uv_handle_t *)&cn->tcp, on_closed);
+    if (w->stopping && w->nconns == 0) {
+        worker_drained(w);
+    }
+}
+
+void
+conn_finish(struct conn *cn)
+{
+    if (cn->closing) {
+        return;
+    }
+    /* Shutdown: no new request is read or run; replies already built (and,
+     * under the sync policy, their WAL records) go out, then the close. */
+    dequeue(cn);
+    if (cn->reading) {
+        uv_read_stop((uv_stream_t *)&cn->tcp);
+        cn->reading = false;
+    }
+    cn->c.close_after_reply = true;
+    if (!cn->writing) {
+        flush(cn);
+    }
 }
 
 static void

@@ -31,6 +31,8 @@ struct worker {
     uv_idle_t turn;          /* runs while `ready` is not empty */
     struct conn *ready;      /* conns with input left over from their turn */
     bool turn_active;
+    uv_timer_t deadline;     /* shutdown: force-close what is still open */
+    bool drained;            /* shutdown: last handles closed */
     unsigned nconns;
     unsigned cron_ticks;
     bool stopping;
@@ -98,6 +100,10 @@ extern struct net_shared net_shared;
 /* conn.c */
 void conn_accept(struct worker *w, uv_stream_t *server, enum listen_kind kind);
 void conn_close(struct conn *cn);
+/* Shutdown: stop reading, send what is already built, then close. */
+void conn_finish(struct conn *cn);
+/* worker.c: the last connection of a stopping worker has closed. */
+void worker_drained(struct worker *w);
 void conn_check_idle(struct worker *w, int64_t now_ms, int64_t idle_s);
 void conn_kill_marked(struct worker *w);
 void conn_release_parked(struct worker *w);

@@ -216,6 +216,33 @@ close_walk(uv_handle_t *h, void *arg)
     }
 }
 
+#define SHUTDOWN_GRACE_MS 2000
+
+static void
+on_deadline(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    for (struct conn *cn = w->conns; cn;) {
+        struct conn *next = cn->next;
+        conn_close(cn); /* the last one calls worker_drained */
+        cn = next;
+    }
+}
+
+void
+worker_drained(struct worker *w)
+{
+    if (w->drained) {
+        return;
+    }
+    w->drained = true;
+    if (w->deadline.data == w) { /* initialised by on_wake */
+        uv_timer_stop(&w->deadline);
+        uv_close((uv_handle_t *)&w->deadline, NULL);
+    }
+    uv_close((uv_handle_t *)&w->wake, NULL);
+}
+
 static void
 on_wake(uv_async_t *a)
 {
@@ -230,17 +257,25 @@ on_wake(uv_async_t *a)
                 w->listening[i] = false;
             }
         }
-        /* Replies already built go out with a blocking best effort; then close. */
-        for (struct conn *cn = w->conns; cn;) {
-            struct conn *next = cn->next;
-            conn_close(cn);
-            cn = next;
-        }
+        /* Finish in-flight replies (SPEC 1): every connection stops reading
+         * and closes once what it was sent is written; a deadline closes
+         * whatever a stuck client still holds. */
         uv_timer_stop(&w->cron);
         uv_close((uv_handle_t *)&w->cron, NULL);
         uv_idle_stop(&w->turn);
         uv_close((uv_handle_t *)&w->turn, NULL);
-        uv_close((uv_handle_t *)&w->wake, NULL);
+        if (w->conns == NULL) {
+            worker_drained(w);
+            return;
+        }
+        uv_timer_init(&w->loop, &w->deadline);
+        w->deadline.data = w;
+        uv_timer_start(&w->deadline, on_deadline, SHUTDOWN_GRACE_MS, 0);
+        for (struct conn *cn = w->conns; cn;) {
+            struct conn *next = cn->next;
+            conn_finish(cn);
+            cn = next;
+        }
     }
 }
 
