@@ -297,9 +297,16 @@ conn_accept(struct worker *w, uv_stream_t *listener, enum listen_kind kind)
     resp_parser_init(&cn->resp);
     text_parser_init(&cn->text);
     cn->text.max_line = w->opt->max_line;
+    /* A bulk longer than max_value_size (Redis's proto-max-bulk-len, 512 MiB
+     * by default) is a protocol error, as in Redis; max_command_size bounds
+     * a whole request. */
+    size_t maxbulk = atomic_load(&server.max_value_size);
     size_t maxcmd = atomic_load(&net_shared.max_command_size);
-    if (maxcmd) {
-        cn->resp.max_bulk_len = (long long)maxcmd;
+    if (maxcmd && (maxbulk == 0 || maxcmd < maxbulk)) {
+        maxbulk = maxcmd;
+    }
+    if (maxbulk) {
+        cn->resp.max_bulk_len = (long long)maxbulk;
     }
     cn->mode = kind == LISTEN_RESP ? MODE_RESP : MODE_UNKNOWN;
     cn->have_key = acl_ip_key((const struct sockaddr *)&peer, cn->addr_key);

@@ -112,6 +112,7 @@ def send_and_collect(port, data, timeout=5.0):
 
 PROTOCOL_ERRORS = [
     b"*1\r\n$2147483648\r\n",
+    b"*2\r\n$3\r\nGET\r\n$536870913\r\n",  # one byte over proto-max-bulk-len
     b"*1\r\n$-5\r\n",
     b"*1\r\n$abc\r\n",
     b"*abc\r\n",
