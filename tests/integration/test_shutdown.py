@@ -64,3 +64,34 @@ def test_a_client_that_never_reads_does_not_hold_the_exit(make_crab):
     assert time.monotonic() - t0 < 5  # the 2 s grace, then a forced close
     srv.stopped = True
     s.close()
+
+
+def test_health_is_503_while_stopping(make_crab):
+    """SPEC 7: /health answers 503 when not serving. During the shutdown grace
+    (a client still holds unsent replies) the HTTP port is up and says so."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    mport = crabtest.free_port()
+    srv = make_crab(extra_args=["--metrics-port", str(mport)])
+    url = "http://127.0.0.1:%d/health" % mport
+    with urllib.request.urlopen(url, timeout=5) as r:
+        assert r.status == 200
+        assert json.loads(r.read())["status"] == "healthy"
+    s = socket.create_connection(("127.0.0.1", srv.resp_port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    s.sendall(resp("SET", "big", b"z" * (1 << 20)))
+    s.recv(16)
+    s.sendall(resp("GET", "big") * 16)  # never read: holds the shutdown open
+    time.sleep(0.3)
+    srv.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url, timeout=5)
+    assert e.value.code == 503
+    body = json.loads(e.value.read())
+    assert body["status"] != "healthy" and body["service"] == "crabcache"
+    assert srv.proc.wait(timeout=10) == 0
+    srv.stopped = True
+    s.close()
