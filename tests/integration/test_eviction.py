@@ -319,6 +319,25 @@ def test_config_set_maxmemory_and_policy_live(crab_only):
         srv.stop()
 
 
+def test_lowered_maxmemory_evicts_without_writes(crab_only):
+    """As in Redis, a lowered limit is enforced without waiting for the next write: the
+    workers' cron starts evicting on its own."""
+    srv = start_crab(max_memory=64 * MB)
+    try:
+        with RespConn(srv.resp_port, server=srv) as c:
+            c.pipeline([("SET", "k%d" % i, "v" * 1000) for i in range(4000)])
+            assert c.call("CONFIG", "SET", "maxmemory", "2mb") == b"+OK\r\n"
+            assert wait_for(lambda: int(info(c)["used_memory"]) <= 2 * MB, 3.0), \
+                "used_memory %s still above the lowered limit 3 s later" % (
+                    info(c)["used_memory"])
+            # and on down to the low watermark, paced, with no write at all
+            assert wait_for(lambda: int(info(c)["used_memory"]) <= 0.71 * 2 * MB, 8.0)
+            i = info(c)
+            assert int(i["evicted_keys"]) == 4000 - parse(c.call("DBSIZE"))[0]
+    finally:
+        srv.stop()
+
+
 # --------------------------------------------------------------------------------------
 # W-TinyLFU at work, seen through the metrics
 
