@@ -59,7 +59,8 @@ bench: deps all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 build/crabcache build/crabcache-cli build/crabcache-bench $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 build/crabcache build/crabcache-cli build/crabcache-bench build/crabcache-sim \
+	    $(DESTDIR)$(PREFIX)/bin/
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/crabcache \
 	    $(DESTDIR)$(PREFIX)/share/crabcache
 	sed 's#/usr/local#$(PREFIX)#g' packaging/crabcache.service \
