@@ -31,11 +31,12 @@ build/asan/CMakeCache.txt:
 	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON -DWERROR=ON \
 	    -DBIN_DIR=$(CURDIR)/build/asan/bin >/dev/null
 
+# The fuzz smoke runs first so that ctest's summary is the last thing printed.
 test: deps build/asan/CMakeCache.txt
 	cmake --build build/asan -j $(JOBS)
 	$(MAKE) --no-print-directory all
-	cd build/asan && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 	$(MAKE) --no-print-directory fuzz-smoke
+	cd build/asan && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 unit: build/asan/CMakeCache.txt
 	cmake --build build/asan -j $(JOBS)
