@@ -178,3 +178,23 @@ pfile_join(char *out, size_t outlen, const char *dir, const char *name)
     int n = snprintf(out, outlen, "%s/%s", dir, name);
     return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
 }
+
+bool
+pfile_hex16(const char *s, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = s[i];
+        int d;
+        if (c >= '0' && c <= '9') {
+            d = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+            d = c - 'a' + 10;
+        } else {
+            return false;
+        }
+        x = x << 4 | (uint64_t)d;
+    }
+    *v = x;
+    return true;
+}

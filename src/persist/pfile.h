@@ -47,6 +47,9 @@ typedef bool (*pfile_match_fn)(const char *name, uint64_t *key);
 int pfile_list(const char *dir, pfile_match_fn match, struct pfile_entry **out);
 void pfile_list_free(struct pfile_entry *list, int n);
 
+/* Parse exactly 16 lower-case hex digits at s (an LSN in a file name). */
+bool pfile_hex16(const char *s, uint64_t *v);
+
 /* Join dir and name into out (outlen bytes); returns 0 or -ENAMETOOLONG. */
 int pfile_join(char *out, size_t outlen, const char *dir, const char *name);
 

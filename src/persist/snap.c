@@ -63,38 +63,19 @@ snap_name(uint64_t lsn, char *out, size_t outlen)
     snprintf(out, outlen, "snap-%016" PRIx64 ".snap", lsn);
 }
 
-static bool
-parse_hex16(const char *s, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = s[i];
-        int d;
-        if (c >= '0' && c <= '9') {
-            d = c - '0';
-        } else if (c >= 'a' && c <= 'f') {
-            d = c - 'a' + 10;
-        } else {
-            return false;
-        }
-        x = x << 4 | (uint64_t)d;
-    }
-    *v = x;
-    return true;
-}
 
 bool
 snap_name_parse(const char *name, uint64_t *lsn)
 {
     return strlen(name) == 26 && memcmp(name, "snap-", 5) == 0 &&
-           strcmp(name + 21, ".snap") == 0 && parse_hex16(name + 5, lsn);
+           strcmp(name + 21, ".snap") == 0 && pfile_hex16(name + 5, lsn);
 }
 
 static bool
 snap_tmp_name_parse(const char *name, uint64_t *lsn)
 {
     return strlen(name) == 30 && memcmp(name, "snap-", 5) == 0 &&
-           strcmp(name + 21, ".snap.tmp") == 0 && parse_hex16(name + 5, lsn);
+           strcmp(name + 21, ".snap.tmp") == 0 && pfile_hex16(name + 5, lsn);
 }
 
 /* ---- writing ------------------------------------------------------------- */

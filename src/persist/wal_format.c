@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "persist/crc32c.h"
+#include "persist/pfile.h"
 #include "util/mem.h"
 
 const char *
@@ -244,21 +245,7 @@ wal_seg_name_parse(const char *name, uint64_t *first_lsn)
     if (strlen(name) != 24 || memcmp(name, "wal-", 4) != 0 || strcmp(name + 20, ".log") != 0) {
         return false;
     }
-    uint64_t v = 0;
-    for (int i = 4; i < 20; i++) {
-        char c = name[i];
-        int d;
-        if (c >= '0' && c <= '9') {
-            d = c - '0';
-        } else if (c >= 'a' && c <= 'f') {
-            d = c - 'a' + 10;
-        } else {
-            return false;
-        }
-        v = v << 4 | (uint64_t)d;
-    }
-    *first_lsn = v;
-    return true;
+    return pfile_hex16(name + 4, first_lsn);
 }
 
 /* ---- scanner ------------------------------------------------------------ */
