@@ -88,7 +88,6 @@ cmd_setbit(struct client *c, int argc, struct proto_arg *argv)
             memcpy(item_val(nit), item_cval(it), keep);
         }
         memset(item_val(nit) + keep, 0, byte + 1 - keep);
-        item_val(nit)[byte + 1] = '\0';
         nit->expire = it ? it->expire : 0;
         shard_put(sh, nit);
         it = nit;

@@ -8,14 +8,13 @@
 struct item *
 item_create(const char *key, size_t klen, size_t vlen)
 {
-    struct item *it = xmalloc(offsetof(struct item, data) + klen + vlen + 1);
+    struct item *it = xmalloc(offsetof(struct item, data) + klen + vlen);
     it->next = NULL;
     evict_node_init(&it->evict);
     it->expire = 0;
     it->klen = (uint32_t)klen;
     it->vlen = (uint32_t)vlen;
     memcpy(it->data, key, klen);
-    it->data[klen + vlen] = '\0';
     size_t m = mem_usable(it);
     it->mem = m > UINT32_MAX ? UINT32_MAX : (uint32_t)m;
     return it;

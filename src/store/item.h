@@ -1,18 +1,19 @@
 /*
  * item.h -- one key/value pair, stored in a single allocation.
  *
- *   +------+-------+--------+------+------+-----+-----------+--------------+
- *   | next | evict | expire | klen | vlen | mem | key bytes | value bytes  |
- *   | 8    | 16    | 8      | 4    | 4    | 4   | klen      | vlen + 1 NUL |
- *   +------+-------+--------+------+------+-----+-----------+--------------+
+ *   +------+-------+--------+------+------+-----+-----------+-------------+
+ *   | next | evict | expire | klen | vlen | mem | key bytes | value bytes |
+ *   | 8    | 16    | 8      | 4    | 4    | 4   | klen      | vlen        |
+ *   +------+-------+--------+------+------+-----+-----------+-------------+
  *
  * next:   the hash-table chain (owned by ht.c, protected by the shard lock).
  * evict:  the eviction policy's links (evict/evict.h).
  * expire: absolute Unix time in ms, 0 = no expiry.
  * mem:    the allocator's size of this item, read once at creation (the
  *         memory accounting and the policy's weights use it on every change).
- * The value is followed by a NUL byte so numeric commands can parse it in
- * place; the NUL is not part of the value.
+ * There is no terminator: values are parsed with their length, and a byte
+ * saved here can be a whole size class (44 + 16 + 100 fits jemalloc's 160,
+ * 44 + 16 + 100 + 1 needs 192).
  * All fields are protected by the lock of the shard that holds the item.
  */
 #ifndef CRAB_STORE_ITEM_H
