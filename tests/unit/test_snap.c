@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -34,21 +36,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
-
-static void
-make_tmpdir(char *out, size_t n, const char *tag)
-{
-    snprintf(out, n, "/tmp/crab-%s-XXXXXX", tag);
-    assert_non_null(mkdtemp(out));
-}
-
-static void
-rm_rf(const char *dir)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-}
 
 static uint64_t
 dir_bytes(const char *dir, int *nfiles)

@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -37,21 +39,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
-
-static void
-make_tmpdir(char *out, size_t n, const char *tag)
-{
-    snprintf(out, n, "/tmp/crab-%s-XXXXXX", tag);
-    assert_non_null(mkdtemp(out));
-}
-
-static void
-rm_rf(const char *dir)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-}
 
 static void
 sleep_ms(int ms)
