@@ -1,5 +1,6 @@
 /* args.c -- see args.h. */
 #include "cmd/args.h"
+#include "core/server.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -8,6 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+long long
+arg_max_bulk(void)
+{
+    size_t max = atomic_load_explicit(&server.max_value_size, memory_order_relaxed);
+    if (max == 0 || max > (size_t)ARG_MAX_BULK) {
+        return ARG_MAX_BULK;
+    }
+    return (long long)max;
+}
 
 bool
 arg_ll(const char *p, size_t n, long long *out)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "proto/proto.h"
 
@@ -18,6 +19,28 @@
 #define ERR_NO_KEY "ERR no such key"
 #define ERR_OOM "OOM command not allowed when used memory > 'maxmemory'."
 #define ERR_TOO_BIG "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+
+/* Redis's proto-max-bulk-len: the longest string a command may build,
+ * max_value_size capped at 512 MiB. */
+#define ARG_MAX_BULK (512ll * 1024 * 1024)
+long long arg_max_bulk(void);
+
+/* An argument as a C string: Redis compares option words on the
+ * NUL-terminated buffer, so bytes after a NUL are ignored ("nx\0junk" is NX). */
+static inline size_t
+arg_cstr_len(const struct proto_arg *a)
+{
+    const char *nul = a->len ? memchr(a->ptr, '\0', a->len) : NULL;
+    return nul ? (size_t)(nul - a->ptr) : a->len;
+}
+
+/* An option word (case-insensitive), compared as Redis does. */
+static inline bool
+arg_opt_is(const struct proto_arg *a, const char *word)
+{
+    struct proto_arg t = {a->ptr, arg_cstr_len(a)};
+    return proto_arg_is(&t, word);
+}
 
 /* Strict decimal int64 as Redis's string2ll: optional '-', no '+', no
  * spaces, no leading zeros, must fit. */

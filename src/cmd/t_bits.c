@@ -24,36 +24,13 @@
 
 #define ERR_BIT_OFFSET "ERR bit offset is not an integer or out of range"
 #define ERR_BIT_VALUE "ERR bit is not an integer or out of range"
-#define DEFAULT_MAX_BULK (512ll * 1024 * 1024)
-
-/* Length of an argument as a C string: Redis compares option words with
- * strcasecmp() on the NUL-terminated buffer, so bytes after a NUL are
- * ignored. */
-static bool
-opt_is(const struct proto_arg *a, const char *word)
-{
-    const char *nul = memchr(a->ptr, '\0', a->len);
-    struct proto_arg t = {a->ptr, nul ? (size_t)(nul - a->ptr) : a->len};
-    return proto_arg_is(&t, word);
-}
-
-/* The proto-max-bulk-len analogue: max_value_size, capped at Redis's 512 MiB. */
-static long long
-max_bulk(void)
-{
-    size_t max = atomic_load_explicit(&server.max_value_size, memory_order_relaxed);
-    if (max == 0 || max > (size_t)DEFAULT_MAX_BULK) {
-        return DEFAULT_MAX_BULK;
-    }
-    return (long long)max;
-}
 
 /* Redis's getBitOffsetFromArgument (no #N form). */
 static bool
 bit_offset(struct client *c, const struct proto_arg *a, uint64_t *off)
 {
     long long v;
-    if (!arg_to_ll(a, &v) || v < 0 || (v >> 3) >= max_bulk()) {
+    if (!arg_to_ll(a, &v) || v < 0 || (v >> 3) >= arg_max_bulk()) {
         reply_error(&c->r, ERR_BIT_OFFSET);
         return false;
     }
@@ -157,9 +134,9 @@ bitcount_value(const unsigned char *p, long long len, int argc, struct proto_arg
             return NULL;
         }
         if (argc == 5) {
-            if (opt_is(&argv[4], "bit")) {
+            if (arg_opt_is(&argv[4], "bit")) {
                 isbit = true;
-            } else if (!opt_is(&argv[4], "byte")) {
+            } else if (!arg_opt_is(&argv[4], "byte")) {
                 return ERR_SYNTAX;
             }
         }
@@ -252,13 +229,13 @@ lcs_parse(struct client *c, int argc, struct proto_arg *argv, struct lcs_opts *o
     memset(o, 0, sizeof(*o));
     for (int j = 3; j < argc; j++) {
         bool more = j + 1 < argc;
-        if (opt_is(&argv[j], "idx")) {
+        if (arg_opt_is(&argv[j], "idx")) {
             o->idx = true;
-        } else if (opt_is(&argv[j], "len")) {
+        } else if (arg_opt_is(&argv[j], "len")) {
             o->len = true;
-        } else if (opt_is(&argv[j], "withmatchlen")) {
+        } else if (arg_opt_is(&argv[j], "withmatchlen")) {
             o->withmatchlen = true;
-        } else if (more && opt_is(&argv[j], "minmatchlen")) {
+        } else if (more && arg_opt_is(&argv[j], "minmatchlen")) {
             if (!arg_to_ll(&argv[j + 1], &o->minmatchlen)) {
                 reply_error(&c->r, ERR_NOT_INT);
                 return false;
@@ -398,7 +375,7 @@ cmd_lcs(struct client *c, int argc, struct proto_arg *argv)
     unsigned long long bytes = cells * sizeof(uint32_t);
     uint32_t *lcs = NULL;
     if (bytes < SIZE_MAX && bytes / cells == sizeof(uint32_t)) {
-        if (bytes > (unsigned long long)max_bulk()) {
+        if (bytes > (unsigned long long)arg_max_bulk()) {
             reply_error(&c->r, "ERR Insufficient memory, transient memory for LCS exceeds "
                                "proto-max-bulk-len");
             goto out;

@@ -29,24 +29,6 @@
 #include "util/glob.h"
 #include "util/mem.h"
 
-/* Length of an argument as a C string: Redis compares option words with
- * strcasecmp() on the NUL-terminated buffer, so bytes after a NUL are
- * ignored ("nx\0junk" is NX). */
-static size_t
-cstr_len(const struct proto_arg *a)
-{
-    const char *nul = memchr(a->ptr, '\0', a->len);
-    return nul ? (size_t)(nul - a->ptr) : a->len;
-}
-
-/* An option word, compared as Redis does (see cstr_len). */
-static bool
-opt_is(const struct proto_arg *a, const char *word)
-{
-    struct proto_arg t = {a->ptr, cstr_len(a)};
-    return proto_arg_is(&t, word);
-}
-
 /* ---- DEL / UNLINK / EXISTS / TOUCH ---------------------------------------- */
 
 void
@@ -109,17 +91,17 @@ parse_expire_flags(struct client *c, int argc, struct proto_arg *argv, int *flag
 {
     *flags = 0;
     for (int j = 3; j < argc; j++) {
-        if (opt_is(&argv[j], "nx")) {
+        if (arg_opt_is(&argv[j], "nx")) {
             *flags |= EXP_NX;
-        } else if (opt_is(&argv[j], "xx")) {
+        } else if (arg_opt_is(&argv[j], "xx")) {
             *flags |= EXP_XX;
-        } else if (opt_is(&argv[j], "gt")) {
+        } else if (arg_opt_is(&argv[j], "gt")) {
             *flags |= EXP_GT;
-        } else if (opt_is(&argv[j], "lt")) {
+        } else if (arg_opt_is(&argv[j], "lt")) {
             *flags |= EXP_LT;
         } else {
             static const char prefix[] = "ERR Unsupported option ";
-            size_t n = cstr_len(&argv[j]);
+            size_t n = arg_cstr_len(&argv[j]);
             char *msg = xmalloc(sizeof(prefix) + n);
             memcpy(msg, prefix, sizeof(prefix) - 1);
             memcpy(msg + sizeof(prefix) - 1, argv[j].ptr, n);
@@ -350,7 +332,7 @@ gather_visit(struct item *it, void *ctx)
         } else {
             STAT_INC(g->ts->hits);
         }
-        if (!opt_is(g->type, expired ? "none" : "string")) {
+        if (!arg_opt_is(g->type, expired ? "none" : "string")) {
             return;
         }
     }
@@ -389,7 +371,7 @@ cmd_keys(struct client *c, int argc, struct proto_arg *argv)
 static bool
 parse_cursor(const struct proto_arg *a, uint64_t *out)
 {
-    size_t n = cstr_len(a);
+    size_t n = arg_cstr_len(a);
     const char *p = a->ptr;
     *out = 0;
     if (n == 0) {
@@ -434,7 +416,7 @@ cmd_scan(struct client *c, int argc, struct proto_arg *argv)
     const struct proto_arg *pat = NULL, *type = NULL;
     for (int i = 2; i < argc; i += 2) {
         bool more = argc - i >= 2;
-        if (more && opt_is(&argv[i], "count")) {
+        if (more && arg_opt_is(&argv[i], "count")) {
             if (!arg_to_ll(&argv[i + 1], &count)) {
                 reply_error(&c->r, ERR_NOT_INT);
                 return;
@@ -443,12 +425,12 @@ cmd_scan(struct client *c, int argc, struct proto_arg *argv)
                 reply_error(&c->r, ERR_SYNTAX);
                 return;
             }
-        } else if (more && opt_is(&argv[i], "match")) {
+        } else if (more && arg_opt_is(&argv[i], "match")) {
             pat = &argv[i + 1];
             if (pat->len == 1 && pat->ptr[0] == '*') {
                 pat = NULL;
             }
-        } else if (more && opt_is(&argv[i], "type")) {
+        } else if (more && arg_opt_is(&argv[i], "type")) {
             type = &argv[i + 1];
         } else {
             reply_error(&c->r, ERR_SYNTAX);
@@ -502,7 +484,7 @@ void
 cmd_flushall(struct client *c, int argc, struct proto_arg *argv)
 {
     if (argc > 2 ||
-        (argc == 2 && !opt_is(&argv[1], "sync") && !opt_is(&argv[1], "async"))) {
+        (argc == 2 && !arg_opt_is(&argv[1], "sync") && !arg_opt_is(&argv[1], "async"))) {
         reply_error(&c->r, ERR_SYNTAX);
         return;
     }
@@ -586,9 +568,9 @@ cmd_copy(struct client *c, int argc, struct proto_arg *argv)
     struct proto_arg *src = &argv[1], *dst = &argv[2];
     bool replace = false;
     for (int j = 3; j < argc; j++) {
-        if (opt_is(&argv[j], "replace")) {
+        if (arg_opt_is(&argv[j], "replace")) {
             replace = true;
-        } else if (opt_is(&argv[j], "db") && j + 1 < argc) {
+        } else if (arg_opt_is(&argv[j], "db") && j + 1 < argc) {
             long long db;
             if (!arg_to_ll(&argv[j + 1], &db)) {
                 reply_error(&c->r, ERR_NOT_INT);

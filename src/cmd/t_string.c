@@ -19,7 +19,6 @@
 #include "util/mem.h"
 #include <stdlib.h>
 
-#define MAX_STRING (512ll * 1024 * 1024)
 
 enum {
     SET_NX = 1 << 0,
@@ -51,11 +50,7 @@ size_sum_ok(struct client *c, long long size, long long append)
 static bool
 value_size_ok(struct client *c, long long total)
 {
-    size_t max = atomic_load_explicit(&server.max_value_size, memory_order_relaxed);
-    if (max == 0 || max > (size_t)MAX_STRING) {
-        max = (size_t)MAX_STRING;
-    }
-    if (total > (long long)max) {
+    if (total > arg_max_bulk()) {
         reply_error(&c->r, ERR_TOO_BIG);
         return false;
     }
@@ -65,16 +60,16 @@ value_size_ok(struct client *c, long long total)
 static int
 expire_opt(const struct proto_arg *a)
 {
-    if (proto_arg_is(a, "ex")) {
+    if (arg_opt_is(a, "ex")) {
         return SET_EX;
     }
-    if (proto_arg_is(a, "px")) {
+    if (arg_opt_is(a, "px")) {
         return SET_PX;
     }
-    if (proto_arg_is(a, "exat")) {
+    if (arg_opt_is(a, "exat")) {
         return SET_EXAT;
     }
-    if (proto_arg_is(a, "pxat")) {
+    if (arg_opt_is(a, "pxat")) {
         return SET_PXAT;
     }
     return 0;
@@ -92,16 +87,16 @@ parse_set_flags(struct client *c, int argc, struct proto_arg *argv, int first, b
     for (int j = first; j < argc; j++) {
         struct proto_arg *a = &argv[j];
         struct proto_arg *next = (j == argc - 1) ? NULL : &argv[j + 1];
-        if (!is_getex && proto_arg_is(a, "nx") && !(*flags & (SET_XX))) {
+        if (!is_getex && arg_opt_is(a, "nx") && !(*flags & (SET_XX))) {
             *flags |= SET_NX;
-        } else if (!is_getex && proto_arg_is(a, "xx") && !(*flags & SET_NX)) {
+        } else if (!is_getex && arg_opt_is(a, "xx") && !(*flags & SET_NX)) {
             *flags |= SET_XX;
-        } else if (!is_getex && proto_arg_is(a, "get")) {
+        } else if (!is_getex && arg_opt_is(a, "get")) {
             *flags |= SET_GET;
-        } else if (!is_getex && proto_arg_is(a, "keepttl") &&
+        } else if (!is_getex && arg_opt_is(a, "keepttl") &&
                    !(*flags & (SET_PERSIST | SET_ANY_EXPIRE))) {
             *flags |= SET_KEEPTTL;
-        } else if (is_getex && proto_arg_is(a, "persist") &&
+        } else if (is_getex && arg_opt_is(a, "persist") &&
                    !(*flags & (SET_ANY_EXPIRE | SET_KEEPTTL))) {
             *flags |= SET_PERSIST;
         } else if (next && expire_opt(a) &&

@@ -732,6 +732,9 @@ def test_differential_fixed_cases(diff_servers):
     ref, crab = diff_servers
     cases = [
         [b"FLUSHALL"],
+        # option words are compared as C strings, as Redis does: "nx\0junk" is NX
+        [b"SET", b"o", b"1"], [b"SET", b"o", b"2", b"nx\x00junk"], [b"GET", b"o"],
+        [b"SET", b"o", b"3", b"px\x00", b"100000"], [b"GETEX", b"o", b"ex\x00z", b"100"],
         [b"SET", b"n", b"10"], [b"INCRBYFLOAT", b"n", b"0.1"], [b"INCRBYFLOAT", b"n", b"1e3"],
         [b"INCRBYFLOAT", b"n", b"-1010.1"], [b"GET", b"n"],
         [b"SET", b"f", b"3.0"], [b"INCRBYFLOAT", b"f", b"1.5"], [b"GET", b"f"],
