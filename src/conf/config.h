@@ -249,10 +249,7 @@ int config_key_find(const char *name);
  * was needed (like snprintf), or -1 for a bad id. */
 int config_format_value(const struct config *cfg, int id, char *buf, size_t len);
 
-/* ---- live settings (CONFIG GET / CONFIG SET) ---- */
-
-/* Redis-style glob: * ? [abc] [^a] [a-z] and \ escapes. */
-bool config_glob_match(const char *pattern, const char *str, bool nocase);
+/* ---- live settings (CONFIG GET / CONFIG SET); patterns use util/glob.h ---- */
 
 typedef void (*config_get_cb)(const char *name, const char *value, void *ctx);
 

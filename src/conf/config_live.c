@@ -12,135 +12,12 @@
  */
 #include "conf/config_int.h"
 
+#include "util/glob.h"
 #include "util/mem.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ----- glob ------------------------------------------------------------- */
-
-static int
-lc(int c, bool nocase)
-{
-    return nocase ? tolower((unsigned char)c) : (unsigned char)c;
-}
-
-/* [...] class at p (just after '['); *pp is moved past the closing ']'. */
-static bool
-class_match(const char **pp, int c, bool nocase)
-{
-    const char *p = *pp;
-    bool neg = false, hit = false;
-    if (*p == '^') {
-        neg = true;
-        p++;
-    }
-    for (;;) {
-        if (*p == '\0') {
-            break; /* unterminated: treat the end as ']' (as Redis does) */
-        }
-        if (*p == ']') {
-            p++;
-            break;
-        }
-        int lo;
-        if (*p == '\\' && p[1] != '\0') {
-            p++;
-        }
-        lo = (unsigned char)*p++;
-        if (*p == '-' && p[1] != ']' && p[1] != '\0') {
-            int hi;
-            p++;
-            if (*p == '\\' && p[1] != '\0') {
-                p++;
-            }
-            hi = (unsigned char)*p++;
-            if (lo > hi) {
-                int t = lo;
-                lo = hi;
-                hi = t;
-            }
-            int x = lc(c, nocase);
-            if ((x >= lc(lo, nocase) && x <= lc(hi, nocase)) || (c >= lo && c <= hi)) {
-                hit = true;
-            }
-        } else if (lc(lo, nocase) == lc(c, nocase)) {
-            hit = true;
-        }
-    }
-    *pp = p;
-    return neg ? !hit : hit;
-}
-
-/* Match one pattern element at *pp (not '*') against character c. */
-static bool
-token_match(const char **pp, int c, bool nocase)
-{
-    const char *p = *pp;
-    bool ok;
-    if (*p == '\0') {
-        return false;
-    }
-    if (*p == '?') {
-        *pp = p + 1;
-        return true;
-    }
-    if (*p == '[') {
-        p++;
-        ok = class_match(&p, c, nocase);
-        *pp = p;
-        return ok;
-    }
-    if (*p == '\\' && p[1] != '\0') {
-        p++;
-    }
-    ok = lc(*p, nocase) == lc(c, nocase);
-    *pp = p + 1;
-    return ok;
-}
-
-/*
- * Iterative matching with one backtrack point (the last '*'): a later star
- * can absorb anything an earlier one could, so O(len(pattern) * len(str))
- * with no recursion, whatever the pattern.
- */
-bool
-config_glob_match(const char *pattern, const char *str, bool nocase)
-{
-    const char *p = pattern, *s = str;
-    const char *star_p = NULL, *star_s = NULL;
-    while (*s) {
-        if (*p == '*') {
-            while (*p == '*') {
-                p++;
-            }
-            if (*p == '\0') {
-                return true;
-            }
-            star_p = p;
-            star_s = s;
-            continue;
-        }
-        const char *np = p;
-        if (token_match(&np, (unsigned char)*s, nocase)) {
-            p = np;
-            s++;
-            continue;
-        }
-        if (star_p == NULL) {
-            return false;
-        }
-        p = star_p;
-        s = ++star_s;
-    }
-    while (*p == '*') {
-        p++;
-    }
-    return *p == '\0';
-}
-
-/* ----- CONFIG GET ------------------------------------------------------- */
 
 static const char *
 primary_name(int id)
@@ -158,7 +35,7 @@ has_glob(const char *p)
 static const char *
 match_name(int id, const char *pattern)
 {
-    if (config_glob_match(pattern, primary_name(id), true)) {
+    if (glob_match(pattern, strlen(pattern), primary_name(id), strlen(primary_name(id)), true)) {
         return primary_name(id);
     }
     if (!has_glob(pattern) && (conf__name_eq(conf__keys[id].name, pattern) ||

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "conf/config.h"
+#include "util/glob.h"
 #include "conf/config_int.h"
 #include "conf/toml.h"
 
@@ -842,7 +843,8 @@ test_glob(void **state)
         {"[abc", "b", false, true}, {"x\\", "x", false, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        if (config_glob_match(cases[i].p, cases[i].s, cases[i].nocase) != cases[i].want) {
+        if (glob_match(cases[i].p, strlen(cases[i].p), cases[i].s, strlen(cases[i].s),
+                       cases[i].nocase) != cases[i].want) {
             fail_msg("glob %s ~ %s: expected %d", cases[i].p, cases[i].s, cases[i].want);
         }
     }
@@ -854,7 +856,7 @@ test_glob(void **state)
     strcat(pat, "b");
     memset(str, 'a', sizeof(str) - 1);
     str[sizeof(str) - 1] = '\0';
-    assert_false(config_glob_match(pat, str, false));
+    assert_false(glob_match(pat, strlen(pat), str, strlen(str), false));
 }
 
 struct got {
