@@ -15,7 +15,6 @@
 #include "util/glob.h"
 #include "util/mem.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
