@@ -120,6 +120,19 @@ cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *ar
     }
 }
 
+void
+cmd_reply_arity(struct client *c, const char *name)
+{
+    reply_errorf(&c->r, "ERR wrong number of arguments for '%s' command", name);
+}
+
+void
+cmd_reply_unknown_subcommand(struct client *c, const struct proto_arg *sub, const char *cmd)
+{
+    int n = sub->len > 128 ? 128 : (int)sub->len;
+    reply_errorf(&c->r, "ERR unknown subcommand '%.*s'. Try %s HELP.", n, sub->ptr, cmd);
+}
+
 static void
 reject(struct client *c, const struct cmd *cmd, const char *err)
 {

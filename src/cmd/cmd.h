@@ -59,6 +59,13 @@ const struct cmd *cmd_lookup(const char *name, size_t len);
 void cmd_dispatch(struct client *c, struct proto_req *req);
 /* Execute a request on a native-protocol connection (SPEC 2a). */
 void cmd_dispatch_native(struct client *c, struct proto_req *req);
+/* Redis's error replies for a wrong argument count ("ERR wrong number of
+ * arguments for 'name' command"; name is e.g. "get" or "config|get") and for
+ * an unknown subcommand ("ERR unknown subcommand 'x'. Try CONFIG HELP."). */
+void cmd_reply_arity(struct client *c, const char *name);
+void cmd_reply_unknown_subcommand(struct client *c, const struct proto_arg *sub,
+                                  const char *cmd);
+
 /* Call a resolved command (no auth/arity checks), counting its stats. */
 void cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv);
 

@@ -488,7 +488,7 @@ cmd_command(struct client *c, int argc, struct proto_arg *argv)
     struct proto_arg *sub = &argv[1];
     if (proto_arg_is(sub, "count")) {
         if (argc != 2) {
-            reply_error(r, "ERR wrong number of arguments for 'command|count' command");
+            cmd_reply_arity(c, "command|count");
             return;
         }
         reply_int(r, CMD_COUNT);
@@ -537,8 +537,7 @@ cmd_command(struct client *c, int argc, struct proto_arg *argv)
             reply_bulkstr(r, cmd_table[i].name);
         }
     } else {
-        int n = sub->len > 128 ? 128 : (int)sub->len;
-        reply_errorf(r, "ERR unknown subcommand '%.*s'. Try COMMAND HELP.", n, sub->ptr);
+        cmd_reply_unknown_subcommand(c, sub, "COMMAND");
     }
 }
 
@@ -571,19 +570,6 @@ reply_help(struct client *c, const struct proto_arg *name, const char *const *li
     reply_simple(&c->r, "    Prints this help.");
 }
 
-static void
-subcommand_arity(struct client *c, const char *full)
-{
-    reply_errorf(&c->r, "ERR wrong number of arguments for '%s' command", full);
-}
-
-static void
-subcommand_unknown(struct client *c, const struct proto_arg *sub, const char *cmd)
-{
-    int n = sub->len > 128 ? 128 : (int)sub->len;
-    reply_errorf(&c->r, "ERR unknown subcommand '%.*s'. Try %s HELP.", n, sub->ptr, cmd);
-}
-
 static const char *const slowlog_help[] = {
     "GET [<count>]",
     "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
@@ -603,13 +589,13 @@ cmd_slowlog(struct client *c, int argc, struct proto_arg *argv)
     struct proto_arg *sub = &argv[1];
     if (proto_arg_is(sub, "len")) {
         if (argc != 2) {
-            subcommand_arity(c, "slowlog|len");
+            cmd_reply_arity(c, "slowlog|len");
             return;
         }
         reply_int(&c->r, (int64_t)slowlog_len());
     } else if (proto_arg_is(sub, "reset")) {
         if (argc != 2) {
-            subcommand_arity(c, "slowlog|reset");
+            cmd_reply_arity(c, "slowlog|reset");
             return;
         }
         slowlog_reset();
@@ -631,12 +617,12 @@ cmd_slowlog(struct client *c, int argc, struct proto_arg *argv)
         slowlog_reply(&c->r, count);
     } else if (proto_arg_is(sub, "help")) {
         if (argc != 2) {
-            subcommand_arity(c, "slowlog|help");
+            cmd_reply_arity(c, "slowlog|help");
             return;
         }
         reply_help(c, &argv[0], slowlog_help);
     } else {
-        subcommand_unknown(c, sub, "SLOWLOG");
+        cmd_reply_unknown_subcommand(c, sub, "SLOWLOG");
     }
 }
 
@@ -731,13 +717,13 @@ cmd_latency(struct client *c, int argc, struct proto_arg *argv)
         latency_histogram(c, argc, argv);
     } else if (proto_arg_is(sub, "latest")) {
         if (argc != 2) {
-            subcommand_arity(c, "latency|latest");
+            cmd_reply_arity(c, "latency|latest");
             return;
         }
         reply_array(&c->r, 0); /* no latency monitor events */
     } else if (proto_arg_is(sub, "history")) {
         if (argc != 3) {
-            subcommand_arity(c, "latency|history");
+            cmd_reply_arity(c, "latency|history");
             return;
         }
         reply_array(&c->r, 0);
@@ -745,14 +731,14 @@ cmd_latency(struct client *c, int argc, struct proto_arg *argv)
         reply_int(&c->r, 0);
     } else if (proto_arg_is(sub, "graph")) {
         if (argc != 3) {
-            subcommand_arity(c, "latency|graph");
+            cmd_reply_arity(c, "latency|graph");
             return;
         }
         int n = argv[2].len > 128 ? 128 : (int)argv[2].len;
         reply_errorf(&c->r, "ERR No samples available for event '%.*s'", n, argv[2].ptr);
     } else if (proto_arg_is(sub, "doctor")) {
         if (argc != 2) {
-            subcommand_arity(c, "latency|doctor");
+            cmd_reply_arity(c, "latency|doctor");
             return;
         }
         static const char doctor[] =
@@ -763,11 +749,11 @@ cmd_latency(struct client *c, int argc, struct proto_arg *argv)
         reply_verbatim(&c->r, doctor, sizeof(doctor) - 1);
     } else if (proto_arg_is(sub, "help")) {
         if (argc != 2) {
-            subcommand_arity(c, "latency|help");
+            cmd_reply_arity(c, "latency|help");
             return;
         }
         reply_help(c, &argv[0], latency_help);
     } else {
-        subcommand_unknown(c, sub, "LATENCY");
+        cmd_reply_unknown_subcommand(c, sub, "LATENCY");
     }
 }

@@ -27,19 +27,6 @@
 bool cmd_auth_required(const struct client *c);
 bool auth_check_token(struct client *c, const char *tok, size_t len);
 
-static void
-subcommand_unknown(struct client *c, const struct proto_arg *sub, const char *cmd)
-{
-    int n = sub->len > 128 ? 128 : (int)sub->len;
-    reply_errorf(&c->r, "ERR unknown subcommand '%.*s'. Try %s HELP.", n, sub->ptr, cmd);
-}
-
-static void
-subcommand_arity(struct client *c, const char *full)
-{
-    reply_errorf(&c->r, "ERR wrong number of arguments for '%s' command", full);
-}
-
 /* ---- authentication ------------------------------------------------------ */
 
 /* SHA-256 of n bytes into out[32]. */
@@ -229,7 +216,7 @@ void
 cmd_ping(struct client *c, int argc, struct proto_arg *argv)
 {
     if (argc > 2) {
-        reply_error(&c->r, "ERR wrong number of arguments for 'ping' command");
+        cmd_reply_arity(c, "ping");
     } else if (argc == 2) {
         reply_bulk(&c->r, argv[1].ptr, argv[1].len);
     } else {
@@ -350,7 +337,7 @@ cmd_function(struct client *c, int argc, struct proto_arg *argv)
 {
     if (proto_arg_is(&argv[1], "flush")) {
         if (argc > 3) {
-            subcommand_arity(c, "function|flush");
+            cmd_reply_arity(c, "function|flush");
         } else if (argc == 3 && !proto_arg_is(&argv[2], "async") &&
                    !proto_arg_is(&argv[2], "sync")) {
             reply_error(&c->r, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
@@ -360,7 +347,7 @@ cmd_function(struct client *c, int argc, struct proto_arg *argv)
     } else if (proto_arg_is(&argv[1], "list")) {
         reply_array(&c->r, 0);
     } else {
-        subcommand_unknown(c, &argv[1], "FUNCTION");
+        cmd_reply_unknown_subcommand(c, &argv[1], "FUNCTION");
     }
 }
 
@@ -422,7 +409,7 @@ cmd_config(struct client *c, int argc, struct proto_arg *argv)
     struct proto_arg *sub = &argv[1];
     if (proto_arg_is(sub, "get")) {
         if (argc < 3) {
-            subcommand_arity(c, "config|get");
+            cmd_reply_arity(c, "config|get");
             return;
         }
         const char *pats[64];
@@ -450,7 +437,7 @@ cmd_config(struct client *c, int argc, struct proto_arg *argv)
         }
     } else if (proto_arg_is(sub, "set")) {
         if (argc < 4 || (argc % 2) != 0) {
-            subcommand_arity(c, "config|set");
+            cmd_reply_arity(c, "config|set");
             return;
         }
         for (int i = 2; i < argc; i += 2) {
@@ -468,7 +455,7 @@ cmd_config(struct client *c, int argc, struct proto_arg *argv)
         reply_ok(&c->r);
     } else if (proto_arg_is(sub, "resetstat")) {
         if (argc != 2) {
-            subcommand_arity(c, "config|resetstat");
+            cmd_reply_arity(c, "config|resetstat");
             return;
         }
         cmd_stats_reset();
@@ -494,7 +481,7 @@ cmd_config(struct client *c, int argc, struct proto_arg *argv)
             reply_simple(&c->r, help[i]);
         }
     } else {
-        subcommand_unknown(c, sub, "CONFIG");
+        cmd_reply_unknown_subcommand(c, sub, "CONFIG");
     }
 }
 
@@ -506,13 +493,13 @@ cmd_client(struct client *c, int argc, struct proto_arg *argv)
     struct proto_arg *sub = &argv[1];
     if (proto_arg_is(sub, "id")) {
         if (argc != 2) {
-            subcommand_arity(c, "client|id");
+            cmd_reply_arity(c, "client|id");
             return;
         }
         reply_int(&c->r, (int64_t)c->id);
     } else if (proto_arg_is(sub, "setname")) {
         if (argc != 3) {
-            subcommand_arity(c, "client|setname");
+            cmd_reply_arity(c, "client|setname");
             return;
         }
         for (size_t i = 0; i < argv[2].len; i++) {
@@ -527,7 +514,7 @@ cmd_client(struct client *c, int argc, struct proto_arg *argv)
         reply_ok(&c->r);
     } else if (proto_arg_is(sub, "getname")) {
         if (argc != 2) {
-            subcommand_arity(c, "client|getname");
+            cmd_reply_arity(c, "client|getname");
             return;
         }
         if (c->name) {
@@ -538,7 +525,7 @@ cmd_client(struct client *c, int argc, struct proto_arg *argv)
     } else if (proto_arg_is(sub, "list") || proto_arg_is(sub, "info")) {
         bool info = proto_arg_is(sub, "info");
         if (info && argc != 2) {
-            subcommand_arity(c, "client|info");
+            cmd_reply_arity(c, "client|info");
             return;
         }
         uint64_t only = info ? c->id : 0;
@@ -625,7 +612,7 @@ kill_done:
         free(laddr);
     } else if (proto_arg_is(sub, "no-evict") || proto_arg_is(sub, "no-touch")) {
         if (argc != 3) {
-            subcommand_arity(c, proto_arg_is(sub, "no-evict") ? "client|no-evict"
+            cmd_reply_arity(c, proto_arg_is(sub, "no-evict") ? "client|no-evict"
                                                               : "client|no-touch");
         } else if (proto_arg_is(&argv[2], "on") || proto_arg_is(&argv[2], "off")) {
             reply_ok(&c->r);
@@ -633,6 +620,6 @@ kill_done:
             reply_error(&c->r, ERR_SYNTAX);
         }
     } else {
-        subcommand_unknown(c, sub, "CLIENT");
+        cmd_reply_unknown_subcommand(c, sub, "CLIENT");
     }
 }

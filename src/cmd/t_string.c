@@ -340,8 +340,7 @@ static void
 mset_generic(struct client *c, int argc, struct proto_arg *argv, bool nx)
 {
     if ((argc % 2) == 0) {
-        reply_errorf(&c->r, "ERR wrong number of arguments for '%s' command",
-                     nx ? "msetnx" : "mset");
+        cmd_reply_arity(c, nx ? "msetnx" : "mset");
         return;
     }
     int npairs = (argc - 1) / 2;
