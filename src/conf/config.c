@@ -113,17 +113,6 @@ config_defaults(struct config *cfg)
     cfg->security.tls_enabled = false;
 }
 
-static void
-strlist_free(struct config_strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->items[i]);
-    }
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
-}
-
 void
 config_free(struct config *cfg)
 {
@@ -132,10 +121,10 @@ config_free(struct config *cfg)
         if (conf__keys[i].type == CT_STRING) {
             free(*(char **)f);
         } else if (conf__keys[i].type == CT_LIST) {
-            strlist_free(f);
+            conf__strlist_free(f);
         }
     }
-    strlist_free(&cfg->security.tokens);
+    conf__strlist_free(&cfg->security.tokens);
     free(cfg->config_file);
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -474,7 +463,7 @@ finalize(struct loader *ld)
     if (!cfg->log_enable_file && *cfg->log_file) {
         cfg->log_file[0] = '\0';
     }
-    strlist_free(&cfg->security.tokens);
+    conf__strlist_free(&cfg->security.tokens);
     add_token(&cfg->security.tokens, cfg->security.auth_token);
     for (size_t i = 0; i < cfg->security.auth_tokens.n; i++) {
         add_token(&cfg->security.tokens, cfg->security.auth_tokens.items[i]);

@@ -77,6 +77,8 @@ int conf__parse_toml(int id, const struct toml_value *tv, struct conf_val *out, 
  * scalar stores use __atomic_store_n (live changes). */
 void conf__store(struct config *cfg, int id, struct conf_val *val, bool atomic);
 void conf__val_free(int id, struct conf_val *val);
+/* Free a string list's items and array; leaves it empty. */
+void conf__strlist_free(struct config_strlist *l);
 
 /* Parse + store + run the key's check. Returns 0 or a negative code. */
 int conf__set_text(struct config *cfg, int id, const char *text, char *detail, size_t len);

@@ -626,8 +626,8 @@ conf__parse_toml(int id, const struct toml_value *tv, struct conf_val *out, char
 
 /* ----- storing and formatting ------------------------------------------- */
 
-static void
-list_free(struct config_strlist *l)
+void
+conf__strlist_free(struct config_strlist *l)
 {
     for (size_t i = 0; i < l->n; i++) {
         free(l->items[i]);
@@ -644,7 +644,7 @@ conf__val_free(int id, struct conf_val *val)
         free(val->v.s);
         val->v.s = NULL;
     } else if (conf__keys[id].type == CT_LIST) {
-        list_free(&val->v.l);
+        conf__strlist_free(&val->v.l);
     }
 }
 
@@ -696,7 +696,7 @@ conf__store(struct config *cfg, int id, struct conf_val *val, bool atomic)
         val->v.s = NULL;
         break;
     case CT_LIST:
-        list_free((struct config_strlist *)f);
+        conf__strlist_free((struct config_strlist *)f);
         *(struct config_strlist *)f = val->v.l;
         memset(&val->v.l, 0, sizeof(val->v.l));
         break;
