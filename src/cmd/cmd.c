@@ -208,27 +208,7 @@ cmd_dispatch(struct client *c, struct proto_req *req)
 }
 
 void
-cmd_stats_get(struct cmd_stat out[CMD_COUNT])
-{
-    struct tstats sum;
-    tstats_sum(&sum);
-    memcpy(out, sum.cmd, sizeof(sum.cmd));
-}
-
-void
 cmd_stats_reset(void)
 {
     tstats_reset_all();
-}
-
-uint64_t
-cmd_total_commands(void)
-{
-    struct tstats sum;
-    tstats_sum(&sum);
-    uint64_t n = 0;
-    for (int i = 0; i < CMD_COUNT; i++) {
-        n += sum.cmd[i].calls;
-    }
-    return n;
 }

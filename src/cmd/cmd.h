@@ -83,10 +83,7 @@ cmd_time_ms(void)
 struct cmd_stat {
     uint64_t calls, usec, rejected, failed;
 };
-void cmd_stats_get(struct cmd_stat out[CMD_COUNT]);
 void cmd_stats_reset(void);
-/* Totals for INFO stats. */
-uint64_t cmd_total_commands(void);
 
 /* Handlers, defined in t_string.c, t_keys.c, t_server.c, ... */
 #define CMD(name, fn, arity, flags, fk, lk, ks, cats) cmd_fn fn;

@@ -350,10 +350,7 @@ stats_json(struct buf *out)
 {
     struct tstats ts;
     tstats_sum(&ts);
-    uint64_t total = 0;
-    for (int i = 0; i < CMD_COUNT; i++) {
-        total += ts.cmd[i].calls;
-    }
+    uint64_t total = tstats_calls(&ts);
     struct store *st = server.store;
     buf_appendf(out,
                 "{\"keys\":%zu,\"memory\":%zu,\"max_memory\":%zu,\"hits\":%llu,"

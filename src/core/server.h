@@ -79,6 +79,9 @@ struct tstats {
     struct tstats *next; /* registry of all threads' blocks */
 };
 
+/* Commands executed, over every command of a summed block. */
+uint64_t tstats_calls(const struct tstats *t);
+
 /* The calling thread's block (created on first use, never freed: threads
  * live as long as the server). Lock-free after the first call. */
 struct tstats *tstats_self(void);

@@ -226,3 +226,13 @@ server_count_rejected(enum server_reject r)
         atomic_fetch_add(&server.conns_rejected_by[r], 1);
     }
 }
+
+uint64_t
+tstats_calls(const struct tstats *t)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < CMD_COUNT; i++) {
+        n += t->cmd[i].calls;
+    }
+    return n;
+}

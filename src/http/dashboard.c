@@ -37,10 +37,7 @@ dashboard_data_json(struct buf *out)
 {
     struct tstats ts;
     tstats_sum(&ts);
-    uint64_t total = 0;
-    for (int i = 0; i < CMD_COUNT; i++) {
-        total += ts.cmd[i].calls;
-    }
+    uint64_t total = tstats_calls(&ts);
     uint64_t h[TSTATS_HIST_BUCKETS];
     tstats_hist_sum(-1, h);
     struct store *st = server.store;

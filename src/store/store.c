@@ -381,13 +381,6 @@ store_memory_exact(struct store *st)
     return t.mem;
 }
 
-bool
-store_over_limit(struct store *st)
-{
-    size_t max = atomic_load_explicit(&st->max_memory, memory_order_relaxed);
-    return max != 0 && store_used_memory(st) > max;
-}
-
 void
 store_flush(struct store *st)
 {

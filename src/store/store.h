@@ -144,9 +144,6 @@ store_used_memory(const struct store *st)
 /* Exact figure: the sum of every shard's memory, read under the locks
  * (store_used_memory may lag it by at most nshards * mem_step). */
 size_t store_memory_exact(struct store *st);
-/* True when a write that may add memory must be refused (noeviction, or
- * eviction could not get below the limit). */
-bool store_over_limit(struct store *st);
 /* Remove every key. */
 void store_flush(struct store *st);
 
