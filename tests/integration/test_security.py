@@ -322,8 +322,15 @@ def test_allowed_ips_from_env_and_bad_entry(make_crab):
 def test_max_connections_reply_per_port(make_crab):
     srv = make_crab(extra_args=["--max-connections", "3"])
     settle(srv, want=1)
-    held = [RespConn(srv.resp_port, server=srv) for _ in range(3)]
+    # the settle probe's close is handled by its worker on its own time: wait
+    # for it through the first held connection before filling the other slots
+    held = [RespConn(srv.resp_port, server=srv)]
     try:
+        deadline = time.time() + 5
+        while info_field(held[0], "connected_clients") != 1:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        held += [RespConn(srv.resp_port, server=srv) for _ in range(2)]
         for c in held:
             assert c.call("PING") == b"+PONG\r\n"
         with RespConn(srv.resp_port) as c:
