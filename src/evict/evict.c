@@ -448,6 +448,39 @@ evict_on_remove(struct evict_policy *p, evict_ref ref)
     list_unlink(p, seg_list(p, seg), ref, node_weight(p, ref));
 }
 
+void
+evict_on_move(struct evict_policy *p, evict_ref from, evict_ref to)
+{
+    struct evict_node *a = node_at(p, from);
+    struct evict_node *b = node_at(p, to);
+    enum evict_seg seg = evict_node_segment(a);
+    struct evict_list *l;
+
+    if (from == to) {
+        return;
+    }
+    b->prev = a->prev;
+    b->next = a->next;
+    b->seg = a->seg;
+    a->prev = 0;
+    a->next = 0;
+    a->seg = EVICT_SEG_NONE;
+    if (seg == EVICT_SEG_NONE) {
+        return;
+    }
+    l = seg_list(p, seg);
+    if (b->prev != 0) {
+        node_at(p, b->prev)->next = to;
+    } else {
+        l->head = to;
+    }
+    if (b->next != 0) {
+        node_at(p, b->next)->prev = to;
+    } else {
+        l->tail = to;
+    }
+}
+
 /* ---- eviction ------------------------------------------------------------ */
 
 static uint64_t

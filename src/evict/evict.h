@@ -255,6 +255,14 @@ void evict_on_update(struct evict_policy *p, evict_ref ref,
  * linked is ignored. */
 void evict_on_remove(struct evict_policy *p, evict_ref ref);
 
+/* The item moved to other memory (e.g. a larger chunk): the node at `to`
+ * takes the place of the node at `from` in its list (segment and position),
+ * and `from` is left unlinked; weights are unchanged (call on_update after,
+ * if it changed). Only prev/next/seg of both nodes are written, whatever
+ * `to` held before; user[] of neither is touched. If `from` is not linked,
+ * `to` is left unlinked. Call it before freeing `from`. */
+void evict_on_move(struct evict_policy *p, evict_ref from, evict_ref to);
+
 /* A GET for an absent key: counted in the sketch only. */
 void evict_on_miss(struct evict_policy *p, uint64_t key_hash);
 

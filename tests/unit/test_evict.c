@@ -2,7 +2,8 @@
  * test_evict.c -- the eviction policies: LRU order against a naive model,
  * W-TinyLFU invariants under a random workload with weights, scan
  * resistance, kind switching, noeviction, capacity changes, the climber,
- * and that the owner's bytes of the node (user[]) survive every operation.
+ * that the owner's bytes of the node (user[]) survive every operation, and
+ * that on_move keeps a node's place.
  *
  * The items array is the policy's base: an item's ref is the offset of its
  * node from the array's start in EVICT_REF_UNIT units (never 0, as the node
@@ -591,6 +592,104 @@ test_user_bytes_untouched(void **state)
     free(it);
 }
 
+/* Copy an item's own fields (not its node) from src to dst. */
+static void
+copy_item(struct item *dst, const struct item *src)
+{
+    dst->key = src->key;
+    dst->hash = src->hash;
+    dst->weight = src->weight;
+    dst->last_use = src->last_use;
+    dst->resident = src->resident;
+}
+
+/* on_move keeps the node's place: policy B, whose items hop between the
+ * twin slots k and k + N, evicts exactly the keys policy A (no moves) does,
+ * in the same order, with the same figures. */
+static void
+move_matches(enum evict_kind kind)
+{
+    enum { N = 400, CAP = 150, OPS = 40000 };
+    struct item *a = make_items(N);
+    struct item *b = make_items(2 * N);
+    uint32_t slot[N];
+    struct evict_policy pa, pb;
+    struct evict_stats sa, sb;
+    uint64_t rng = 0x2545f4914f6cdd1dULL;
+
+    for (int k = 0; k < N; k++) {
+        slot[k] = (uint32_t)k;
+        a[k].weight = 1 + (uint64_t)(mix((uint64_t)k + 3) % 3);
+        copy_item(&b[k], &a[k]);
+    }
+    init_policy(&pa, a, kind, CAP);
+    init_policy(&pb, b, kind, CAP);
+    for (int op = 0; op < OPS; op++) {
+        uint64_t r = rnd(&rng);
+        uint32_t k = (uint32_t)((r % 3 == 0) ? r % N : r % (N / 6));
+        struct item *ea = &a[k];
+        struct item *eb = &b[slot[k]];
+
+        if (r % 7 == 0) {
+            /* Move (linked or not) to the twin slot. */
+            uint32_t to = slot[k] < N ? slot[k] + N : slot[k] - N;
+            copy_item(&b[to], eb);
+            evict_on_move(&pb, ref_of(&pb, eb), ref_of(&pb, &b[to]));
+            assert_int_equal(evict_node_segment(&eb->node), EVICT_SEG_NONE);
+            assert_int_equal(evict_node_segment(&b[to].node),
+                             evict_node_segment(&ea->node));
+            eb->resident = false;
+            slot[k] = to;
+            continue;
+        }
+        if (ea->resident) {
+            evict_on_access(&pa, ref_of(&pa, ea), ea->hash);
+            evict_on_access(&pb, ref_of(&pb, eb), eb->hash);
+            continue;
+        }
+        evict_on_miss(&pa, ea->hash);
+        evict_on_miss(&pb, eb->hash);
+        evict_on_insert(&pa, ref_of(&pa, ea), ea->hash, ea->weight);
+        evict_on_insert(&pb, ref_of(&pb, eb), eb->hash, eb->weight);
+        ea->resident = eb->resident = true;
+        while (evict_weight(&pa) > CAP) {
+            struct item *va = item_of(&pa, evict_one(&pa));
+            struct item *vb = item_of(&pb, evict_one(&pb));
+            assert_int_equal(va->key, vb->key);
+            assert_ptr_equal(vb, &b[slot[vb->key]]);
+            va->resident = vb->resident = false;
+        }
+    }
+    evict_stats(&pa, &sa);
+    evict_stats(&pb, &sb);
+    assert_int_equal(sa.window_count, sb.window_count);
+    assert_int_equal(sa.probation_weight, sb.probation_weight);
+    assert_int_equal(sa.protected_weight, sb.protected_weight);
+    assert_int_equal(sa.admissions, sb.admissions);
+    check_invariants(&pa, a, N);
+    check_invariants(&pb, b, 2 * N);
+    /* Drain both: the same keys in the same order. */
+    for (evict_ref ra; (ra = evict_one(&pa)) != 0;) {
+        evict_ref rb = evict_one(&pb);
+        assert_int_not_equal(rb, 0);
+        assert_int_equal(item_of(&pa, ra)->key, item_of(&pb, rb)->key);
+    }
+    assert_int_equal(evict_one(&pb), 0);
+    check_user_bytes(b, 2 * N);
+    evict_deinit(&pa);
+    evict_deinit(&pb);
+    free(a);
+    free(b);
+}
+
+static void
+test_move_keeps_place(void **state)
+{
+    (void)state;
+    move_matches(EVICT_TINYLFU);
+    move_matches(EVICT_LRU);
+}
+
 int
 main(void)
 {
@@ -605,6 +704,7 @@ main(void)
         cmocka_unit_test(test_set_capacity),
         cmocka_unit_test(test_climber_grows_window_for_recency),
         cmocka_unit_test(test_user_bytes_untouched),
+        cmocka_unit_test(test_move_keeps_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
