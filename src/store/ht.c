@@ -20,7 +20,7 @@
 #define HT_MIN_SIZE 16
 
 static uint32_t *buckets_alloc(struct ht *h, size_t n);
-static void buckets_free(struct ht *h, uint32_t *t);
+static void buckets_free(struct ht *h, uint32_t *t, size_t n);
 
 #define AT(h, ref) item_at((h)->slab, (ref))
 
@@ -44,8 +44,8 @@ ht_init(struct ht *h, const struct slab *slab)
 void
 ht_deinit(struct ht *h)
 {
-    free(h->tab[0]);
-    free(h->tab[1]);
+    big_free(h->tab[0], h->size[0] * sizeof(uint32_t));
+    big_free(h->tab[1], h->size[1] * sizeof(uint32_t));
     ht_init(h, h->slab);
 }
 
@@ -62,7 +62,7 @@ ht_reserve(struct ht *h, size_t n)
     if (size <= h->size[0]) {
         return;
     }
-    buckets_free(h, h->tab[0]);
+    buckets_free(h, h->tab[0], h->size[0]);
     h->tab[0] = buckets_alloc(h, size);
     h->size[0] = size;
 }
@@ -76,17 +76,17 @@ ht_mem(const struct ht *h)
 static uint32_t *
 buckets_alloc(struct ht *h, size_t n)
 {
-    uint32_t *t = xcalloc(n, sizeof(uint32_t));
-    h->mem += mem_usable(t);
+    uint32_t *t = big_alloc(n * sizeof(uint32_t));
+    h->mem += big_size(t, n * sizeof(uint32_t));
     return t;
 }
 
 static void
-buckets_free(struct ht *h, uint32_t *t)
+buckets_free(struct ht *h, uint32_t *t, size_t n)
 {
     if (t) {
-        h->mem -= mem_usable(t);
-        free(t);
+        h->mem -= big_size(t, n * sizeof(uint32_t));
+        big_free(t, n * sizeof(uint32_t));
     }
 }
 
@@ -105,7 +105,7 @@ start_resize(struct ht *h, size_t size)
 static void
 finish_rehash(struct ht *h)
 {
-    buckets_free(h, h->tab[0]);
+    buckets_free(h, h->tab[0], h->size[0]);
     h->tab[0] = h->tab[1];
     h->size[0] = h->size[1];
     h->used[0] = h->used[1];
