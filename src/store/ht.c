@@ -332,6 +332,10 @@ migrate_group(struct ht *h)
     }
     struct ht_group *gr = &o->g[g];
     uint64_t tags = tags_load(gr);
+    /* The keys must be hashed again: fetch the items in parallel. */
+    for (uint64_t m = occupied(tags); m; m &= m - 1) {
+        __builtin_prefetch(AT(h, gr->ref[first_slot(m)]));
+    }
     for (uint64_t m = occupied(tags); m; m &= m - 1) {
         unsigned i = first_slot(m);
         const struct item *it = AT(h, gr->ref[i]);

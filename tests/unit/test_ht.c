@@ -75,6 +75,51 @@ now_ns(void)
 
 /* ---- benchmark (old and new API alike) ---- */
 
+/* The store's batched lookups prefetch ahead (store_prefetch): the table
+ * 16 lookups ahead, the item 8 ahead. The old chained table had no
+ * ht_prefetch; the store peeked at its buckets the same way. */
+static void
+bench_prefetch(const struct ht *h, uint64_t hash, int stage)
+{
+#ifdef HT_GROUP
+    ht_prefetch(h, hash, stage);
+#else
+    for (int t = 0; t < 2; t++) {
+        if (h->size[t] == 0) {
+            continue;
+        }
+        uint32_t *b = &h->tab[t][hash & (h->size[t] - 1)];
+        if (stage == 0) {
+            __builtin_prefetch(b);
+        } else if (*b) {
+            __builtin_prefetch(item_at(h->slab, *b));
+        }
+    }
+#endif
+}
+
+static double
+bench_batched(struct ht *h, char (*keys)[16], const uint64_t *hs, size_t n, size_t *hits)
+{
+    double best = 1e18;
+    for (int rep = 0; rep < 5; rep++) {
+        *hits = 0;
+        double t0 = now_ns();
+        for (size_t i = 0; i < n; i++) {
+            if (i + 16 < n) {
+                bench_prefetch(h, hs[i + 16], 0);
+            }
+            if (i + 8 < n) {
+                bench_prefetch(h, hs[i + 8], 1);
+            }
+            *hits += ht_find(h, keys[i], 16, hs[i]) != NULL;
+        }
+        double t = (now_ns() - t0) / (double)n;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
 static void
 bench(size_t n)
 {
@@ -105,13 +150,19 @@ bench(size_t n)
     double t_ins = (now_ns() - t0) / (double)n;
     while (ht_rehash(&h, 1000)) {
     }
+    /* the best of 5 passes (the machine may be shared) */
     size_t found = 0;
-    t0 = now_ns();
-    for (size_t i = 0; i < n; i++) {
-        size_t k = order[i];
-        found += ht_find(&h, item_key(items[k]), 16, hashes[k]) == items[k];
+    double t_hit = 1e18;
+    for (int rep = 0; rep < 5; rep++) {
+        found = 0;
+        t0 = now_ns();
+        for (size_t i = 0; i < n; i++) {
+            size_t k = order[i];
+            found += ht_find(&h, item_key(items[k]), 16, hashes[k]) == items[k];
+        }
+        double t = (now_ns() - t0) / (double)n;
+        t_hit = t < t_hit ? t : t_hit;
     }
-    double t_hit = (now_ns() - t0) / (double)n;
     /* misses: keys of the same shape that are not there */
     char (*mkeys)[16] = malloc(n * 16);
     uint64_t *mh = malloc(n * sizeof(*mh));
@@ -121,14 +172,35 @@ bench(size_t n)
         mh[i] = ht_hash(key, 16);
     }
     size_t missed = 0;
-    t0 = now_ns();
-    for (size_t i = 0; i < n; i++) {
-        missed += ht_find(&h, mkeys[i], 16, mh[i]) == NULL;
+    double t_miss = 1e18;
+    for (int rep = 0; rep < 5; rep++) {
+        missed = 0;
+        t0 = now_ns();
+        for (size_t i = 0; i < n; i++) {
+            missed += ht_find(&h, mkeys[i], 16, mh[i]) == NULL;
+        }
+        double t = (now_ns() - t0) / (double)n;
+        t_miss = t < t_miss ? t : t_miss;
     }
-    double t_miss = (now_ns() - t0) / (double)n;
+    /* batched with prefetch: the keys in a separate array, as from the wire */
+    char (*hkeys)[16] = malloc(n * 16);
+    uint64_t *hh = malloc(n * sizeof(*hh));
+    for (size_t i = 0; i < n; i++) {
+        memcpy(hkeys[i], item_key(items[order[i]]), 16);
+        hh[i] = hashes[order[i]];
+    }
+    size_t bh = 0, bm = 0;
+    double t_bhit = bench_batched(&h, hkeys, hh, n, &bh);
+    double t_bmiss = bench_batched(&h, mkeys, mh, n, &bm);
     printf("ht bench, %zu keys: insert %.1f ns, find hit %.1f ns, find miss %.1f ns; "
-           "table %.2f B/key\n",
-           n, t_ins, t_hit, t_miss, (double)ht_mem(&h) / (double)n);
+           "prefetched batch: hit %.1f ns, miss %.1f ns; table %.2f B/key\n",
+           n, t_ins, t_hit, t_miss, t_bhit, t_bmiss, (double)ht_mem(&h) / (double)n);
+    if (bh != n || bm != 0) {
+        printf("ht bench: WRONG (batched hits %zu, misses found %zu)\n", bh, bm);
+        exit(1);
+    }
+    free(hkeys);
+    free(hh);
     if (found != n || missed != n) {
         printf("ht bench: WRONG (found %zu, missed %zu)\n", found, missed);
         exit(1);
