@@ -41,9 +41,6 @@
 #include "evict/evict.h"
 
 #include <math.h>
-#ifdef CLIMB_DEBUG
-#include <stdio.h>
-#endif
 
 #define REACTIVE_MAX_ENTRIES 4096u
 #define STEP_PERCENT 0.03
@@ -120,11 +117,6 @@ density_adjustment(struct evict_policy *p)
     if (sign != 0) {
         c->last_sign = sign;
     }
-#ifdef CLIMB_DEBUG
-    fprintf(stderr, "climb n=%llu/%llu/%llu w=%.3f wh=%llu mh=%llu err=%.3f gain=%.4f\n", (unsigned long long)p->seg[0].count, (unsigned long long)p->seg[1].count, (unsigned long long)p->seg[2].count, wmax / cap,
-            (unsigned long long)c->window_hits,
-            (unsigned long long)(c->hits - c->window_hits), err, c->gain);
-#endif
     step = fabs(err) * c->gain * cap;
     if (step > DENSITY_MAX_STEP * cap) {
         step = DENSITY_MAX_STEP * cap;
