@@ -28,12 +28,15 @@
  * SLAB_POOL_BATCH pages, at least SLAB_POOL_BATCH pages of it (longest
  * spans first) are returned to the kernel with one madvise(MADV_DONTNEED)
  * per run of adjacent pages, then kept on the cold pool (still committed,
- * reused before the frontier moves). A span of n pages comes from, in
- * order: warm n, a longer warm span split (the rest stays warm), cold n, a
- * longer cold span split, the frontier. Bitmaps of the non-empty lists make
- * each step one mask and count-trailing-zeros. Pooled spans are not merged
- * with their neighbours: a long span wanted when the pool holds only
- * shorter pieces comes from the frontier (address space, no RSS).
+ * reused before the frontier moves). A span entering the cold pool is
+ * merged with the cold spans on either side (boundary tags: a cold span's
+ * last page names its head), so pieces cut off for short spans grow back
+ * into long ones; cold spans of SLAB_SPAN_MAX pages or more share the last
+ * list. A span of n pages comes from, in order: the shortest warm list of
+ * n pages or more (the rest stays warm), the shortest such cold list (the
+ * rest stays cold), the frontier. Bitmaps of the non-empty lists make each
+ * step one mask and count-trailing-zeros. Warm spans are not merged (there
+ * are few of them), so their pieces wait to be released.
  */
 #include "store/slab.h"
 
@@ -50,6 +53,8 @@
 #define SLAB_NONE 0xFFFFu                         /* empty free list */
 #define SLAB_NO_CLASS 0xFFFFu                     /* span head, pooled */
 #define SLAB_TAIL 0xFFFEu                         /* not the head of its span */
+#define SLAB_COLD 0xFFFDu                         /* span head, cold pool */
+#define SLAB_COLD_END 0xFFFCu                     /* last page of a cold span */
 #define SLAB_COMMIT_MIN ((size_t)1 << 20)
 #define SLAB_COMMIT_MAX ((size_t)64 << 20)
 #define SLAB_POOL_KEEP 16u
@@ -204,26 +209,89 @@ partial_unlink(struct slab *s, unsigned cls, uint32_t pi)
 
 /* ---- the pool of empty spans ---- */
 
-static void
-pool_put(struct slab *s, uint32_t *lists, uint32_t *mask, uint32_t pi, unsigned n)
+/* A pooled span's length in pages (cold spans can exceed SLAB_SPAN_MAX
+ * once merged), kept in used (low half) and bump (high half). */
+static inline uint32_t
+pool_len(const struct slab_page *pg)
 {
-    struct slab_page *pg = &s->pages[pi];
-    pg->cls = SLAB_NO_CLASS;
-    pg->used = (uint16_t)n;
-    pg->next = lists[n];
-    lists[n] = pi;
-    *mask |= 1u << n;
+    return pg->used | (uint32_t)pg->bump << 16;
 }
 
-static uint32_t
-pool_get(struct slab *s, uint32_t *lists, uint32_t *mask, unsigned n)
+static inline unsigned
+pool_index(uint32_t len)
 {
-    uint32_t pi = lists[n];
-    lists[n] = s->pages[pi].next;
-    if (lists[n] == 0) {
-        *mask &= ~(1u << n);
+    return len < SLAB_SPAN_MAX ? len : SLAB_SPAN_MAX;
+}
+
+/* Push span pi of len pages on a pool list; mark is SLAB_NO_CLASS (warm)
+ * or SLAB_COLD. */
+static void
+pool_put(struct slab *s, uint32_t *lists, uint32_t *mask, uint32_t pi,
+         uint32_t len, uint16_t mark)
+{
+    struct slab_page *pg = &s->pages[pi];
+    unsigned i = pool_index(len);
+    pg->cls = mark;
+    pg->used = (uint16_t)len;
+    pg->bump = (uint16_t)(len >> 16);
+    pg->prev = 0;
+    pg->next = lists[i];
+    if (pg->next != 0) {
+        s->pages[pg->next].prev = pi;
     }
-    return pi;
+    lists[i] = pi;
+    *mask |= 1u << i;
+}
+
+static void
+pool_unlink(struct slab *s, uint32_t *lists, uint32_t *mask, uint32_t pi)
+{
+    struct slab_page *pg = &s->pages[pi];
+    unsigned i = pool_index(pool_len(pg));
+    if (pg->prev != 0) {
+        s->pages[pg->prev].next = pg->next;
+    } else {
+        lists[i] = pg->next;
+        if (lists[i] == 0) {
+            *mask &= ~(1u << i);
+        }
+    }
+    if (pg->next != 0) {
+        s->pages[pg->next].prev = pg->prev;
+    }
+}
+
+/* A cold span: head marked SLAB_COLD, last page SLAB_COLD_END naming the
+ * head, so that a span freed next to it on either side finds it. */
+static void
+cold_put(struct slab *s, uint32_t pi, uint32_t len)
+{
+    pool_put(s, s->pool_cold, &s->cold_mask, pi, len, SLAB_COLD);
+    if (len > 1) {
+        s->pages[pi + len - 1].cls = SLAB_COLD_END;
+        s->pages[pi + len - 1].next = pi;
+    }
+}
+
+/* Add a span just returned to the kernel to the cold pool, merged with the
+ * cold spans around it. Spans tile the pages below the frontier, so the
+ * page before pi ends a span and the page after the span starts one. */
+static void
+cold_insert(struct slab *s, uint32_t pi, uint32_t len)
+{
+    uint32_t right = pi + len;
+    if ((size_t)right * SLAB_PAGE < s->frontier && s->pages[right].cls == SLAB_COLD) {
+        len += pool_len(&s->pages[right]);
+        pool_unlink(s, s->pool_cold, &s->cold_mask, right);
+    }
+    const struct slab_page *lp = &s->pages[pi - 1];
+    if (pi > 1 && (lp->cls == SLAB_COLD || lp->cls == SLAB_COLD_END)) {
+        uint32_t left = lp->cls == SLAB_COLD ? pi - 1 : lp->next;
+        len += pool_len(&s->pages[left]);
+        pool_unlink(s, s->pool_cold, &s->cold_mask, left);
+        pi = left;
+    }
+    cold_put(s, pi, len);
 }
 
 /* Return at least SLAB_POOL_BATCH warm pages (longest spans first) to the
@@ -237,7 +305,8 @@ pool_release_batch(struct slab *s)
     unsigned n = 0, pages = 0;
     while (pages < SLAB_POOL_BATCH && s->warm_mask != 0) {
         unsigned l = 31u - (unsigned)__builtin_clz(s->warm_mask);
-        uint32_t pi = pool_get(s, s->pool_warm, &s->warm_mask, l);
+        uint32_t pi = s->pool_warm[l];
+        pool_unlink(s, s->pool_warm, &s->warm_mask, pi);
         /* insertion sort, ascending */
         unsigned j = n++;
         while (j > 0 && head[j - 1] > pi) {
@@ -262,10 +331,8 @@ pool_release_batch(struct slab *s)
                 MADV_DONTNEED);
         i = j;
     }
-    /* Pushed highest first, so the cold pool hands out low pages first. */
-    while (n > 0) {
-        n--;
-        pool_put(s, s->pool_cold, &s->cold_mask, head[n], len[n]);
+    for (i = 0; i < n; i++) {
+        cold_insert(s, head[i], len[i]);
     }
 }
 
@@ -311,31 +378,32 @@ frontier_take(struct slab *s, unsigned n)
 }
 
 /* An empty span of n pages: warm, a longer warm one split, cold, a longer
- * cold one split, the frontier. 0 when there is none. */
+ * cold one split (the first fit of its length list), the frontier. 0 when
+ * there is none. */
 static uint32_t
 span_take(struct slab *s, unsigned n)
 {
-    uint32_t longer = ~((2u << n) - 1);
-    uint32_t pi;
-    unsigned l;
-    if (s->warm_mask & (1u << n)) {
-        s->pooled -= n;
-        return pool_get(s, s->pool_warm, &s->warm_mask, n);
-    }
-    if (s->warm_mask & longer) {
-        l = (unsigned)__builtin_ctz(s->warm_mask & longer);
-        pi = pool_get(s, s->pool_warm, &s->warm_mask, l);
-        pool_put(s, s->pool_warm, &s->warm_mask, pi + n, l - n);
+    uint32_t fit = ~((1u << n) - 1); /* lists of n pages or more */
+    uint32_t pi, len;
+    unsigned i;
+    if (s->warm_mask & fit) {
+        i = (unsigned)__builtin_ctz(s->warm_mask & fit);
+        pi = s->pool_warm[i];
+        pool_unlink(s, s->pool_warm, &s->warm_mask, pi);
+        if (i > n) {
+            pool_put(s, s->pool_warm, &s->warm_mask, pi + n, i - n, SLAB_NO_CLASS);
+        }
         s->pooled -= n;
         return pi;
     }
-    if (s->cold_mask & (1u << n)) {
-        return pool_get(s, s->pool_cold, &s->cold_mask, n);
-    }
-    if (s->cold_mask & longer) {
-        l = (unsigned)__builtin_ctz(s->cold_mask & longer);
-        pi = pool_get(s, s->pool_cold, &s->cold_mask, l);
-        pool_put(s, s->pool_cold, &s->cold_mask, pi + n, l - n);
+    if (s->cold_mask & fit) {
+        i = (unsigned)__builtin_ctz(s->cold_mask & fit);
+        pi = s->pool_cold[i];
+        len = pool_len(&s->pages[pi]);
+        pool_unlink(s, s->pool_cold, &s->cold_mask, pi);
+        if (len > n) {
+            cold_put(s, pi + n, len - n);
+        }
         return pi;
     }
     return frontier_take(s, n);
@@ -369,7 +437,7 @@ static void
 span_close(struct slab *s, unsigned cls, uint32_t pi)
 {
     unsigned n = class_pages(cls);
-    pool_put(s, s->pool_warm, &s->warm_mask, pi, n);
+    pool_put(s, s->pool_warm, &s->warm_mask, pi, n, SLAB_NO_CLASS);
     s->pooled += n;
     s->pages_used -= n;
     if (s->pooled >= SLAB_POOL_KEEP + SLAB_POOL_BATCH) {

@@ -72,7 +72,8 @@ struct slab {
      * out, which is also what keeps reference 0 free). */
     uint32_t partial[SLAB_CLASSES]; /* per class: spans with a free chunk */
     /* Empty spans by length in pages (index 1..SLAB_SPAN_MAX; a small
-     * class's page is a span of 1), and bitmaps of the non-empty lists. */
+     * class's page is a span of 1; merged cold spans of SLAB_SPAN_MAX pages
+     * or more share the last list), and bitmaps of the non-empty lists. */
     uint32_t pool_warm[SLAB_SPAN_MAX + 1]; /* still resident (LIFO) */
     uint32_t pool_cold[SLAB_SPAN_MAX + 1]; /* returned to the kernel */
     uint32_t warm_mask;    /* bit n: pool_warm[n] is not empty */

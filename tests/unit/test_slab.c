@@ -359,8 +359,9 @@ test_pages_reused(void **state)
     free(refs);
 }
 
-/* Emptied spans serve the same class again, and shorter spans and small
- * pages are cut from them, without moving the frontier. */
+/* Emptied spans serve the same class again, shorter spans and small pages
+ * are cut from them, and the pieces merge back into long spans, all
+ * without moving the frontier. */
 static void
 test_spans_reused(void **state)
 {
@@ -422,6 +423,22 @@ test_spans_reused(void **state)
         assert_true(intact(&s, refs[i], 2048, (uint32_t)i));
         slab_free(&s, refs[i], 2048);
     }
+    /* the pieces are merged again once cold: 16-page spans fit in the
+     * pages that held 2-page ones (all but the warm reserve) */
+    size_t big = (spans * 5 - 48) / 16 * 4;
+    uint32_t *bigrefs = malloc(big * sizeof(*bigrefs));
+    assert_non_null(bigrefs);
+    for (size_t i = 0; i < big; i++) {
+        bigrefs[i] = slab_alloc(&s, 16384);
+        assert_true(bigrefs[i] != 0);
+        fill(&s, bigrefs[i], 16384, (uint32_t)i);
+    }
+    assert_int_equal(s.frontier, frontier);
+    for (size_t i = 0; i < big; i++) {
+        assert_true(intact(&s, bigrefs[i], 16384, (uint32_t)i));
+        slab_free(&s, bigrefs[i], 16384);
+    }
+    free(bigrefs);
     /* small classes use every page, the left-over ones included */
     size_t total = (frontier - SLAB_PAGE) / SLAB_PAGE;
     assert_int_equal(total, spans * 5);
