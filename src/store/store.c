@@ -81,6 +81,20 @@ ref_of(const struct shard *sh, const struct item *it)
     return item_ref(&sh->slab, it);
 }
 
+/* The policy is done with a removed item (its queue entry is gone): its
+ * chunk goes back to the slab. */
+static void
+node_release(evict_ref ref, void *ctx)
+{
+    struct shard *sh = ctx;
+    struct item *it = item_at(&sh->slab, ref);
+    if (ref == sh->removing) {
+        sh->removing = 0; /* released inside evict_on_remove: see forget_slot */
+    }
+    mem_changed(sh, -(ssize_t)item_mem(it));
+    item_free(&sh->slab, it);
+}
+
 static enum evict_kind
 kind_of(enum store_policy p)
 {
@@ -133,7 +147,7 @@ policy_init(struct store *st, struct shard *sh)
     }
     p.seed ^= (uint64_t)(sh - st->shards) * 0x9e3779b97f4a7c15ull;
     p.base = sh->slab.base;
-    struct evict_ops ops = {node_hash, node_weight, sh};
+    struct evict_ops ops = {node_hash, node_weight, node_release, sh};
     if (evict_init(&sh->policy, &p, &ops) != 0) {
         abort();
     }
@@ -252,28 +266,37 @@ store_unlock_all(struct store *st)
     }
 }
 
-/* Unlink bookkeeping for an item leaving the shard; frees it if asked.
- * count_slot is false when the same key stays (replaced by a new item). */
+/*
+ * Bookkeeping for an item that has left the index (deleted, expired,
+ * replaced). The policy's queues may still name it: it stays as a dead
+ * chunk until the policy releases it (node_release), which may happen at
+ * once, inside evict_on_remove, or later. A large item's body is freed now
+ * either way, so a dead item holds no more than its chunk.
+ * count_slot is false when the same key stays (replaced by a new item).
+ */
 static void
-forget_slot(struct shard *sh, struct item *it, bool do_free, bool count_slot)
+forget_slot(struct shard *sh, struct item *it, bool count_slot)
 {
     if (item_expire(it)) {
         sh->nexpires--;
     }
-    evict_on_remove(&sh->policy, ref_of(sh, it));
     if (count_slot) {
         slot_add(sh->store, it, -1);
     }
-    mem_changed(sh, -(ssize_t)item_mem(it));
-    if (do_free) {
-        item_free(&sh->slab, it);
+    evict_ref ref = ref_of(sh, it);
+    sh->removing = ref;
+    evict_on_remove(&sh->policy, ref);
+    if (sh->removing == ref) {
+        /* not released yet: drop what the dead chunk does not need */
+        sh->removing = 0;
+        mem_changed(sh, -(ssize_t)item_drop_body(it));
     }
 }
 
 static void
-forget(struct shard *sh, struct item *it, bool do_free)
+forget(struct shard *sh, struct item *it)
 {
-    forget_slot(sh, it, do_free, true);
+    forget_slot(sh, it, true);
 }
 
 static void
@@ -293,7 +316,7 @@ shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
     struct item *it = ht_find(&sh->ht, key, klen, h);
     if (it && item_expired(it, now)) {
         ht_remove(&sh->ht, key, klen, h);
-        forget(sh, it, true);
+        forget(sh, it);
         sh->expired++;
         it = NULL;
     }
@@ -312,7 +335,7 @@ shard_put(struct shard *sh, struct item *it)
     struct item *old = ht_replace(&sh->ht, it, h);
     if (old) {
         /* same key, same slot: the slot's count does not change */
-        forget_slot(sh, old, true, false);
+        forget_slot(sh, old, false);
     } else {
         slot_add(sh->store, it, 1);
     }
@@ -325,30 +348,20 @@ shard_put(struct shard *sh, struct item *it)
     table_mem_sync(sh, tm);
 }
 
-struct item *
-shard_take(struct shard *sh, const char *key, size_t klen)
-{
-    size_t tm = ht_mem(&sh->ht);
-    struct item *it = ht_remove(&sh->ht, key, klen, ht_hash(key, klen));
-    if (it) {
-        forget(sh, it, false);
-    }
-    table_mem_sync(sh, tm);
-    return it;
-}
-
 bool
 shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now)
 {
-    struct item *it = shard_take(sh, key, klen);
-    if (it == NULL) {
-        return false;
+    size_t tm = ht_mem(&sh->ht);
+    struct item *it = ht_remove(&sh->ht, key, klen, ht_hash(key, klen));
+    bool live = false;
+    if (it) {
+        live = !item_expired(it, now);
+        if (!live) {
+            sh->expired++;
+        }
+        forget(sh, it);
     }
-    bool live = !item_expired(it, now);
-    if (!live) {
-        sh->expired++;
-    }
-    item_free(&sh->slab, it);
+    table_mem_sync(sh, tm);
     return live;
 }
 
@@ -383,11 +396,13 @@ shard_set_expire(struct shard *sh, struct item *it, int64_t ms)
         size_t tm = ht_mem(&sh->ht);
         struct item *nit = item_grow_expire(&sh->slab, it);
         ht_replace(&sh->ht, nit, ht_hash(item_key(nit), item_klen(nit)));
-        evict_on_move(&sh->policy, ref_of(sh, it), ref_of(sh, nit));
+        item_disown_body(it);
         size_t after = item_mem(nit);
+        /* the old chunk (its body moved to nit, if large) is dead until the
+         * policy releases it; nit takes its place */
+        mem_changed(sh, (ssize_t)after - (ssize_t)(before - item_mem(it)));
+        evict_on_move(&sh->policy, ref_of(sh, it), ref_of(sh, nit));
         evict_on_update(&sh->policy, ref_of(sh, nit), before, after);
-        mem_changed(sh, (ssize_t)after - (ssize_t)before);
-        item_free(&sh->slab, it);
         table_mem_sync(sh, tm);
         it = nit;
     }
@@ -593,6 +608,9 @@ store_cron(struct store *st, unsigned idx, size_t buckets, int64_t now)
     } else {
         ht_maybe_shrink(&sh->ht);
     }
+    /* the policy's queues drop the entries of removed items a bounded
+     * number at a time, releasing their chunks */
+    evict_maintain(&sh->policy, 4096);
     if (sh->nexpires > 0) {
         struct expire_ctx e = {now, NULL, 0, 0};
         size_t steps = 0;
@@ -605,7 +623,7 @@ store_cron(struct store *st, unsigned idx, size_t buckets, int64_t now)
                 struct item *it = e.dead[i];
                 ht_remove(&sh->ht, item_key(it), item_klen(it),
                           ht_hash(item_key(it), item_klen(it)));
-                forget(sh, it, true);
+                forget(sh, it);
                 sh->expired++;
                 removed++;
             }
@@ -685,18 +703,7 @@ shard_note_miss(struct shard *sh, const char *key, size_t klen)
 void
 store_prefetch(struct store *st, unsigned shard, uint64_t hash, int stage)
 {
-    struct ht *h = &st->shards[shard].ht;
-    for (int t = 0; t < 2; t++) {
-        if (h->size[t] == 0) {
-            continue;
-        }
-        uint32_t *bucket = &h->tab[t][hash & (h->size[t] - 1)];
-        if (stage == 0) {
-            __builtin_prefetch(bucket);
-        } else if (*bucket) {
-            __builtin_prefetch(item_at(h->slab, *bucket));
-        }
-    }
+    ht_prefetch(&st->shards[shard].ht, hash, stage);
 }
 
 void
@@ -756,24 +763,31 @@ store_set_policy(struct store *st, enum store_policy policy)
 static size_t
 shard_evict(struct shard *sh, size_t n)
 {
-    size_t done = 0, freed = 0;
+    size_t done = 0, before = sh->mem;
     size_t tm = ht_mem(&sh->ht);
     while (done < n) {
+        /* dead items met on the way are released (node_release) */
         evict_ref ref = evict_one(&sh->policy);
         if (ref == 0) {
             break;
         }
+        /* the victim has left the policy: unlink it and free it here */
         struct item *it = item_at(&sh->slab, ref);
         if (sh->store->on_evict) {
             sh->store->on_evict(sh->store->on_flush_ctx, it);
         }
         ht_remove(&sh->ht, item_key(it), item_klen(it), ht_hash(item_key(it), item_klen(it)));
-        freed += item_mem(it);
-        forget(sh, it, true);
+        if (item_expire(it)) {
+            sh->nexpires--;
+        }
+        slot_add(sh->store, it, -1);
+        mem_changed(sh, -(ssize_t)item_mem(it));
+        item_free(&sh->slab, it);
         sh->evicted++;
         done++;
     }
     table_mem_sync(sh, tm);
+    size_t freed = before > sh->mem ? before - sh->mem : 0;
     if (freed) {
         atomic_fetch_add_explicit(&evicted_since_purge, freed, memory_order_relaxed);
     }
@@ -808,8 +822,8 @@ items_above_min(struct store *st)
     }
     size_t n = 0;
     for (unsigned i = 0; i < st->nshards; i++) {
-        n += __atomic_load_n(&st->shards[i].ht.used[0], __ATOMIC_RELAXED) +
-             __atomic_load_n(&st->shards[i].ht.used[1], __ATOMIC_RELAXED);
+        n += __atomic_load_n(&st->shards[i].ht.t[0].used, __ATOMIC_RELAXED) +
+             __atomic_load_n(&st->shards[i].ht.t[1].used, __ATOMIC_RELAXED);
     }
     return n > st->ev.min_items;
 }
@@ -978,6 +992,10 @@ store_evict_stats(struct store *st, struct evict_stats *sum)
         sum->climber_adjustments += s.climber_adjustments;
         sum->sketch_bytes += s.sketch_bytes;
         sum->sketch_resets += s.sketch_resets;
+        sum->dead_entries += s.dead_entries;
+        sum->releases += s.releases;
+        sum->queue_entries += s.queue_entries;
+        sum->queue_bytes += s.queue_bytes;
     }
     sum->window_ratio = sum->capacity ? (double)sum->window_max / (double)sum->capacity : 0;
 }

@@ -42,6 +42,7 @@ struct shard {
     uint64_t rng;         /* xorshift state for random keys */
     uint64_t expired;     /* keys removed because their time was up */
     uint64_t evicted;     /* keys removed to make room */
+    uint32_t removing;    /* ref being removed, until released (forget_slot) */
     struct evict_policy policy; /* who goes when memory is short */
 } __attribute__((aligned(64)));
 
@@ -129,9 +130,6 @@ void shard_free_item(struct shard *sh, struct item *it);
 void shard_put(struct shard *sh, struct item *it);
 /* Delete the key; true if a live item was removed. */
 bool shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now);
-/* Unlink and return the item (live or not) without freeing it, or NULL;
- * free it with shard_free_item. */
-struct item *shard_take(struct shard *sh, const char *key, size_t klen);
 /* Set (ms > 0) or clear (ms == 0) the expiry of an item in this shard.
  * Returns the item, which may have moved (an item without an expiry field
  * grows by one): the caller must use the returned pointer. */
