@@ -543,7 +543,10 @@ evict_on_access(struct evict_policy *p, evict_ref ref, uint64_t key_hash)
     if (seg == EVICT_SEG_NONE || (*m & EVICT_META_DEAD)) {
         return;
     }
-    if (f < FREQ_MAX) {
+    /* W-TinyLFU counts up to FREQ_MAX (a second chance per hit, up to
+     * three); lru is classic CLOCK, one reference bit: a scan longer than
+     * the cache evicts what it passes, as an LRU does. */
+    if (f < (p->kind == EVICT_TINYLFU ? FREQ_MAX : 1u)) {
         set_freq(p, ref, f + 1);
     }
     if (p->kind != EVICT_TINYLFU) {
