@@ -33,13 +33,13 @@ key_read(struct shard *sh, const struct proto_arg *k, int64_t now)
 }
 
 struct item *
-key_item(const struct proto_arg *k, const void *v, size_t vlen, int64_t expire)
+key_item(struct shard *sh, const struct proto_arg *k, const void *v, size_t vlen,
+         int64_t expire)
 {
-    struct item *it = item_create(k->ptr, k->len, vlen);
+    struct item *it = shard_new_item(sh, k->ptr, k->len, vlen, expire);
     if (vlen) {
         memcpy(item_val(it), v, vlen);
     }
-    it->expire = expire;
     return it;
 }
 
@@ -124,10 +124,10 @@ prop_set(struct client *c, const struct item *it)
 {
     struct wal_rec rec = {.type = WAL_REC_SET,
                           .key = item_key(it),
-                          .klen = it->klen,
+                          .klen = item_klen(it),
                           .val = item_cval(it),
-                          .vlen = it->vlen,
-                          .expire_at_ms = it->expire};
+                          .vlen = item_vlen(it),
+                          .expire_at_ms = item_expire(it)};
     logrec(c, &rec);
 }
 
@@ -143,8 +143,8 @@ prop_expire(struct client *c, const struct item *it)
 {
     struct wal_rec rec = {.type = WAL_REC_EXPIRE,
                           .key = item_key(it),
-                          .klen = it->klen,
-                          .expire_at_ms = it->expire};
+                          .klen = item_klen(it),
+                          .expire_at_ms = item_expire(it)};
     logrec(c, &rec);
 }
 

@@ -40,8 +40,10 @@ key_write(struct shard *sh, const struct proto_arg *k, int64_t now)
     return shard_find(sh, k->ptr, k->len, now);
 }
 
-/* Build a new item for key k with value v (copied) and expiry. */
-struct item *key_item(const struct proto_arg *k, const void *v, size_t vlen, int64_t expire);
+/* Build a new item in shard sh (locked) for key k with value v (copied)
+ * and expiry; shard_put it there. */
+struct item *key_item(struct shard *sh, const struct proto_arg *k, const void *v, size_t vlen,
+                      int64_t expire);
 
 /* Mutation reports (shard lock held). */
 void prop_set(struct client *c, const struct item *it);

@@ -57,15 +57,15 @@ cmd_setbit(struct client *c, int argc, struct proto_arg *argv)
     struct shard *sh = key_lock(&argv[1]);
     struct item *it = key_write(sh, &argv[1], now);
     bool dirty = false;
-    if (it == NULL || it->vlen <= byte) {
+    if (it == NULL || item_vlen(it) <= byte) {
         /* Create or grow: a new zero-padded item, keeping the expiry. */
-        struct item *nit = item_create(argv[1].ptr, argv[1].len, byte + 1);
-        size_t keep = it ? it->vlen : 0;
+        struct item *nit = shard_new_item(sh, argv[1].ptr, argv[1].len, byte + 1,
+                                          it ? item_expire(it) : 0);
+        size_t keep = it ? item_vlen(it) : 0;
         if (keep) {
             memcpy(item_val(nit), item_cval(it), keep);
         }
         memset(item_val(nit) + keep, 0, byte + 1 - keep);
-        nit->expire = it ? it->expire : 0;
         shard_put(sh, nit);
         it = nit;
         dirty = true;
@@ -92,7 +92,7 @@ cmd_getbit(struct client *c, int argc, struct proto_arg *argv)
     struct shard *sh = key_lock(&argv[1]);
     struct item *it = key_read(sh, &argv[1], cmd_time_ms());
     int v = 0;
-    if (it && byte < it->vlen) {
+    if (it && byte < item_vlen(it)) {
         v = ((unsigned char)item_cval(it)[byte] >> bit) & 1;
     }
     shard_unlock(sh);
@@ -192,7 +192,7 @@ cmd_bitcount(struct client *c, int argc, struct proto_arg *argv)
     long long count = 0;
     const char *err = NULL;
     if (it) {
-        err = bitcount_value((const unsigned char *)item_cval(it), it->vlen, argc, argv,
+        err = bitcount_value((const unsigned char *)item_cval(it), item_vlen(it), argc, argv,
                              &count);
     }
     shard_unlock(sh);
@@ -215,7 +215,7 @@ static char *
 value_copy(struct shard *sh, const struct proto_arg *k, int64_t now, uint32_t *len)
 {
     struct item *it = key_read(sh, k, now);
-    *len = it ? it->vlen : 0;
+    *len = it ? item_vlen(it) : 0;
     char *p = xmalloc(*len + 1);
     if (*len) {
         memcpy(p, item_cval(it), *len);

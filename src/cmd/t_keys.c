@@ -173,12 +173,12 @@ expire_generic(struct client *c, int argc, struct proto_arg *argv, bool relative
     struct shard *sh = key_lock(&argv[1]);
     struct item *it = key_write(sh, &argv[1], now);
     int64_t result = 0;
-    if (it && expire_allowed(flags, it->expire, when)) {
+    if (it && expire_allowed(flags, item_expire(it), when)) {
         if (when <= now) {
             shard_delete(sh, argv[1].ptr, argv[1].len, now);
             prop_del(c, argv[1].ptr, argv[1].len);
         } else {
-            shard_set_expire(sh, it, when);
+            it = shard_set_expire(sh, it, when);
             prop_expire(c, it);
         }
         result = 1;
@@ -223,7 +223,7 @@ ttl_generic(struct client *c, struct proto_arg *key, bool ms, bool absolute)
     int64_t now = cmd_time_ms();
     struct shard *sh = key_lock(key);
     struct item *it = key_read(sh, key, now);
-    int64_t expire = it ? it->expire : 0;
+    int64_t expire = it ? item_expire(it) : 0;
     shard_unlock(sh);
     if (it == NULL) {
         reply_int(&c->r, -2);
@@ -272,8 +272,8 @@ cmd_persist(struct client *c, int argc, struct proto_arg *argv)
     struct shard *sh = key_lock(&argv[1]);
     struct item *it = key_write(sh, &argv[1], now);
     int64_t result = 0;
-    if (it && it->expire != 0) {
-        shard_set_expire(sh, it, 0);
+    if (it && item_expire(it) != 0) {
+        it = shard_set_expire(sh, it, 0);
         prop_expire(c, it);
         result = 1;
     }
@@ -320,7 +320,7 @@ gather_visit(struct item *it, void *ctx)
 {
     struct gather *g = ctx;
     g->visited++;
-    if (g->pat && !glob_match(g->pat->ptr, g->pat->len, item_key(it), it->klen, false)) {
+    if (g->pat && !glob_match(g->pat->ptr, g->pat->len, item_key(it), item_klen(it), false)) {
         return;
     }
     bool expired = item_expired(it, g->now);
@@ -339,7 +339,7 @@ gather_visit(struct item *it, void *ctx)
     if (expired) {
         return;
     }
-    reply_bulk(&g->r, item_key(it), it->klen);
+    reply_bulk(&g->r, item_key(it), item_klen(it));
     g->n++;
 }
 
@@ -528,7 +528,7 @@ rename_generic(struct client *c, struct proto_arg *argv, bool nx)
     } else if (nx && key_write(dsh, dst, now) != NULL) {
         res = R_EXISTS;
     } else {
-        struct item *nit = key_item(dst, item_cval(it), it->vlen, it->expire);
+        struct item *nit = key_item(dsh, dst, item_cval(it), item_vlen(it), item_expire(it));
         shard_put(dsh, nit); /* replaces (and frees) any old dst */
         prop_group_begin(c); /* recovery applies both or neither */
         prop_set(c, nit);
@@ -604,7 +604,7 @@ cmd_copy(struct client *c, int argc, struct proto_arg *argv)
     int64_t result = 0;
     struct item *it = key_read(ssh, src, now);
     if (it && (replace || key_write(dsh, dst, now) == NULL)) {
-        struct item *nit = key_item(dst, item_cval(it), it->vlen, it->expire);
+        struct item *nit = key_item(dsh, dst, item_cval(it), item_vlen(it), item_expire(it));
         shard_put(dsh, nit);
         prop_set(c, nit);
         result = 1;

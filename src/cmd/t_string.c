@@ -165,7 +165,7 @@ set_generic(struct client *c, int flags, struct proto_arg *key, struct proto_arg
     if (flags & SET_GET) {
         old = key_read(sh, key, now);
         if (old) {
-            reply_bulk(&c->r, item_cval(old), old->vlen);
+            reply_bulk(&c->r, item_cval(old), item_vlen(old));
         } else {
             reply_null(&c->r);
         }
@@ -189,9 +189,9 @@ set_generic(struct client *c, int flags, struct proto_arg *key, struct proto_arg
     if (expire) {
         exp = deadline;
     } else if ((flags & SET_KEEPTTL) && old) {
-        exp = old->expire;
+        exp = item_expire(old);
     }
-    struct item *it = key_item(key, val->ptr, val->len, exp);
+    struct item *it = key_item(sh, key, val->ptr, val->len, exp);
     shard_put(sh, it);
     prop_set(c, it);
     shard_unlock(sh);
@@ -239,7 +239,7 @@ cmd_get(struct client *c, int argc, struct proto_arg *argv)
     struct shard *sh = key_lock(&argv[1]);
     struct item *it = key_read(sh, &argv[1], cmd_time_ms());
     if (it) {
-        reply_bulk(&c->r, item_cval(it), it->vlen);
+        reply_bulk(&c->r, item_cval(it), item_vlen(it));
     } else {
         reply_null(&c->r);
     }
@@ -268,15 +268,15 @@ cmd_getex(struct client *c, int argc, struct proto_arg *argv)
         shard_unlock(sh);
         return;
     }
-    reply_bulk(&c->r, item_cval(it), it->vlen);
+    reply_bulk(&c->r, item_cval(it), item_vlen(it));
     if (expire && (flags & (SET_EXAT | SET_PXAT)) && deadline <= now) {
         shard_delete(sh, argv[1].ptr, argv[1].len, now);
         prop_del(c, argv[1].ptr, argv[1].len);
     } else if (expire) {
-        shard_set_expire(sh, it, deadline);
+        it = shard_set_expire(sh, it, deadline);
         prop_expire(c, it);
-    } else if ((flags & SET_PERSIST) && it->expire) {
-        shard_set_expire(sh, it, 0);
+    } else if ((flags & SET_PERSIST) && item_expire(it)) {
+        it = shard_set_expire(sh, it, 0);
         prop_expire(c, it);
     }
     shard_unlock(sh);
@@ -293,7 +293,7 @@ cmd_getdel(struct client *c, int argc, struct proto_arg *argv)
         reply_null(&c->r);
         return;
     }
-    reply_bulk(&c->r, item_cval(it), it->vlen);
+    reply_bulk(&c->r, item_cval(it), item_vlen(it));
     shard_delete(sh, argv[1].ptr, argv[1].len, now);
     prop_del(c, argv[1].ptr, argv[1].len);
     shard_unlock(sh);
@@ -309,11 +309,11 @@ cmd_getset(struct client *c, int argc, struct proto_arg *argv)
     struct shard *sh = key_lock(&argv[1]);
     struct item *old = key_read(sh, &argv[1], now);
     if (old) {
-        reply_bulk(&c->r, item_cval(old), old->vlen);
+        reply_bulk(&c->r, item_cval(old), item_vlen(old));
     } else {
         reply_null(&c->r);
     }
-    struct item *it = key_item(&argv[1], argv[2].ptr, argv[2].len, 0);
+    struct item *it = key_item(sh, &argv[1], argv[2].ptr, argv[2].len, 0);
     shard_put(sh, it);
     prop_set(c, it);
     shard_unlock(sh);
@@ -328,7 +328,7 @@ cmd_mget(struct client *c, int argc, struct proto_arg *argv)
         struct shard *sh = key_lock(&argv[i]);
         struct item *it = key_read(sh, &argv[i], now);
         if (it) {
-            reply_bulk(&c->r, item_cval(it), it->vlen);
+            reply_bulk(&c->r, item_cval(it), item_vlen(it));
         } else {
             reply_null(&c->r);
         }
@@ -370,7 +370,7 @@ mset_generic(struct client *c, int argc, struct proto_arg *argv, bool nx)
         prop_group_begin(c); /* recovery applies all the pairs or none */
         for (int i = 0; i < npairs; i++) {
             struct shard *sh = &server.store->shards[shards[i]];
-            struct item *it = key_item(&argv[1 + 2 * i], argv[2 + 2 * i].ptr,
+            struct item *it = key_item(sh, &argv[1 + 2 * i], argv[2 + 2 * i].ptr,
                                        argv[2 + 2 * i].len, 0);
             shard_put(sh, it);
             prop_set(c, it);
@@ -408,7 +408,7 @@ incr_generic(struct client *c, struct proto_arg *key, long long incr)
     struct shard *sh = key_lock(key);
     struct item *old = key_write(sh, key, now);
     long long value = 0;
-    if (old && !arg_ll(item_cval(old), old->vlen, &value)) {
+    if (old && !arg_ll(item_cval(old), item_vlen(old), &value)) {
         shard_unlock(sh);
         reply_error(&c->r, ERR_NOT_INT);
         return;
@@ -422,7 +422,7 @@ incr_generic(struct client *c, struct proto_arg *key, long long incr)
     value += incr;
     char tmp[24];
     int n = snprintf(tmp, sizeof(tmp), "%lld", value);
-    struct item *it = key_item(key, tmp, (size_t)n, old ? old->expire : 0);
+    struct item *it = key_item(sh, key, tmp, (size_t)n, old ? item_expire(old) : 0);
     shard_put(sh, it);
     prop_set(c, it);
     shard_unlock(sh);
@@ -475,7 +475,7 @@ cmd_incrbyfloat(struct client *c, int argc, struct proto_arg *argv)
     struct item *old = key_write(sh, &argv[1], now);
     long double value = 0, incr;
     if (old) {
-        struct proto_arg cur = {item_cval(old), old->vlen};
+        struct proto_arg cur = {item_cval(old), item_vlen(old)};
         if (!arg_to_ld(&cur, &value)) {
             shard_unlock(sh);
             reply_error(&c->r, ERR_NOT_FLOAT);
@@ -500,7 +500,7 @@ cmd_incrbyfloat(struct client *c, int argc, struct proto_arg *argv)
         reply_error(&c->r, ERR_NOT_FLOAT);
         return;
     }
-    struct item *it = key_item(&argv[1], tmp, (size_t)n, old ? old->expire : 0);
+    struct item *it = key_item(sh, &argv[1], tmp, (size_t)n, old ? item_expire(old) : 0);
     shard_put(sh, it);
     prop_set(c, it);
     shard_unlock(sh);
@@ -513,7 +513,7 @@ cmd_append(struct client *c, int argc, struct proto_arg *argv)
     int64_t now = cmd_time_ms();
     struct shard *sh = key_lock(&argv[1]);
     struct item *old = key_write(sh, &argv[1], now);
-    size_t oldlen = old ? old->vlen : 0;
+    size_t oldlen = old ? item_vlen(old) : 0;
     if (old && !value_size_ok(c, (long long)(oldlen + argv[2].len))) {
         shard_unlock(sh);
         return;
@@ -522,15 +522,15 @@ cmd_append(struct client *c, int argc, struct proto_arg *argv)
         shard_unlock(sh);
         return;
     }
-    struct item *it = item_create(argv[1].ptr, argv[1].len, oldlen + argv[2].len);
+    struct item *it = shard_new_item(sh, argv[1].ptr, argv[1].len, oldlen + argv[2].len,
+                                     old ? item_expire(old) : 0);
     if (oldlen) {
         memcpy(item_val(it), item_cval(old), oldlen);
     }
     memcpy(item_val(it) + oldlen, argv[2].ptr, argv[2].len);
-    it->expire = old ? old->expire : 0;
     shard_put(sh, it);
     prop_set(c, it);
-    size_t len = it->vlen;
+    size_t len = item_vlen(it);
     shard_unlock(sh);
     reply_int(&c->r, (int64_t)len);
 }
@@ -540,7 +540,7 @@ cmd_strlen(struct client *c, int argc, struct proto_arg *argv)
 {
     struct shard *sh = key_lock(&argv[1]);
     struct item *it = key_read(sh, &argv[1], cmd_time_ms());
-    int64_t n = it ? it->vlen : 0;
+    int64_t n = it ? item_vlen(it) : 0;
     shard_unlock(sh);
     reply_int(&c->r, n);
 }
@@ -560,7 +560,7 @@ cmd_getrange(struct client *c, int argc, struct proto_arg *argv)
         reply_bulk(&c->r, "", 0);
         return;
     }
-    long long len = it->vlen;
+    long long len = item_vlen(it);
     if (start < 0 && end < 0 && start > end) {
         shard_unlock(sh);
         reply_bulk(&c->r, "", 0);
@@ -611,7 +611,7 @@ cmd_setrange(struct client *c, int argc, struct proto_arg *argv)
         return;
     }
     if (old && v->len == 0) {
-        int64_t n = old->vlen;
+        int64_t n = item_vlen(old);
         shard_unlock(sh);
         reply_int(&c->r, n);
         return;
@@ -620,12 +620,13 @@ cmd_setrange(struct client *c, int argc, struct proto_arg *argv)
         shard_unlock(sh);
         return;
     }
-    size_t oldlen = old ? old->vlen : 0;
+    size_t oldlen = old ? item_vlen(old) : 0;
     size_t newlen = (size_t)offset + v->len;
     if (newlen < oldlen) {
         newlen = oldlen;
     }
-    struct item *it = item_create(argv[1].ptr, argv[1].len, newlen);
+    struct item *it = shard_new_item(sh, argv[1].ptr, argv[1].len, newlen,
+                                     old ? item_expire(old) : 0);
     char *dst = item_val(it);
     if (oldlen) {
         memcpy(dst, item_cval(old), oldlen);
@@ -634,7 +635,6 @@ cmd_setrange(struct client *c, int argc, struct proto_arg *argv)
         memset(dst + oldlen, 0, (size_t)offset - oldlen);
     }
     memcpy(dst + offset, v->ptr, v->len);
-    it->expire = old ? old->expire : 0;
     shard_put(sh, it);
     prop_set(c, it);
     shard_unlock(sh);

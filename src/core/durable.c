@@ -76,9 +76,10 @@ durable_log(const struct wal_rec *recs, size_t n)
  * Recovery reads the snapshot and the log on one thread, in order. Applying a
  * record is mostly waiting for memory (the hash-table lookup that replaces an
  * older value), so the records are handed to APPLIERS, one thread per core:
- * the reader builds each record's item and queues it to the applier that owns
- * its shard (shard index mod appliers), which keeps every key's records in log
- * order. FLUSHALL is a barrier: every queue is drained first.
+ * the reader copies each record into a batch for the applier that owns its
+ * shard (shard index mod appliers), which builds the item in the shard's
+ * memory under its lock and keeps every key's records in log order.
+ * FLUSHALL is a barrier: every queue is drained first.
  */
 
 enum { OP_SET = 1, OP_DEL, OP_EXPIRE };
@@ -86,13 +87,27 @@ enum { OP_SET = 1, OP_DEL, OP_EXPIRE };
 #define BATCH 512
 #define MAX_QUEUED 16 /* batches per applier before the reader waits */
 
+struct batch_rec {
+    uint8_t op;
+    uint32_t shard;
+    uint32_t klen, vlen;
+    int64_t expire;
+    size_t off; /* of the key in data, the value right after it */
+};
+
 struct batch {
     struct batch *next;
     unsigned n;
-    uint8_t op[BATCH];
-    uint32_t shard[BATCH];
-    struct item *it[BATCH];
+    struct batch_rec r[BATCH];
+    struct buf data;
 };
+
+static void
+batch_free(struct batch *b)
+{
+    buf_deinit(&b->data);
+    free(b);
+}
 
 struct applier {
     pthread_t thread;
@@ -111,22 +126,24 @@ static struct {
 } R;
 
 static void
-apply_op(uint8_t op, unsigned shard, struct item *it)
+apply_op(const struct batch_rec *r, const char *key)
 {
     struct store *st = server.store;
-    struct shard *sh = shard_lock(st, shard);
-    switch (op) {
-    case OP_SET:
+    struct shard *sh = shard_lock(st, r->shard);
+    switch (r->op) {
+    case OP_SET: {
+        struct item *it = shard_new_item(sh, key, r->klen, r->vlen, r->expire);
+        memcpy(item_val(it), key + r->klen, r->vlen);
         shard_put(sh, it);
-        it = NULL;
         break;
+    }
     case OP_DEL:
-        shard_delete(sh, item_key(it), it->klen, 0);
+        shard_delete(sh, key, r->klen, 0);
         break;
     case OP_EXPIRE: {
-        struct item *cur = shard_find(sh, item_key(it), it->klen, 0);
+        struct item *cur = shard_find(sh, key, r->klen, 0);
         if (cur) {
-            shard_set_expire(sh, cur, it->expire);
+            shard_set_expire(sh, cur, r->expire);
         }
         break;
     }
@@ -134,9 +151,6 @@ apply_op(uint8_t op, unsigned shard, struct item *it)
         break;
     }
     shard_unlock(sh);
-    if (it) {
-        item_free(it);
-    }
 }
 
 static void *
@@ -164,19 +178,20 @@ applier_main(void *arg)
          * records ahead and its first item 16 ahead, so the misses overlap. */
         uint64_t hash[BATCH];
         struct store *st = server.store;
+        const char *data = b->data.data;
         for (unsigned i = 0; i < b->n; i++) {
-            hash[i] = ht_hash(item_key(b->it[i]), b->it[i]->klen);
+            hash[i] = ht_hash(data + b->r[i].off, b->r[i].klen);
         }
         for (unsigned i = 0; i < b->n; i++) {
             if (i + 32 < b->n) {
-                store_prefetch(st, b->shard[i + 32], hash[i + 32], 0);
+                store_prefetch(st, b->r[i + 32].shard, hash[i + 32], 0);
             }
             if (i + 16 < b->n) {
-                store_prefetch(st, b->shard[i + 16], hash[i + 16], 1);
+                store_prefetch(st, b->r[i + 16].shard, hash[i + 16], 1);
             }
-            apply_op(b->op[i], b->shard[i], b->it[i]);
+            apply_op(&b->r[i], data + b->r[i].off);
         }
-        free(b);
+        batch_free(b);
         pthread_mutex_lock(&a->mu);
         a->busy = false;
         pthread_cond_broadcast(&a->idle_cv);
@@ -191,7 +206,9 @@ push_batch(struct applier *a)
     struct batch *b = a->cur;
     a->cur = NULL;
     if (b == NULL || b->n == 0) {
-        free(b);
+        if (b) {
+            batch_free(b);
+        }
         return;
     }
     pthread_mutex_lock(&a->mu);
@@ -295,25 +312,33 @@ apply(void *ctx, const struct wal_rec *rec)
         return 0;
     }
     size_t vlen = op == OP_SET ? rec->vlen : 0;
-    struct item *it = item_create(rec->key, rec->klen, vlen);
-    if (vlen) {
-        memcpy(item_val(it), rec->val, vlen);
-    }
-    it->expire = rec->expire_at_ms;
-    unsigned shard = store_shard_of(st, rec->key, rec->klen);
+    struct batch_rec r = {op, store_shard_of(st, rec->key, rec->klen), (uint32_t)rec->klen,
+                          (uint32_t)vlen, rec->expire_at_ms, 0};
     if (R.n == 0) {
-        apply_op(op, shard, it);
+        const char *key = rec->key;
+        if (vlen == 0 || (const char *)rec->val == key + rec->klen) {
+            apply_op(&r, key);
+        } else {
+            char *kv = xmalloc(rec->klen + vlen);
+            memcpy(kv, rec->key, rec->klen);
+            memcpy(kv + rec->klen, rec->val, vlen);
+            apply_op(&r, kv);
+            free(kv);
+        }
         return 0;
     }
-    struct applier *a = &R.a[shard % R.n];
+    struct applier *a = &R.a[r.shard % R.n];
     if (a->cur == NULL) {
         a->cur = xmalloc(sizeof(*a->cur));
         a->cur->n = 0;
+        buf_init(&a->cur->data);
     }
-    a->cur->op[a->cur->n] = op;
-    a->cur->shard[a->cur->n] = shard;
-    a->cur->it[a->cur->n] = it;
-    if (++a->cur->n == BATCH) {
+    struct batch *b = a->cur;
+    r.off = b->data.len;
+    buf_append(&b->data, rec->key, rec->klen);
+    buf_append(&b->data, rec->val, vlen);
+    b->r[b->n] = r;
+    if (++b->n == BATCH) {
         push_batch(a);
     }
     return 0;
@@ -329,10 +354,10 @@ static void
 copy_item(struct item *it, void *ctx)
 {
     struct snap_chunk *ch = ctx;
-    uint64_t hdr[3] = {it->klen, it->vlen, (uint64_t)it->expire};
+    uint64_t hdr[3] = {item_klen(it), item_vlen(it), (uint64_t)item_expire(it)};
     buf_append(&ch->b, hdr, sizeof(hdr));
-    buf_append(&ch->b, item_key(it), it->klen);
-    buf_append(&ch->b, item_cval(it), it->vlen);
+    buf_append(&ch->b, item_key(it), item_klen(it));
+    buf_append(&ch->b, item_cval(it), item_vlen(it));
 }
 
 static int
@@ -401,7 +426,7 @@ static void
 on_evict(void *ctx, const struct item *it)
 {
     (void)ctx;
-    struct wal_rec rec = {.type = WAL_REC_DEL, .key = item_key(it), .klen = it->klen};
+    struct wal_rec rec = {.type = WAL_REC_DEL, .key = item_key(it), .klen = item_klen(it)};
     durable_log(&rec, 1);
 }
 

@@ -1,11 +1,12 @@
 /*
  * evict.c -- W-TinyLFU / LRU / noeviction policy of one shard (see evict.h).
  *
- * Lists. Three circular doubly linked lists with sentinels (window,
- * probation, protected); the MRU end is head.next, the LRU end head's prev.
- * A node's segment id lives in the two low bits of its prev pointer, so a
- * node costs two words and unlinking needs no search. LRU and noeviction use
- * the probation list alone.
+ * Lists. Three doubly linked lists of 32-bit refs (window, probation,
+ * protected), not circular: a ref cannot name a sentinel, so each list keeps
+ * its head (MRU end) and tail (LRU end) refs and 0 ends it. A node carries
+ * its segment id, so unlinking needs no search, and costs 9 bytes of the
+ * 12 (the other 3 are the owner's, never touched here). LRU and noeviction
+ * use the probation list alone.
  *
  * W-TinyLFU flow:
  *   insert -> window MRU.
@@ -39,101 +40,115 @@
 /* ---- list primitives ------------------------------------------------------ */
 
 static inline struct evict_node *
-node_prev(const struct evict_node *n)
+node_at(const struct evict_policy *p, evict_ref r)
 {
-    return (struct evict_node *)(n->prev_seg & ~(uintptr_t)3);
-}
-
-static inline void
-node_set_prev(struct evict_node *n, struct evict_node *prev)
-{
-    n->prev_seg = (uintptr_t)prev | (n->prev_seg & 3u);
+    return evict_node_at(p, r);
 }
 
 static void
-list_init(struct evict_list *l, unsigned seg)
+list_init(struct evict_list *l, enum evict_seg seg)
 {
-    l->head.next = &l->head;
-    l->head.prev_seg = (uintptr_t)&l->head | seg;
+    l->head = 0;
+    l->tail = 0;
+    l->seg = seg;
     l->weight = 0;
     l->count = 0;
 }
 
 static inline uint64_t
-node_weight(const struct evict_policy *p, const struct evict_node *n)
+node_weight(const struct evict_policy *p, evict_ref r)
 {
-    return p->ops.weight(n, p->ops.ctx);
+    return p->ops.weight(r, p->ops.ctx);
 }
 
 static inline uint64_t
-node_hash(const struct evict_policy *p, const struct evict_node *n)
+node_hash(const struct evict_policy *p, evict_ref r)
 {
-    return p->ops.hash(n, p->ops.ctx);
+    return p->ops.hash(r, p->ops.ctx);
 }
 
 static inline struct evict_list *
-node_list(struct evict_policy *p, const struct evict_node *n)
+node_list(struct evict_policy *p, evict_ref r)
 {
-    return &p->seg[SEG_INDEX(evict_node_segment(n))];
+    return &p->seg[SEG_INDEX(evict_node_segment(node_at(p, r)))];
 }
 
 static void
-list_unlink(struct evict_list *l, struct evict_node *n, uint64_t w)
+list_unlink(struct evict_policy *p, struct evict_list *l, evict_ref r,
+            uint64_t w)
 {
-    struct evict_node *prev = node_prev(n);
-    struct evict_node *next = n->next;
+    struct evict_node *n = node_at(p, r);
 
-    prev->next = next;
-    node_set_prev(next, prev);
-    n->prev_seg = 0;
-    n->next = NULL;
+    if (n->prev != 0) {
+        node_at(p, n->prev)->next = n->next;
+    } else {
+        l->head = n->next;
+    }
+    if (n->next != 0) {
+        node_at(p, n->next)->prev = n->prev;
+    } else {
+        l->tail = n->prev;
+    }
+    n->prev = 0;
+    n->next = 0;
+    n->seg = EVICT_SEG_NONE;
     l->weight -= w;
     l->count--;
 }
 
 static void
-list_push_mru(struct evict_list *l, struct evict_node *n, uint64_t w)
+list_push_mru(struct evict_policy *p, struct evict_list *l, evict_ref r,
+              uint64_t w)
 {
-    struct evict_node *first = l->head.next;
-    unsigned seg = (unsigned)(l->head.prev_seg & 3u);
+    struct evict_node *n = node_at(p, r);
 
-    n->next = first;
-    n->prev_seg = (uintptr_t)&l->head | seg;
-    node_set_prev(first, n);
-    l->head.next = n;
+    n->prev = 0;
+    n->next = l->head;
+    n->seg = (uint8_t)l->seg;
+    if (l->head != 0) {
+        node_at(p, l->head)->prev = r;
+    } else {
+        l->tail = r;
+    }
+    l->head = r;
     l->weight += w;
     l->count++;
 }
 
 static void
-list_push_lru(struct evict_list *l, struct evict_node *n, uint64_t w)
+list_push_lru(struct evict_policy *p, struct evict_list *l, evict_ref r,
+              uint64_t w)
 {
-    struct evict_node *last = node_prev(&l->head);
-    unsigned seg = (unsigned)(l->head.prev_seg & 3u);
+    struct evict_node *n = node_at(p, r);
 
-    n->next = &l->head;
-    n->prev_seg = (uintptr_t)last | seg;
-    last->next = n;
-    node_set_prev(&l->head, n);
+    n->prev = l->tail;
+    n->next = 0;
+    n->seg = (uint8_t)l->seg;
+    if (l->tail != 0) {
+        node_at(p, l->tail)->next = r;
+    } else {
+        l->head = r;
+    }
+    l->tail = r;
     l->weight += w;
     l->count++;
 }
 
-static inline struct evict_node *
+/* The LRU end, 0 if empty. */
+static inline evict_ref
 list_lru(const struct evict_list *l)
 {
-    struct evict_node *n = node_prev(&l->head);
-    return n == &l->head ? NULL : n;
+    return l->tail;
 }
 
 /* Move a linked node to the MRU end of list `to` (possibly its own). */
 static void
-move_mru(struct evict_policy *p, struct evict_node *n, struct evict_list *to)
+move_mru(struct evict_policy *p, evict_ref r, struct evict_list *to)
 {
-    uint64_t w = node_weight(p, n);
+    uint64_t w = node_weight(p, r);
 
-    list_unlink(node_list(p, n), n, w);
-    list_push_mru(to, n, w);
+    list_unlink(p, node_list(p, r), r, w);
+    list_push_mru(p, to, r, w);
 }
 
 static struct evict_list *
@@ -211,12 +226,14 @@ evict_init(struct evict_policy *p, const struct evict_params *params,
     if (params->capacity == 0 || (unsigned)params->kind > EVICT_NOEVICTION ||
         !(params->window_ratio >= 0 && params->window_ratio < 1) ||
         !(params->protected_ratio >= 0 && params->protected_ratio < 1) ||
-        ops == NULL || ops->hash == NULL || ops->weight == NULL) {
+        ops == NULL || ops->hash == NULL || ops->weight == NULL ||
+        params->base == NULL) {
         return -EINVAL;
     }
     memset(p, 0, sizeof(*p));
     p->kind = params->kind;
     p->ops = *ops;
+    p->base = params->base;
     list_init(&p->seg[0], EVICT_SEG_WINDOW);
     list_init(&p->seg[1], EVICT_SEG_PROBATION);
     list_init(&p->seg[2], EVICT_SEG_PROTECTED);
@@ -268,15 +285,15 @@ static void
 splice_lru(struct evict_policy *p, struct evict_list *from,
            struct evict_list *to)
 {
-    struct evict_node *n;
+    evict_ref r;
 
     if (from == to) {
         return;
     }
-    while ((n = from->head.next) != &from->head) {
-        uint64_t w = node_weight(p, n);
-        list_unlink(from, n, w);
-        list_push_lru(to, n, w);
+    while ((r = from->head) != 0) {
+        uint64_t w = node_weight(p, r);
+        list_unlink(p, from, r, w);
+        list_push_lru(p, to, r, w);
     }
 }
 
@@ -295,8 +312,8 @@ evict_set_kind(struct evict_policy *p, enum evict_kind kind)
         splice_lru(p, seg_list(p, EVICT_SEG_WINDOW), &tmp);
         splice_lru(p, seg_list(p, EVICT_SEG_PROTECTED), &tmp);
         splice_lru(p, main, &tmp);
-        /* tmp's sentinel lives on the stack: move back into main. */
-        splice_lru(p, &tmp, main);
+        /* main is empty now; tmp's nodes already carry its segment. */
+        *main = tmp;
     }
     p->kind = kind;
     return 0;
@@ -324,30 +341,30 @@ drain_window(struct evict_policy *p)
     struct evict_list *win = seg_list(p, EVICT_SEG_WINDOW);
     struct evict_list *prob = seg_list(p, EVICT_SEG_PROBATION);
     uint64_t main_max = p->capacity - p->window_max;
-    struct evict_node *n;
+    evict_ref r;
 
-    while (win->weight > p->window_max && (n = list_lru(win)) != NULL) {
-        uint64_t w = node_weight(p, n);
+    while (win->weight > p->window_max && (r = list_lru(win)) != 0) {
+        uint64_t w = node_weight(p, r);
         if (prob->weight + seg_list(p, EVICT_SEG_PROTECTED)->weight + w >
             main_max) {
             break;
         }
-        move_mru(p, n, prob);
+        move_mru(p, r, prob);
     }
 }
 
 void
-evict_on_insert(struct evict_policy *p, struct evict_node *node,
-                uint64_t key_hash, uint64_t weight)
+evict_on_insert(struct evict_policy *p, evict_ref ref, uint64_t key_hash,
+                uint64_t weight)
 {
     bool counted = p->last_miss_valid && p->last_miss_hash == key_hash;
 
     p->last_miss_valid = false;
     if (p->kind != EVICT_TINYLFU) {
-        list_push_mru(seg_list(p, EVICT_SEG_PROBATION), node, weight);
+        list_push_mru(p, seg_list(p, EVICT_SEG_PROBATION), ref, weight);
         return;
     }
-    list_push_mru(seg_list(p, EVICT_SEG_WINDOW), node, weight);
+    list_push_mru(p, seg_list(p, EVICT_SEG_WINDOW), ref, weight);
     if (!counted) {
         sketch_increment(&p->sketch, key_hash);
         maybe_grow_sketch(p);
@@ -373,60 +390,95 @@ demote_protected(struct evict_policy *p)
 {
     struct evict_list *prot = seg_list(p, EVICT_SEG_PROTECTED);
     struct evict_list *prob = seg_list(p, EVICT_SEG_PROBATION);
-    struct evict_node *n;
+    evict_ref r;
 
-    while (prot->weight > p->protected_max && (n = list_lru(prot)) != NULL) {
-        move_mru(p, n, prob);
+    while (prot->weight > p->protected_max && (r = list_lru(prot)) != 0) {
+        move_mru(p, r, prob);
     }
 }
 
 void
-evict_on_access(struct evict_policy *p, struct evict_node *node,
-                uint64_t key_hash)
+evict_on_access(struct evict_policy *p, evict_ref ref, uint64_t key_hash)
 {
-    enum evict_seg seg = evict_node_segment(node);
+    enum evict_seg seg = evict_node_segment(node_at(p, ref));
 
     if (seg == EVICT_SEG_NONE) {
         return;
     }
     if (p->kind != EVICT_TINYLFU) {
-        move_mru(p, node, node_list(p, node));
+        move_mru(p, ref, seg_list(p, seg));
         return;
     }
     p->last_miss_valid = false;
     sketch_increment(&p->sketch, key_hash);
     if (seg == EVICT_SEG_PROBATION) {
-        move_mru(p, node, seg_list(p, EVICT_SEG_PROTECTED));
+        move_mru(p, ref, seg_list(p, EVICT_SEG_PROTECTED));
         demote_protected(p);
     } else {
-        move_mru(p, node, node_list(p, node));
+        move_mru(p, ref, seg_list(p, seg));
     }
     evict__climb_record(p, true, seg == EVICT_SEG_WINDOW);
 }
 
 void
-evict_on_update(struct evict_policy *p, struct evict_node *node,
-                uint64_t old_weight, uint64_t new_weight)
+evict_on_update(struct evict_policy *p, evict_ref ref, uint64_t old_weight,
+                uint64_t new_weight)
 {
+    enum evict_seg seg = evict_node_segment(node_at(p, ref));
     struct evict_list *l;
 
-    if (evict_node_segment(node) == EVICT_SEG_NONE) {
+    if (seg == EVICT_SEG_NONE) {
         return;
     }
-    l = node_list(p, node);
+    l = seg_list(p, seg);
     l->weight = l->weight - old_weight + new_weight;
-    if (evict_node_segment(node) == EVICT_SEG_PROTECTED) {
+    if (seg == EVICT_SEG_PROTECTED) {
         demote_protected(p);
     }
 }
 
 void
-evict_on_remove(struct evict_policy *p, struct evict_node *node)
+evict_on_remove(struct evict_policy *p, evict_ref ref)
 {
-    if (evict_node_segment(node) == EVICT_SEG_NONE) {
+    enum evict_seg seg = evict_node_segment(node_at(p, ref));
+
+    if (seg == EVICT_SEG_NONE) {
         return;
     }
-    list_unlink(node_list(p, node), node, node_weight(p, node));
+    list_unlink(p, seg_list(p, seg), ref, node_weight(p, ref));
+}
+
+void
+evict_on_move(struct evict_policy *p, evict_ref from, evict_ref to)
+{
+    struct evict_node *a = node_at(p, from);
+    struct evict_node *b = node_at(p, to);
+    enum evict_seg seg = evict_node_segment(a);
+    struct evict_list *l;
+
+    if (from == to) {
+        return;
+    }
+    b->prev = a->prev;
+    b->next = a->next;
+    b->seg = a->seg;
+    a->prev = 0;
+    a->next = 0;
+    a->seg = EVICT_SEG_NONE;
+    if (seg == EVICT_SEG_NONE) {
+        return;
+    }
+    l = seg_list(p, seg);
+    if (b->prev != 0) {
+        node_at(p, b->prev)->next = to;
+    } else {
+        l->head = to;
+    }
+    if (b->next != 0) {
+        node_at(p, b->next)->prev = to;
+    } else {
+        l->tail = to;
+    }
 }
 
 /* ---- eviction ------------------------------------------------------------ */
@@ -444,8 +496,7 @@ next_random(struct evict_policy *p)
 }
 
 static bool
-admit(struct evict_policy *p, const struct evict_node *cand,
-      const struct evict_node *victim)
+admit(struct evict_policy *p, evict_ref cand, evict_ref victim)
 {
     unsigned fc = sketch_estimate(&p->sketch, node_hash(p, cand));
     unsigned fv = sketch_estimate(&p->sketch, node_hash(p, victim));
@@ -459,37 +510,37 @@ admit(struct evict_policy *p, const struct evict_node *cand,
     return false;
 }
 
-static struct evict_node *
-take(struct evict_policy *p, struct evict_node *n)
+static evict_ref
+take(struct evict_policy *p, evict_ref r)
 {
-    list_unlink(node_list(p, n), n, node_weight(p, n));
+    list_unlink(p, node_list(p, r), r, node_weight(p, r));
     p->evictions++;
-    return n;
+    return r;
 }
 
-static struct evict_node *
+static evict_ref
 main_victim(struct evict_policy *p)
 {
-    struct evict_node *n = list_lru(seg_list(p, EVICT_SEG_PROBATION));
+    evict_ref r = list_lru(seg_list(p, EVICT_SEG_PROBATION));
 
-    if (n == NULL) {
-        n = list_lru(seg_list(p, EVICT_SEG_PROTECTED));
+    if (r == 0) {
+        r = list_lru(seg_list(p, EVICT_SEG_PROTECTED));
     }
-    return n;
+    return r;
 }
 
-static struct evict_node *
+static evict_ref
 evict_tinylfu(struct evict_policy *p)
 {
     struct evict_list *win = seg_list(p, EVICT_SEG_WINDOW);
     struct evict_list *prob = seg_list(p, EVICT_SEG_PROBATION);
-    struct evict_node *cand;
-    struct evict_node *victim;
+    evict_ref cand;
+    evict_ref victim;
 
     drain_window(p);
-    if (win->weight > p->window_max && (cand = list_lru(win)) != NULL) {
+    if (win->weight > p->window_max && (cand = list_lru(win)) != 0) {
         victim = main_victim(p);
-        if (victim == NULL) {
+        if (victim == 0) {
             return take(p, cand);
         }
         if (admit(p, cand, victim)) {
@@ -501,27 +552,27 @@ evict_tinylfu(struct evict_policy *p)
         return take(p, cand);
     }
     victim = main_victim(p);
-    if (victim == NULL) {
+    if (victim == 0) {
         victim = list_lru(win);
     }
-    return victim == NULL ? NULL : take(p, victim);
+    return victim == 0 ? 0 : take(p, victim);
 }
 
-struct evict_node *
+evict_ref
 evict_one(struct evict_policy *p)
 {
-    struct evict_node *n;
+    evict_ref r;
 
     switch (p->kind) {
     case EVICT_TINYLFU:
         return evict_tinylfu(p);
     case EVICT_LRU:
-        n = list_lru(seg_list(p, EVICT_SEG_PROBATION));
-        return n == NULL ? NULL : take(p, n);
+        r = list_lru(seg_list(p, EVICT_SEG_PROBATION));
+        return r == 0 ? 0 : take(p, r);
     case EVICT_NOEVICTION:
-        return NULL;
+        return 0;
     }
-    return NULL;
+    return 0;
 }
 
 /* Grow (delta > 0) or shrink the window budget and move nodes so that the
@@ -531,7 +582,7 @@ void
 evict__resize_window(struct evict_policy *p, int64_t delta)
 {
     struct evict_list *win = seg_list(p, EVICT_SEG_WINDOW);
-    struct evict_node *n;
+    evict_ref r;
 
     if (delta > 0) {
         uint64_t limit = (uint64_t)((double)p->capacity * WINDOW_MAX_SHARE);
@@ -542,13 +593,13 @@ evict__resize_window(struct evict_policy *p, int64_t delta)
         p->window_max += quota;
         p->protected_max = protected_budget(p);
         demote_protected(p);
-        while ((n = main_victim(p)) != NULL) {
-            uint64_t w = node_weight(p, n);
+        while ((r = main_victim(p)) != 0) {
+            uint64_t w = node_weight(p, r);
             if (win->weight + w > p->window_max) {
                 break;
             }
-            list_unlink(node_list(p, n), n, w);
-            list_push_lru(win, n, w);
+            list_unlink(p, node_list(p, r), r, w);
+            list_push_lru(p, win, r, w);
         }
     } else if (delta < 0) {
         uint64_t quota = (uint64_t)-delta;
@@ -557,8 +608,8 @@ evict__resize_window(struct evict_policy *p, int64_t delta)
         }
         p->window_max -= quota;
         p->protected_max = protected_budget(p);
-        while (win->weight > p->window_max && (n = list_lru(win)) != NULL) {
-            move_mru(p, n, seg_list(p, EVICT_SEG_PROBATION));
+        while (win->weight > p->window_max && (r = list_lru(win)) != 0) {
+            move_mru(p, r, seg_list(p, EVICT_SEG_PROBATION));
         }
     }
 }

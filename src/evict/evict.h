@@ -3,10 +3,16 @@
  * exact LRU, or noeviction.
  *
  * Model. The store owns the items; every item embeds a `struct evict_node`
- * (16 bytes) and the policy links those nodes into its lists. The policy
- * never allocates per item, and never frees anything: it only tells the
- * store WHO to evict (evict_one); the store decides WHEN (its watermarks).
- * The store maps a node back to its item with container_of.
+ * (12 bytes, 4-aligned) and the policy links those nodes into its lists.
+ * Nodes are named by 32-bit references: ref r is the node at
+ * base + r * EVICT_REF_UNIT (params.base, fixed for the policy's life), and
+ * ref 0 is "none", so no node may sit at base itself. The lists hold refs,
+ * not pointers, and the store maps a ref back to its item (the node's
+ * offset in the item is the store's business). Three bytes of the node,
+ * user[], belong to the store: the policy never reads nor writes them. The
+ * policy never allocates per item, and never frees anything: it only tells
+ * the store WHO to evict (evict_one); the store decides WHEN (its
+ * watermarks).
  *
  * Weights. Every node has a weight (item bytes in the server, 1 in the
  * simulator) and `capacity` is in the same unit. The policy does not store
@@ -27,7 +33,7 @@
  *
  * LRU (EVICT_LRU): one list, the victim is the least recently used item.
  * NOEVICTION: nodes are kept in LRU order (so switching later works) but
- * evict_one always returns NULL; the store must refuse writes itself.
+ * evict_one always returns 0; the store must refuse writes itself.
  *
  * Switching kind (evict_set_kind) keeps every node: to LRU, the three
  * W-TinyLFU lists are merged into one list, most recently used first by
@@ -38,8 +44,9 @@
  * Thread-safety: none inside. Every call on one policy must be serialised by
  * the caller (the shard lock). Distinct policies are independent.
  *
- * Memory per key: 16 bytes of node plus the sketch (about
- * sketch_counters / 2 bytes per expected entry, 4 bytes by default).
+ * Memory per key: 12 bytes of node, of which 3 (user[]) are the owner's,
+ * plus the sketch (about sketch_counters / 2 bytes per expected entry, 4
+ * bytes by default).
  */
 #ifndef CRAB_EVICT_EVICT_H
 #define CRAB_EVICT_EVICT_H
@@ -64,20 +71,29 @@ enum evict_seg {
     EVICT_SEG_PROTECTED = 3, /* W-TinyLFU protected */
 };
 
+/* A ref r names the node at base + r * EVICT_REF_UNIT; 0 names none. */
+#define EVICT_REF_UNIT 4
+typedef uint32_t evict_ref;
+
 /*
- * The per-item links: the previous node with the segment id in its two low
- * bits, and the next node. Must be at least 4-byte aligned (it is, being
- * pointer-aligned). Zero it (or evict_node_init) before the first insert.
+ * The per-item links: the refs of the previous (towards the MRU end) and
+ * next (towards the LRU end) nodes of its list, 0 at either end, and the
+ * segment id. Must be EVICT_REF_UNIT-aligned. evict_node_init (or zeroing)
+ * before the first insert; the policy leaves every field at 0 again when it
+ * unlinks the node, and never touches user[].
  */
 struct evict_node {
-    uintptr_t prev_seg;
-    struct evict_node *next;
+    uint32_t prev;
+    uint32_t next;
+    uint8_t seg;                 /* enum evict_seg: the policy's */
+    uint8_t user[3];             /* the owner's, never touched by the policy */
 };
+_Static_assert(sizeof(struct evict_node) == 12, "evict_node is 12 bytes");
 
 /* What the policy asks the store about a node (see the model above). */
 struct evict_ops {
-    uint64_t (*hash)(const struct evict_node *node, void *ctx);
-    uint64_t (*weight)(const struct evict_node *node, void *ctx);
+    uint64_t (*hash)(evict_ref ref, void *ctx);
+    uint64_t (*weight)(evict_ref ref, void *ctx);
     void *ctx;
 };
 
@@ -95,10 +111,16 @@ struct evict_params {
     bool doorkeeper;             /* Bloom filter in front of the sketch */
     bool adaptive;               /* hill-climb the window size; default on */
     uint64_t seed;               /* seed of the admission jitter PRNG */
+    char *base;                  /* base of the refs (see the model); not
+                                    NULL, fixed for the policy's life */
 };
 
+/* One list, not circular: head is the MRU end, tail the LRU end (0 when
+ * empty); its nodes carry seg. */
 struct evict_list {
-    struct evict_node head;      /* sentinel; head.next is the MRU end */
+    evict_ref head;
+    evict_ref tail;
+    uint32_t seg;                /* enum evict_seg */
     uint64_t weight;
     uint64_t count;
 };
@@ -120,6 +142,7 @@ struct evict_climber {
 struct evict_policy {
     enum evict_kind kind;
     struct evict_ops ops;
+    char *base;                  /* refs' base */
     struct evict_list seg[3];    /* window, probation, protected */
     uint64_t capacity;
     uint64_t window_max;         /* budgets, in weight units */
@@ -170,8 +193,8 @@ const char *evict_kind_name(enum evict_kind kind);
 /*
  * Initialise a policy (zeroed or deinitialised memory) with these params and
  * ops (copied). Allocates the sketch (xmalloc: aborts on OOM). Returns 0, or
- * -EINVAL for a zero capacity, an unknown kind, ratios outside [0,1) or a
- * missing ops callback.
+ * -EINVAL for a zero capacity, an unknown kind, ratios outside [0,1), a
+ * missing ops callback or a NULL base.
  */
 int evict_init(struct evict_policy *p, const struct evict_params *params,
                const struct evict_ops *ops);
@@ -189,51 +212,68 @@ int evict_set_capacity(struct evict_policy *p, uint64_t capacity);
  * -EINVAL. */
 int evict_set_kind(struct evict_policy *p, enum evict_kind kind);
 
+/* The node a ref names (r != 0). */
+static inline struct evict_node *
+evict_node_at(const struct evict_policy *p, evict_ref r)
+{
+    return (struct evict_node *)(void *)(p->base + (size_t)r * EVICT_REF_UNIT);
+}
+
+/* Not linked; user[] is left as it is. */
 static inline void
 evict_node_init(struct evict_node *n)
 {
-    n->prev_seg = 0;
-    n->next = NULL;
+    n->prev = 0;
+    n->next = 0;
+    n->seg = EVICT_SEG_NONE;
 }
 
 /* The segment a node is in, EVICT_SEG_NONE if not linked. */
 static inline enum evict_seg
 evict_node_segment(const struct evict_node *n)
 {
-    return (enum evict_seg)(n->prev_seg & 3u);
+    return (enum evict_seg)n->seg;
 }
 
 /* A new item (node not linked): counted in the sketch (unless the previous
  * call was on_miss for the same hash), linked at the MRU end of the window
  * (of the list, for LRU). */
-void evict_on_insert(struct evict_policy *p, struct evict_node *node,
+void evict_on_insert(struct evict_policy *p, evict_ref ref,
                      uint64_t key_hash, uint64_t weight);
 
 /* A hit on a linked node: counted, moved/promoted. */
-void evict_on_access(struct evict_policy *p, struct evict_node *node,
+void evict_on_access(struct evict_policy *p, evict_ref ref,
                      uint64_t key_hash);
 
 /* The value of a linked node changed size in place. The store's weight()
  * must already return new_weight, or at least do so from now on. */
-void evict_on_update(struct evict_policy *p, struct evict_node *node,
+void evict_on_update(struct evict_policy *p, evict_ref ref,
                      uint64_t old_weight, uint64_t new_weight);
 
 /* The item is going away (deleted, expired, overwritten): unlink its node.
  * Call it BEFORE freeing the item (weight() is called). A node that is not
  * linked is ignored. */
-void evict_on_remove(struct evict_policy *p, struct evict_node *node);
+void evict_on_remove(struct evict_policy *p, evict_ref ref);
+
+/* The item moved to other memory (e.g. a larger chunk): the node at `to`
+ * takes the place of the node at `from` in its list (segment and position),
+ * and `from` is left unlinked; weights are unchanged (call on_update after,
+ * if it changed). Only prev/next/seg of both nodes are written, whatever
+ * `to` held before; user[] of neither is touched. If `from` is not linked,
+ * `to` is left unlinked. Call it before freeing `from`. */
+void evict_on_move(struct evict_policy *p, evict_ref from, evict_ref to);
 
 /* A GET for an absent key: counted in the sketch only. */
 void evict_on_miss(struct evict_policy *p, uint64_t key_hash);
 
 /*
- * Choose the node to evict now, unlink it and return it; the store must then
- * delete the item (without calling on_remove). NULL when the policy is empty
- * or the kind is NOEVICTION. Always returns a node while any is linked, even
- * under capacity; W-TinyLFU prefers a window candidate's duel while the
- * window is over its budget.
+ * Choose the node to evict now, unlink it and return its ref; the store must
+ * then delete the item (without calling on_remove). 0 when the policy is
+ * empty or the kind is NOEVICTION. Always returns a node while any is
+ * linked, even under capacity; W-TinyLFU prefers a window candidate's duel
+ * while the window is over its budget.
  */
-struct evict_node *evict_one(struct evict_policy *p);
+evict_ref evict_one(struct evict_policy *p);
 
 /* Total weight and number of linked nodes. */
 uint64_t evict_weight(const struct evict_policy *p);

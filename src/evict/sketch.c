@@ -71,7 +71,7 @@ sketch_init(struct sketch *s, size_t entries, unsigned counters_per_entry,
     }
     blocks = pow2_at_least(((uint64_t)entries * counters_per_entry + MIN_COUNTERS +
                             COUNTERS_PER_BLOCK - 1) / COUNTERS_PER_BLOCK);
-    s->table = xcalloc(blocks * WORDS_PER_BLOCK, sizeof(uint64_t));
+    s->table = big_alloc(blocks * WORDS_PER_BLOCK * sizeof(uint64_t));
     s->block_mask = blocks - 1;
     s->door = NULL;
     s->door_mask = 0;
@@ -82,7 +82,7 @@ sketch_init(struct sketch *s, size_t entries, unsigned counters_per_entry,
         if (bits < 64) {
             bits = 64;
         }
-        s->door = xcalloc(bits / 64, sizeof(uint64_t));
+        s->door = big_alloc(bits / 8);
         s->door_mask = bits - 1;
     }
     s->sample_size = (uint64_t)entries * (entries > SKETCH_LARGE_ENTRIES
@@ -97,8 +97,8 @@ sketch_init(struct sketch *s, size_t entries, unsigned counters_per_entry,
 void
 sketch_deinit(struct sketch *s)
 {
-    free(s->table);
-    free(s->door);
+    big_free(s->table, (s->block_mask + 1) * WORDS_PER_BLOCK * sizeof(uint64_t));
+    big_free(s->door, s->door ? (s->door_mask + 1) / 8 : 0);
     memset(s, 0, sizeof(*s));
 }
 

@@ -4,7 +4,10 @@
  * Growth: when the item count reaches the bucket count (load factor 1) a table
  * twice as large is allocated and items move over a few buckets at a time, on
  * every insert/find and from the shard's cron. Shrink: when the fill drops below
- * 1/8, the cron starts a rehash into a smaller table. Lookups during rehash look
+ * 1/8, the cron starts a rehash into a smaller table.
+ *
+ * Items are named by their 32-bit slab references (item.h): a bucket is 4
+ * bytes and the chain link inside the item is 4. Lookups during rehash look
  * in both arrays; inserts always go into the new one.
  */
 #include "store/ht.h"
@@ -16,8 +19,10 @@
 
 #define HT_MIN_SIZE 16
 
-static struct item **buckets_alloc(struct ht *h, size_t n);
-static void buckets_free(struct ht *h, struct item **t);
+static uint32_t *buckets_alloc(struct ht *h, size_t n);
+static void buckets_free(struct ht *h, uint32_t *t, size_t n);
+
+#define AT(h, ref) item_at((h)->slab, (ref))
 
 uint64_t
 ht_hash(const char *key, size_t klen)
@@ -26,8 +31,9 @@ ht_hash(const char *key, size_t klen)
 }
 
 void
-ht_init(struct ht *h)
+ht_init(struct ht *h, const struct slab *slab)
 {
+    h->slab = slab;
     h->tab[0] = h->tab[1] = NULL;
     h->size[0] = h->size[1] = 0;
     h->used[0] = h->used[1] = 0;
@@ -38,9 +44,9 @@ ht_init(struct ht *h)
 void
 ht_deinit(struct ht *h)
 {
-    free(h->tab[0]);
-    free(h->tab[1]);
-    ht_init(h);
+    big_free(h->tab[0], h->size[0] * sizeof(uint32_t));
+    big_free(h->tab[1], h->size[1] * sizeof(uint32_t));
+    ht_init(h, h->slab);
 }
 
 void
@@ -56,7 +62,7 @@ ht_reserve(struct ht *h, size_t n)
     if (size <= h->size[0]) {
         return;
     }
-    buckets_free(h, h->tab[0]);
+    buckets_free(h, h->tab[0], h->size[0]);
     h->tab[0] = buckets_alloc(h, size);
     h->size[0] = size;
 }
@@ -67,20 +73,20 @@ ht_mem(const struct ht *h)
     return h->mem;
 }
 
-static struct item **
+static uint32_t *
 buckets_alloc(struct ht *h, size_t n)
 {
-    struct item **t = xcalloc(n, sizeof(struct item *));
-    h->mem += mem_usable(t);
+    uint32_t *t = big_alloc(n * sizeof(uint32_t));
+    h->mem += big_size(t, n * sizeof(uint32_t));
     return t;
 }
 
 static void
-buckets_free(struct ht *h, struct item **t)
+buckets_free(struct ht *h, uint32_t *t, size_t n)
 {
     if (t) {
-        h->mem -= mem_usable(t);
-        free(t);
+        h->mem -= big_size(t, n * sizeof(uint32_t));
+        big_free(t, n * sizeof(uint32_t));
     }
 }
 
@@ -99,7 +105,7 @@ start_resize(struct ht *h, size_t size)
 static void
 finish_rehash(struct ht *h)
 {
-    buckets_free(h, h->tab[0]);
+    buckets_free(h, h->tab[0], h->size[0]);
     h->tab[0] = h->tab[1];
     h->size[0] = h->size[1];
     h->used[0] = h->used[1];
@@ -118,23 +124,24 @@ ht_rehash(struct ht *h, size_t n)
     size_t empty_visits = n * 10;
     size_t mask1 = h->size[1] - 1;
     while (n-- && h->used[0] > 0) {
-        while (h->tab[0][h->rehash_idx] == NULL) {
+        while (h->tab[0][h->rehash_idx] == 0) {
             h->rehash_idx++;
             if (--empty_visits == 0) {
                 return true;
             }
         }
-        struct item *it = h->tab[0][h->rehash_idx];
-        while (it) {
-            struct item *next = it->next;
-            size_t idx = ht_hash(item_key(it), it->klen) & mask1;
-            it->next = h->tab[1][idx];
-            h->tab[1][idx] = it;
+        uint32_t ref = h->tab[0][h->rehash_idx];
+        while (ref) {
+            struct item *it = AT(h, ref);
+            uint32_t next = it->hnext;
+            size_t idx = ht_hash(item_key(it), item_klen(it)) & mask1;
+            it->hnext = h->tab[1][idx];
+            h->tab[1][idx] = ref;
             h->used[0]--;
             h->used[1]++;
-            it = next;
+            ref = next;
         }
-        h->tab[0][h->rehash_idx] = NULL;
+        h->tab[0][h->rehash_idx] = 0;
         h->rehash_idx++;
     }
     if (h->used[0] == 0) {
@@ -187,12 +194,13 @@ ht_find(struct ht *h, const char *key, size_t klen, uint64_t hash)
         if (h->size[t] == 0) {
             continue;
         }
-        struct item *it = h->tab[t][hash & (h->size[t] - 1)];
-        while (it) {
+        uint32_t ref = h->tab[t][hash & (h->size[t] - 1)];
+        while (ref) {
+            struct item *it = AT(h, ref);
             if (item_key_eq(it, key, klen)) {
                 return it;
             }
-            it = it->next;
+            ref = it->hnext;
         }
         if (!ht_rehashing(h)) {
             break;
@@ -210,26 +218,27 @@ ht_insert(struct ht *h, struct item *it, uint64_t hash)
     }
     int t = ht_rehashing(h) ? 1 : 0;
     size_t idx = hash & (h->size[t] - 1);
-    it->next = h->tab[t][idx];
-    h->tab[t][idx] = it;
+    it->hnext = h->tab[t][idx];
+    h->tab[t][idx] = item_ref(h->slab, it);
     h->used[t]++;
 }
 
-/* Find the link that points at the item with this key. */
-static struct item **
+/* Find the link that holds the ref of the item with this key. */
+static uint32_t *
 find_link(struct ht *h, const char *key, size_t klen, uint64_t hash, int *table)
 {
     for (int t = 0; t < 2; t++) {
         if (h->size[t] == 0) {
             continue;
         }
-        struct item **link = &h->tab[t][hash & (h->size[t] - 1)];
+        uint32_t *link = &h->tab[t][hash & (h->size[t] - 1)];
         while (*link) {
-            if (item_key_eq(*link, key, klen)) {
+            struct item *it = AT(h, *link);
+            if (item_key_eq(it, key, klen)) {
                 *table = t;
                 return link;
             }
-            link = &(*link)->next;
+            link = &it->hnext;
         }
         if (!ht_rehashing(h)) {
             break;
@@ -245,14 +254,14 @@ ht_replace(struct ht *h, struct item *nit, uint64_t hash)
         ht_rehash(h, 1);
     }
     int t;
-    struct item **link = find_link(h, item_key(nit), nit->klen, hash, &t);
+    uint32_t *link = find_link(h, item_key(nit), item_klen(nit), hash, &t);
     if (link == NULL) {
         ht_insert(h, nit, hash);
         return NULL;
     }
-    struct item *old = *link;
-    nit->next = old->next;
-    *link = nit;
+    struct item *old = AT(h, *link);
+    nit->hnext = old->hnext;
+    *link = item_ref(h->slab, nit);
     return old;
 }
 
@@ -263,13 +272,13 @@ ht_remove(struct ht *h, const char *key, size_t klen, uint64_t hash)
         ht_rehash(h, 1);
     }
     int t;
-    struct item **link = find_link(h, key, klen, hash, &t);
+    uint32_t *link = find_link(h, key, klen, hash, &t);
     if (link == NULL) {
         return NULL;
     }
-    struct item *it = *link;
-    *link = it->next;
-    it->next = NULL;
+    struct item *it = AT(h, *link);
+    *link = it->hnext;
+    it->hnext = 0;
     h->used[t]--;
     return it;
 }
@@ -286,12 +295,13 @@ rev(size_t v)
 }
 
 static void
-visit_chain(struct item *it, ht_visit_fn fn, void *ctx)
+visit_chain(const struct ht *h, uint32_t ref, ht_visit_fn fn, void *ctx)
 {
-    while (it) {
-        struct item *next = it->next;
+    while (ref) {
+        struct item *it = AT(h, ref);
+        uint32_t next = it->hnext;
         fn(it, ctx);
-        it = next;
+        ref = next;
     }
 }
 
@@ -303,7 +313,7 @@ ht_scan(struct ht *h, size_t v, ht_visit_fn fn, void *ctx)
     }
     if (!ht_rehashing(h)) {
         size_t m0 = h->size[0] - 1;
-        visit_chain(h->tab[0][v & m0], fn, ctx);
+        visit_chain(h, h->tab[0][v & m0], fn, ctx);
         v |= ~m0;
         v = rev(v);
         v++;
@@ -313,9 +323,9 @@ ht_scan(struct ht *h, size_t v, ht_visit_fn fn, void *ctx)
     int small = h->size[0] <= h->size[1] ? 0 : 1;
     int large = 1 - small;
     size_t m0 = h->size[small] - 1, m1 = h->size[large] - 1;
-    visit_chain(h->tab[small][v & m0], fn, ctx);
+    visit_chain(h, h->tab[small][v & m0], fn, ctx);
     do {
-        visit_chain(h->tab[large][v & m1], fn, ctx);
+        visit_chain(h, h->tab[large][v & m1], fn, ctx);
         v |= ~m1;
         v = rev(v);
         v++;
@@ -330,8 +340,8 @@ ht_random(struct ht *h, uint64_t (*rnd)(void *), void *rctx)
     if (ht_count(h) == 0) {
         return NULL;
     }
-    struct item *head = NULL;
-    for (int tries = 0; head == NULL; tries++) {
+    uint32_t head = 0;
+    for (int tries = 0; head == 0; tries++) {
         int t = 0;
         if (ht_rehashing(h)) {
             t = (rnd(rctx) % (h->size[0] + h->size[1])) >= h->size[0] ? 1 : 0;
@@ -350,14 +360,14 @@ ht_random(struct ht *h, uint64_t (*rnd)(void *), void *rctx)
         }
     }
     size_t len = 0;
-    for (struct item *it = head; it; it = it->next) {
+    for (uint32_t r = head; r; r = AT(h, r)->hnext) {
         len++;
     }
     size_t pick = rnd(rctx) % len;
     while (pick--) {
-        head = head->next;
+        head = AT(h, head)->hnext;
     }
-    return head;
+    return AT(h, head);
 }
 
 void
@@ -365,11 +375,12 @@ ht_clear(struct ht *h, void (*fn)(struct item *it, void *ctx), void *ctx)
 {
     for (int t = 0; t < 2; t++) {
         for (size_t i = 0; i < h->size[t]; i++) {
-            struct item *it = h->tab[t][i];
-            while (it) {
-                struct item *next = it->next;
+            uint32_t ref = h->tab[t][i];
+            while (ref) {
+                struct item *it = AT(h, ref);
+                uint32_t next = it->hnext;
                 fn(it, ctx);
-                it = next;
+                ref = next;
             }
         }
     }

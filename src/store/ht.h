@@ -3,8 +3,9 @@
  *
  * Like Redis's dict: two bucket arrays while growing or shrinking; every
  * operation moves a few buckets from the old array to the new one, so no
- * single call pays for a full rehash. Items are chained through item->next,
- * so the table costs one pointer per bucket and nothing per item.
+ * single call pays for a full rehash. Items are chained through item->hnext
+ * by their 32-bit slab references, so the table costs 4 bytes per bucket
+ * and 4 per item.
  *
  * Not thread-safe: the owning shard's lock protects it.
  */
@@ -18,7 +19,8 @@
 #include "store/item.h"
 
 struct ht {
-    struct item **tab[2];
+    const struct slab *slab; /* where the refs point */
+    uint32_t *tab[2];
     size_t size[2]; /* buckets, a power of two, or 0 */
     size_t used[2];
     size_t rehash_idx; /* next bucket of tab[0] to move; (size_t)-1 if not rehashing */
@@ -27,7 +29,7 @@ struct ht {
 
 uint64_t ht_hash(const char *key, size_t klen);
 
-void ht_init(struct ht *h);
+void ht_init(struct ht *h, const struct slab *slab);
 /* Free the bucket arrays (not the items). */
 void ht_deinit(struct ht *h);
 

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "util/clock.h"
+#include "util/log.h"
 #include "util/mem.h"
 
 static void
@@ -54,24 +55,30 @@ mem_step_update(struct store *st)
 static void
 slot_add(struct store *st, const struct item *it, int d)
 {
-    unsigned slot = slot_of(item_key(it), it->klen);
+    unsigned slot = slot_of(item_key(it), item_klen(it));
     uint32_t v = atomic_load_explicit(&st->slot_keys[slot], memory_order_relaxed);
     atomic_store_explicit(&st->slot_keys[slot], v + (uint32_t)d, memory_order_relaxed);
 }
 
 static uint64_t
-node_hash(const struct evict_node *n, void *ctx)
+node_hash(evict_ref ref, void *ctx)
 {
-    (void)ctx;
-    const struct item *it = item_of_node(n);
-    return ht_hash(item_key(it), it->klen);
+    const struct shard *sh = ctx;
+    const struct item *it = item_at(&sh->slab, ref);
+    return ht_hash(item_key(it), item_klen(it));
 }
 
 static uint64_t
-node_weight(const struct evict_node *n, void *ctx)
+node_weight(evict_ref ref, void *ctx)
 {
-    (void)ctx;
-    return item_mem(item_of_node(n));
+    const struct shard *sh = ctx;
+    return item_mem(item_at(&sh->slab, ref));
+}
+
+static inline evict_ref
+ref_of(const struct shard *sh, const struct item *it)
+{
+    return item_ref(&sh->slab, it);
 }
 
 static enum evict_kind
@@ -125,7 +132,8 @@ policy_init(struct store *st, struct shard *sh)
         p.admission_multiplier = st->ev.admission_multiplier;
     }
     p.seed ^= (uint64_t)(sh - st->shards) * 0x9e3779b97f4a7c15ull;
-    struct evict_ops ops = {node_hash, node_weight, NULL};
+    p.base = sh->slab.base;
+    struct evict_ops ops = {node_hash, node_weight, sh};
     if (evict_init(&sh->policy, &p, &ops) != 0) {
         abort();
     }
@@ -153,7 +161,12 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
         struct shard *sh = &st->shards[i];
         memset(sh, 0, sizeof(*sh));
         pthread_mutex_init(&sh->lock, NULL);
-        ht_init(&sh->ht);
+        if (slab_init(&sh->slab, 0) != 0) {
+            log_error("cannot reserve address space for a shard's items",
+                      "\"bytes\":%zu", (size_t)SLAB_REGION_MAX);
+            abort();
+        }
+        ht_init(&sh->ht, &sh->slab);
         sh->store = st;
         sh->rng = 0x9e3779b97f4a7c15ull * (i + 1);
         policy_init(st, sh);
@@ -161,11 +174,15 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
     return st;
 }
 
+/* Before a whole slab goes (flush, destroy): the bodies of large items are
+ * their own allocations. */
 static void
-free_item(struct item *it, void *ctx)
+free_large_body(struct item *it, void *ctx)
 {
     (void)ctx;
-    item_free(it);
+    if (ITEM_FLAGS(it) & ITEM_LARGE) {
+        free(item_body(it));
+    }
 }
 
 void
@@ -176,8 +193,9 @@ store_destroy(struct store **pst)
         return;
     }
     for (unsigned i = 0; i < st->nshards; i++) {
-        ht_clear(&st->shards[i].ht, free_item, NULL);
+        ht_clear(&st->shards[i].ht, free_large_body, NULL);
         evict_deinit(&st->shards[i].policy);
+        slab_deinit(&st->shards[i].slab);
         pthread_mutex_destroy(&st->shards[i].lock);
     }
     free(st->shards);
@@ -239,16 +257,16 @@ store_unlock_all(struct store *st)
 static void
 forget_slot(struct shard *sh, struct item *it, bool do_free, bool count_slot)
 {
-    if (it->expire) {
+    if (item_expire(it)) {
         sh->nexpires--;
     }
-    evict_on_remove(&sh->policy, &it->evict);
+    evict_on_remove(&sh->policy, ref_of(sh, it));
     if (count_slot) {
         slot_add(sh->store, it, -1);
     }
     mem_changed(sh, -(ssize_t)item_mem(it));
     if (do_free) {
-        item_free(it);
+        item_free(&sh->slab, it);
     }
 }
 
@@ -280,7 +298,7 @@ shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
         it = NULL;
     }
     if (it) {
-        evict_on_access(&sh->policy, &it->evict, h);
+        evict_on_access(&sh->policy, ref_of(sh, it), h);
     }
     table_mem_sync(sh, tm);
     return it;
@@ -289,7 +307,7 @@ shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
 void
 shard_put(struct shard *sh, struct item *it)
 {
-    uint64_t h = ht_hash(item_key(it), it->klen);
+    uint64_t h = ht_hash(item_key(it), item_klen(it));
     size_t tm = ht_mem(&sh->ht);
     struct item *old = ht_replace(&sh->ht, it, h);
     if (old) {
@@ -298,11 +316,12 @@ shard_put(struct shard *sh, struct item *it)
     } else {
         slot_add(sh->store, it, 1);
     }
-    if (it->expire) {
+    if (item_expire(it)) {
         sh->nexpires++;
     }
-    mem_changed(sh, (ssize_t)item_mem(it));
-    evict_on_insert(&sh->policy, &it->evict, h, item_mem(it));
+    size_t m = item_mem(it);
+    mem_changed(sh, (ssize_t)m);
+    evict_on_insert(&sh->policy, ref_of(sh, it), h, m);
     table_mem_sync(sh, tm);
 }
 
@@ -329,19 +348,51 @@ shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now)
     if (!live) {
         sh->expired++;
     }
-    item_free(it);
+    item_free(&sh->slab, it);
     return live;
 }
 
+struct item *
+shard_new_item(struct shard *sh, const char *key, size_t klen, size_t vlen, int64_t expire)
+{
+    return item_new(&sh->slab, key, klen, vlen, expire, false);
+}
+
 void
+shard_free_item(struct shard *sh, struct item *it)
+{
+    item_free(&sh->slab, it);
+}
+
+struct item *
 shard_set_expire(struct shard *sh, struct item *it, int64_t ms)
 {
-    if (it->expire && !ms) {
+    int64_t old = item_expire(it);
+    if (old && !ms) {
         sh->nexpires--;
-    } else if (!it->expire && ms) {
+    } else if (!old && ms) {
         sh->nexpires++;
     }
-    it->expire = ms;
+    if (!item_has_expire_field(it)) {
+        if (ms == 0) {
+            return it;
+        }
+        /* the item needs 8 more bytes: move it to a larger chunk, keeping
+         * its place in the hash chain and in the policy's lists */
+        size_t before = item_mem(it);
+        size_t tm = ht_mem(&sh->ht);
+        struct item *nit = item_grow_expire(&sh->slab, it);
+        ht_replace(&sh->ht, nit, ht_hash(item_key(nit), item_klen(nit)));
+        evict_on_move(&sh->policy, ref_of(sh, it), ref_of(sh, nit));
+        size_t after = item_mem(nit);
+        evict_on_update(&sh->policy, ref_of(sh, nit), before, after);
+        mem_changed(sh, (ssize_t)after - (ssize_t)before);
+        item_free(&sh->slab, it);
+        table_mem_sync(sh, tm);
+        it = nit;
+    }
+    item_store_expire(it, ms);
+    return it;
 }
 
 void
@@ -393,7 +444,8 @@ store_flush(struct store *st)
     for (unsigned i = 0; i < st->nshards; i++) {
         struct shard *sh = &st->shards[i];
         size_t freed = sh->mem;
-        ht_clear(&sh->ht, free_item, NULL);
+        ht_clear(&sh->ht, free_large_body, NULL);
+        slab_reset(&sh->slab);
         evict_deinit(&sh->policy);
         policy_init(st, sh);
         atomic_fetch_sub_explicit(&st->used, freed - (size_t)sh->mem_pending,
@@ -458,8 +510,8 @@ store_random_key(struct store *st, char **key, size_t *klen, int64_t now)
             if (r < n) {
                 struct item *it = ht_random(&sh->ht, xorshift, &sh->rng);
                 if (it && !item_expired(it, now)) {
-                    *key = xstrndup(item_key(it), it->klen);
-                    *klen = it->klen;
+                    *key = xstrndup(item_key(it), item_klen(it));
+                    *klen = item_klen(it);
                     shard_unlock(sh);
                     return true;
                 }
@@ -494,7 +546,7 @@ static void
 slot_filter(struct item *it, void *ctx)
 {
     struct slot_visit *v = ctx;
-    if (slot_of(item_key(it), it->klen) == v->slot) {
+    if (slot_of(item_key(it), item_klen(it)) == v->slot) {
         v->fn(it, v->ctx);
     }
 }
@@ -551,7 +603,8 @@ store_cron(struct store *st, unsigned idx, size_t buckets, int64_t now)
             sh->expire_cursor = ht_scan(&sh->ht, sh->expire_cursor, collect_expired, &e);
             for (size_t i = 0; i < e.n; i++) {
                 struct item *it = e.dead[i];
-                ht_remove(&sh->ht, item_key(it), it->klen, ht_hash(item_key(it), it->klen));
+                ht_remove(&sh->ht, item_key(it), item_klen(it),
+                          ht_hash(item_key(it), item_klen(it)));
                 forget(sh, it, true);
                 sh->expired++;
                 removed++;
@@ -637,11 +690,11 @@ store_prefetch(struct store *st, unsigned shard, uint64_t hash, int stage)
         if (h->size[t] == 0) {
             continue;
         }
-        struct item **bucket = &h->tab[t][hash & (h->size[t] - 1)];
+        uint32_t *bucket = &h->tab[t][hash & (h->size[t] - 1)];
         if (stage == 0) {
             __builtin_prefetch(bucket);
         } else if (*bucket) {
-            __builtin_prefetch(*bucket);
+            __builtin_prefetch(item_at(h->slab, *bucket));
         }
     }
 }
@@ -706,15 +759,15 @@ shard_evict(struct shard *sh, size_t n)
     size_t done = 0, freed = 0;
     size_t tm = ht_mem(&sh->ht);
     while (done < n) {
-        struct evict_node *node = evict_one(&sh->policy);
-        if (node == NULL) {
+        evict_ref ref = evict_one(&sh->policy);
+        if (ref == 0) {
             break;
         }
-        struct item *it = item_of_node(node);
+        struct item *it = item_at(&sh->slab, ref);
         if (sh->store->on_evict) {
             sh->store->on_evict(sh->store->on_flush_ctx, it);
         }
-        ht_remove(&sh->ht, item_key(it), it->klen, ht_hash(item_key(it), it->klen));
+        ht_remove(&sh->ht, item_key(it), item_klen(it), ht_hash(item_key(it), item_klen(it)));
         freed += item_mem(it);
         forget(sh, it, true);
         sh->evicted++;

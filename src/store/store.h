@@ -27,10 +27,12 @@
 #include "evict/evict.h"
 #include "store/ht.h"
 #include "store/item.h"
+#include "store/slab.h"
 #include "store/slot.h"
 
 struct shard {
     pthread_mutex_t lock;
+    struct slab slab;     /* where the items live */
     struct ht ht;
     struct store *store;
     size_t mem;           /* bytes of items and buckets in this shard */
@@ -116,15 +118,24 @@ void store_unlock_all(struct store *st);
 
 /* The live item for key, or NULL. An expired item found here is deleted. */
 struct item *shard_find(struct shard *sh, const char *key, size_t klen, int64_t now);
-/* Store it (created with item_create), replacing and freeing any item with the
- * same key. The caller must not use a replaced item afterwards. */
+/* A new item in this shard's memory (item_new): key copied, vlen bytes of
+ * value for the caller to fill, expiry (0 = none). Not in the table yet:
+ * shard_put it, or shard_free_item it. */
+struct item *shard_new_item(struct shard *sh, const char *key, size_t klen, size_t vlen,
+                            int64_t expire);
+void shard_free_item(struct shard *sh, struct item *it);
+/* Store it (made by shard_new_item on this shard), replacing and freeing any
+ * item with the same key. The caller must not use a replaced item afterwards. */
 void shard_put(struct shard *sh, struct item *it);
 /* Delete the key; true if a live item was removed. */
 bool shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now);
-/* Unlink and return the item (live or not) without freeing it, or NULL. */
+/* Unlink and return the item (live or not) without freeing it, or NULL;
+ * free it with shard_free_item. */
 struct item *shard_take(struct shard *sh, const char *key, size_t klen);
-/* Set (ms > 0) or clear (ms == 0) the expiry of an item in this shard. */
-void shard_set_expire(struct shard *sh, struct item *it, int64_t ms);
+/* Set (ms > 0) or clear (ms == 0) the expiry of an item in this shard.
+ * Returns the item, which may have moved (an item without an expiry field
+ * grows by one): the caller must use the returned pointer. */
+struct item *shard_set_expire(struct shard *sh, struct item *it, int64_t ms);
 
 /* Keys, keys with an expiry, and exact memory, over all shards (each shard
  * locked in turn). */

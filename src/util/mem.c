@@ -2,6 +2,8 @@
 #include "util/mem.h"
 
 #include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,4 +64,44 @@ size_t
 mem_usable(const void *ptr)
 {
     return ptr ? malloc_usable_size((void *)ptr) : 0;
+}
+
+static size_t
+page_round(size_t size)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    return (size + pg - 1) & ~(pg - 1);
+}
+
+void *
+big_alloc(size_t size)
+{
+    if (size < BIG_MIN) {
+        return xcalloc(1, size);
+    }
+    void *p = mmap(NULL, page_round(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED) {
+        oom(size);
+    }
+    return p; /* anonymous pages read as zero */
+}
+
+void
+big_free(void *ptr, size_t size)
+{
+    if (ptr == NULL) {
+        return;
+    }
+    if (size < BIG_MIN) {
+        free(ptr);
+    } else {
+        munmap(ptr, page_round(size));
+    }
+}
+
+size_t
+big_size(const void *ptr, size_t size)
+{
+    return size < BIG_MIN ? mem_usable(ptr) : page_round(size);
 }

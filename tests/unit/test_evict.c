@@ -1,7 +1,13 @@
 /*
  * test_evict.c -- the eviction policies: LRU order against a naive model,
  * W-TinyLFU invariants under a random workload with weights, scan
- * resistance, kind switching, noeviction, capacity changes and the climber.
+ * resistance, kind switching, noeviction, capacity changes, the climber,
+ * that the owner's bytes of the node (user[]) survive every operation, and
+ * that on_move keeps a node's place.
+ *
+ * The items array is the policy's base: an item's ref is the offset of its
+ * node from the array's start in EVICT_REF_UNIT units (never 0, as the node
+ * is not the item's first member).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +17,7 @@
 
 #include "evict/evict.h"
 
+#include <stdalign.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +33,10 @@ struct item {
     bool resident;
     struct evict_node node;
 };
+_Static_assert(sizeof(struct item) % EVICT_REF_UNIT == 0 &&
+                   offsetof(struct item, node) % EVICT_REF_UNIT == 0 &&
+                   offsetof(struct item, node) != 0,
+               "items can be addressed by refs");
 
 static uint64_t
 mix(uint64_t k)
@@ -36,21 +47,40 @@ mix(uint64_t k)
     return k ^ (k >> 31);
 }
 
-static uint64_t
-item_hash(const struct evict_node *n, void *ctx)
+/* The item whose node a ref names; ctx is the items array (the base). */
+static struct item *
+ref_item(evict_ref r, void *ctx)
 {
-    (void)ctx;
-    return container_of(n, struct item, node)->hash;
+    char *node = (char *)ctx + (size_t)r * EVICT_REF_UNIT;
+
+    return container_of((struct evict_node *)(void *)node, struct item, node);
+}
+
+static evict_ref
+item_ref(const struct item *base, const struct item *e)
+{
+    return (evict_ref)(((const char *)&e->node - (const char *)base) /
+                       EVICT_REF_UNIT);
 }
 
 static uint64_t
-item_weight(const struct evict_node *n, void *ctx)
+item_hash(evict_ref r, void *ctx)
 {
-    (void)ctx;
-    return container_of(n, struct item, node)->weight;
+    return ref_item(r, ctx)->hash;
 }
 
-static const struct evict_ops ops = {item_hash, item_weight, NULL};
+static uint64_t
+item_weight(evict_ref r, void *ctx)
+{
+    return ref_item(r, ctx)->weight;
+}
+
+/* The owner's bytes of item i's node: a pattern the policy must keep. */
+static uint8_t
+user_byte(size_t i, int k)
+{
+    return (uint8_t)(mix(i * 3 + (size_t)k) | 1);
+}
 
 static struct item *
 make_items(size_t n)
@@ -62,19 +92,57 @@ make_items(size_t n)
         it[i].key = i;
         it[i].hash = mix(i);
         it[i].weight = 1;
+        for (int k = 0; k < 3; k++) {
+            it[i].node.user[k] = user_byte(i, k);
+        }
     }
     return it;
 }
 
 static void
-init_policy(struct evict_policy *p, enum evict_kind kind, uint64_t cap)
+check_user_bytes(const struct item *it, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(it[i].node.user[k], user_byte(i, k));
+        }
+    }
+}
+
+/* Params and ops for a policy over the items array `it`. */
+static void
+setup(struct evict_params *prm, struct evict_ops *ops, struct item *it,
+      enum evict_kind kind, uint64_t cap)
+{
+    evict_params_default(prm);
+    prm->kind = kind;
+    prm->capacity = cap;
+    prm->base = (char *)it;
+    *ops = (struct evict_ops){item_hash, item_weight, it};
+}
+
+static void
+init_policy(struct evict_policy *p, struct item *it, enum evict_kind kind,
+            uint64_t cap)
 {
     struct evict_params prm;
+    struct evict_ops ops;
 
-    evict_params_default(&prm);
-    prm.kind = kind;
-    prm.capacity = cap;
+    setup(&prm, &ops, it, kind, cap);
     assert_int_equal(evict_init(p, &prm, &ops), 0);
+}
+
+/* The ref of items[i] in policy p (whose base is the items array). */
+static evict_ref
+ref_of(const struct evict_policy *p, const struct item *e)
+{
+    return item_ref((const struct item *)(const void *)p->base, e);
+}
+
+static struct item *
+item_of(const struct evict_policy *p, evict_ref r)
+{
+    return container_of(evict_node_at(p, r), struct item, node);
 }
 
 static uint64_t
@@ -91,19 +159,21 @@ rnd(uint64_t *s)
 static bool
 get(struct evict_policy *p, struct item *it, uint64_t cap)
 {
-    struct evict_node *v;
+    evict_ref v;
 
     if (it->resident) {
-        evict_on_access(p, &it->node, it->hash);
+        evict_on_access(p, ref_of(p, it), it->hash);
         return true;
     }
     evict_on_miss(p, it->hash);
-    evict_on_insert(p, &it->node, it->hash, it->weight);
+    evict_on_insert(p, ref_of(p, it), it->hash, it->weight);
     it->resident = true;
-    while (evict_weight(p) > cap && (v = evict_one(p)) != NULL) {
-        struct item *e = container_of(v, struct item, node);
+    while (evict_weight(p) > cap && (v = evict_one(p)) != 0) {
+        struct item *e = item_of(p, v);
         assert_true(e->resident);
-        assert_int_equal(evict_node_segment(v), EVICT_SEG_NONE);
+        assert_int_equal(evict_node_segment(&e->node), EVICT_SEG_NONE);
+        assert_int_equal(e->node.prev, 0);
+        assert_int_equal(e->node.next, 0);
         e->resident = false;
     }
     return false;
@@ -113,7 +183,8 @@ static void
 test_node_size_and_parse(void **state)
 {
     (void)state;
-    assert_true(sizeof(struct evict_node) <= 16);
+    assert_int_equal(sizeof(struct evict_node), 12);
+    assert_int_equal(alignof(struct evict_node), EVICT_REF_UNIT);
     assert_int_equal(evict_kind_parse("tinylfu"), EVICT_TINYLFU);
     assert_int_equal(evict_kind_parse("lru"), EVICT_LRU);
     assert_int_equal(evict_kind_parse("allkeys-lru"), EVICT_LRU);
@@ -125,17 +196,26 @@ test_node_size_and_parse(void **state)
 static void
 test_init_rejects_bad_params(void **state)
 {
+    struct item *it = make_items(4);
     struct evict_policy p;
     struct evict_params prm;
+    struct evict_ops ops;
     struct evict_ops bad = {NULL, item_weight, NULL};
 
     (void)state;
-    evict_params_default(&prm);
+    setup(&prm, &ops, it, EVICT_TINYLFU, 0);
     assert_int_equal(evict_init(&p, &prm, &ops), -22); /* capacity 0 */
     prm.capacity = 10;
     assert_int_equal(evict_init(&p, &prm, &bad), -22);
+    prm.base = NULL;
+    assert_int_equal(evict_init(&p, &prm, &ops), -22);
+    prm.base = (char *)it;
     prm.window_ratio = 1.5;
     assert_int_equal(evict_init(&p, &prm, &ops), -22);
+    prm.window_ratio = 0.01;
+    assert_int_equal(evict_init(&p, &prm, &ops), 0);
+    evict_deinit(&p);
+    free(it);
 }
 
 /* LRU: every eviction must be the resident item with the oldest use. */
@@ -149,26 +229,28 @@ test_lru_matches_naive_model(void **state)
     uint64_t clock = 0;
 
     (void)state;
-    init_policy(&p, EVICT_LRU, CAP);
+    init_policy(&p, it, EVICT_LRU, CAP);
     for (int op = 0; op < OPS; op++) {
         /* Skewed keys so there are hits. */
         uint64_t r = rnd(&rng);
         struct item *e = &it[(r % 4 == 0) ? r % N : r % (N / 8)];
         if (op % 97 == 0 && e->resident) {
-            evict_on_remove(&p, &e->node);
+            evict_on_remove(&p, ref_of(&p, e));
             e->resident = false;
             continue;
         }
         e->last_use = ++clock;
         if (e->resident) {
-            evict_on_access(&p, &e->node, e->hash);
+            evict_on_access(&p, ref_of(&p, e), e->hash);
             continue;
         }
-        evict_on_insert(&p, &e->node, e->hash, 1);
+        evict_on_insert(&p, ref_of(&p, e), e->hash, 1);
         e->resident = true;
         while (evict_count(&p) > CAP) {
-            struct evict_node *v = evict_one(&p);
-            struct item *victim = container_of(v, struct item, node);
+            evict_ref v = evict_one(&p);
+            struct item *victim;
+            assert_int_not_equal(v, 0);
+            victim = item_of(&p, v);
             uint64_t oldest = UINT64_MAX;
             for (int i = 0; i < N; i++) {
                 if (it[i].resident && it[i].last_use < oldest) {
@@ -180,6 +262,7 @@ test_lru_matches_naive_model(void **state)
             victim->resident = false;
         }
     }
+    check_user_bytes(it, N);
     evict_deinit(&p);
     free(it);
 }
@@ -202,6 +285,7 @@ check_invariants(const struct evict_policy *p, const struct item *it,
             assert_int_equal(evict_node_segment(&it[i].node), EVICT_SEG_NONE);
         }
     }
+    check_user_bytes(it, n);
     evict_stats(p, &st);
     assert_int_equal(st.weight, weight);
     assert_int_equal(st.count, count);
@@ -223,14 +307,14 @@ test_tinylfu_invariants(void **state)
     struct item *it = make_items(N);
     struct evict_policy p;
     struct evict_params prm;
+    struct evict_ops ops;
     uint64_t rng = 0x243f6a8885a308d3ULL;
 
     (void)state;
     for (int i = 0; i < N; i++) {
         it[i].weight = 1 + (uint64_t)(mix((uint64_t)i + 77) % 10);
     }
-    evict_params_default(&prm);
-    prm.capacity = CAP;
+    setup(&prm, &ops, it, EVICT_TINYLFU, CAP);
     prm.expected_entries = CAP / 5;
     assert_int_equal(evict_init(&p, &prm, &ops), 0);
     for (int op = 0; op < OPS; op++) {
@@ -239,14 +323,14 @@ test_tinylfu_invariants(void **state)
         uint64_t base = (uint64_t)(op / 20000) * 150;
         struct item *e = &it[(r % 3 == 0) ? r % N : (base + r % 300) % N];
         if (r % 101 == 0 && e->resident) {
-            evict_on_remove(&p, &e->node);
-            evict_on_remove(&p, &e->node); /* unlinked: ignored */
+            evict_on_remove(&p, ref_of(&p, e));
+            evict_on_remove(&p, ref_of(&p, e)); /* unlinked: ignored */
             e->resident = false;
         } else if (r % 103 == 0 && e->resident) {
             uint64_t nw = 1 + (r >> 8) % 10;
             uint64_t old = e->weight;
             e->weight = nw;
-            evict_on_update(&p, &e->node, old, nw);
+            evict_on_update(&p, ref_of(&p, e), old, nw);
         } else {
             get(&p, e, CAP);
         }
@@ -256,16 +340,17 @@ test_tinylfu_invariants(void **state)
     }
     check_invariants(&p, it, N);
     assert_true(p.climb.samples > 0);
-    /* Drain: every resident node comes out exactly once, then NULL. */
+    /* Drain: every resident node comes out exactly once, then 0. */
     for (;;) {
-        struct evict_node *v = evict_one(&p);
-        if (v == NULL) {
+        evict_ref v = evict_one(&p);
+        if (v == 0) {
             break;
         }
-        struct item *e = container_of(v, struct item, node);
+        struct item *e = item_of(&p, v);
         assert_true(e->resident);
         e->resident = false;
     }
+    check_invariants(&p, it, N);
     for (int i = 0; i < N; i++) {
         assert_false(it[i].resident);
     }
@@ -284,7 +369,7 @@ hot_survivors(enum evict_kind kind)
     struct evict_policy p;
     int alive = 0;
 
-    init_policy(&p, kind, CAP);
+    init_policy(&p, it, kind, CAP);
     for (int round = 0; round < 10; round++) {
         for (int k = 0; k < HOT; k++) {
             get(&p, &it[k], CAP);
@@ -319,7 +404,7 @@ test_switch_kind_keeps_nodes(void **state)
     struct evict_stats st;
 
     (void)state;
-    init_policy(&p, EVICT_TINYLFU, CAP);
+    init_policy(&p, it, EVICT_TINYLFU, CAP);
     for (int i = 0; i < 5000; i++) {
         get(&p, &it[rnd(&rng) % N], CAP);
     }
@@ -335,7 +420,7 @@ test_switch_kind_keeps_nodes(void **state)
     }
     check_invariants(&p, it, N);
     assert_int_equal(evict_set_kind(&p, EVICT_NOEVICTION), 0);
-    assert_null(evict_one(&p));
+    assert_int_equal(evict_one(&p), 0);
     assert_int_equal(evict_set_kind(&p, EVICT_TINYLFU), 0);
     for (int i = 0; i < 5000; i++) {
         get(&p, &it[rnd(&rng) % N], CAP);
@@ -353,16 +438,18 @@ test_noeviction(void **state)
     struct evict_policy p;
 
     (void)state;
-    init_policy(&p, EVICT_NOEVICTION, 5);
+    init_policy(&p, it, EVICT_NOEVICTION, 5);
     for (int i = 0; i < 10; i++) {
-        evict_on_insert(&p, &it[i].node, it[i].hash, 1);
+        evict_on_insert(&p, ref_of(&p, &it[i]), it[i].hash, 1);
         it[i].resident = true;
     }
-    assert_null(evict_one(&p));
+    assert_int_equal(evict_one(&p), 0);
     assert_int_equal(evict_count(&p), 10);
-    evict_on_access(&p, &it[3].node, it[3].hash);
-    evict_on_remove(&p, &it[3].node);
+    evict_on_access(&p, ref_of(&p, &it[3]), it[3].hash);
+    evict_on_remove(&p, ref_of(&p, &it[3]));
+    it[3].resident = false;
     assert_int_equal(evict_count(&p), 9);
+    check_invariants(&p, it, 10);
     evict_deinit(&p);
     free(it);
 }
@@ -370,11 +457,12 @@ test_noeviction(void **state)
 static void
 test_set_capacity(void **state)
 {
+    struct item *it = make_items(1);
     struct evict_policy p;
     struct evict_stats st;
 
     (void)state;
-    init_policy(&p, EVICT_TINYLFU, 10000);
+    init_policy(&p, it, EVICT_TINYLFU, 10000);
     evict_stats(&p, &st);
     /* Default window 0.5 %, protected 80 % of the rest. */
     assert_int_equal(st.window_max, 50);
@@ -386,6 +474,7 @@ test_set_capacity(void **state)
     assert_int_equal(st.window_max, 100);
     assert_int_equal(st.protected_max, 15920);
     evict_deinit(&p);
+    free(it);
 }
 
 /* Recency only: every key is used once more, at a random distance up to
@@ -402,7 +491,7 @@ recency_window(uint64_t cap, uint64_t *hits_out)
     uint64_t rng = 7;
     uint64_t hits = 0;
 
-    init_policy(&p, EVICT_TINYLFU, cap);
+    init_policy(&p, it, EVICT_TINYLFU, cap);
     for (uint64_t k = 0; k < n; k++) {
         get(&p, &it[k], cap);
         uint64_t d = 1 + rnd(&rng) % (cap * 4 / 10);
@@ -443,6 +532,164 @@ test_climber_grows_window_for_recency(void **state)
     assert_true(w > 0.3);
 }
 
+/* The policy never writes user[]: a mixed workload (hits, misses, weights,
+ * updates, removals, evictions, kind switches, capacity changes, window
+ * resizes) with every node's owner bytes checked after each operation. */
+static void
+test_user_bytes_untouched(void **state)
+{
+    enum { N = 300, CAP = 120, OPS = 30000 };
+    static const enum evict_kind kinds[] = {EVICT_LRU, EVICT_NOEVICTION,
+                                            EVICT_TINYLFU};
+    struct item *it = make_items(N);
+    struct evict_policy p;
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    uint64_t cap = CAP;
+
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        it[i].weight = 1 + (uint64_t)(mix((uint64_t)i + 5) % 4);
+        evict_node_init(&it[i].node); /* leaves user[] alone */
+    }
+    check_user_bytes(it, N);
+    init_policy(&p, it, EVICT_TINYLFU, cap);
+    for (int op = 0; op < OPS; op++) {
+        uint64_t r = rnd(&rng);
+        struct item *e = &it[(r % 4 == 0) ? r % N : r % (N / 5)];
+
+        if (r % 53 == 0 && e->resident) {
+            evict_on_remove(&p, ref_of(&p, e));
+            e->resident = false;
+        } else if (r % 59 == 0 && e->resident) {
+            uint64_t old = e->weight;
+            e->weight = 1 + (r >> 9) % 4;
+            evict_on_update(&p, ref_of(&p, e), old, e->weight);
+        } else if (r % 2003 == 0) {
+            assert_int_equal(evict_set_kind(&p, kinds[(r >> 7) % 3]), 0);
+        } else if (r % 2011 == 0) {
+            cap = CAP / 2 + (r >> 11) % CAP;
+            assert_int_equal(evict_set_capacity(&p, cap), 0);
+        } else if (r % 1009 == 0) {
+            evict__resize_window(&p, (int64_t)((r >> 13) % 41) - 20);
+        } else if (p.kind == EVICT_NOEVICTION && !e->resident &&
+                   evict_weight(&p) + e->weight > cap) {
+            /* The store would refuse the write. */
+            evict_on_miss(&p, e->hash);
+        } else {
+            get(&p, e, cap);
+        }
+        check_user_bytes(it, N);
+    }
+    check_invariants(&p, it, N);
+    if (p.kind == EVICT_NOEVICTION) {
+        assert_int_equal(evict_set_kind(&p, EVICT_LRU), 0);
+    }
+    while (evict_one(&p) != 0) {
+    }
+    assert_int_equal(evict_count(&p), 0);
+    check_user_bytes(it, N);
+    evict_deinit(&p);
+    free(it);
+}
+
+/* Copy an item's own fields (not its node) from src to dst. */
+static void
+copy_item(struct item *dst, const struct item *src)
+{
+    dst->key = src->key;
+    dst->hash = src->hash;
+    dst->weight = src->weight;
+    dst->last_use = src->last_use;
+    dst->resident = src->resident;
+}
+
+/* on_move keeps the node's place: policy B, whose items hop between the
+ * twin slots k and k + N, evicts exactly the keys policy A (no moves) does,
+ * in the same order, with the same figures. */
+static void
+move_matches(enum evict_kind kind)
+{
+    enum { N = 400, CAP = 150, OPS = 40000 };
+    struct item *a = make_items(N);
+    struct item *b = make_items(2 * N);
+    uint32_t slot[N];
+    struct evict_policy pa, pb;
+    struct evict_stats sa, sb;
+    uint64_t rng = 0x2545f4914f6cdd1dULL;
+
+    for (int k = 0; k < N; k++) {
+        slot[k] = (uint32_t)k;
+        a[k].weight = 1 + (uint64_t)(mix((uint64_t)k + 3) % 3);
+        copy_item(&b[k], &a[k]);
+    }
+    init_policy(&pa, a, kind, CAP);
+    init_policy(&pb, b, kind, CAP);
+    for (int op = 0; op < OPS; op++) {
+        uint64_t r = rnd(&rng);
+        uint32_t k = (uint32_t)((r % 3 == 0) ? r % N : r % (N / 6));
+        struct item *ea = &a[k];
+        struct item *eb = &b[slot[k]];
+
+        if (r % 7 == 0) {
+            /* Move (linked or not) to the twin slot. */
+            uint32_t to = slot[k] < N ? slot[k] + N : slot[k] - N;
+            copy_item(&b[to], eb);
+            evict_on_move(&pb, ref_of(&pb, eb), ref_of(&pb, &b[to]));
+            assert_int_equal(evict_node_segment(&eb->node), EVICT_SEG_NONE);
+            assert_int_equal(evict_node_segment(&b[to].node),
+                             evict_node_segment(&ea->node));
+            eb->resident = false;
+            slot[k] = to;
+            continue;
+        }
+        if (ea->resident) {
+            evict_on_access(&pa, ref_of(&pa, ea), ea->hash);
+            evict_on_access(&pb, ref_of(&pb, eb), eb->hash);
+            continue;
+        }
+        evict_on_miss(&pa, ea->hash);
+        evict_on_miss(&pb, eb->hash);
+        evict_on_insert(&pa, ref_of(&pa, ea), ea->hash, ea->weight);
+        evict_on_insert(&pb, ref_of(&pb, eb), eb->hash, eb->weight);
+        ea->resident = eb->resident = true;
+        while (evict_weight(&pa) > CAP) {
+            struct item *va = item_of(&pa, evict_one(&pa));
+            struct item *vb = item_of(&pb, evict_one(&pb));
+            assert_int_equal(va->key, vb->key);
+            assert_ptr_equal(vb, &b[slot[vb->key]]);
+            va->resident = vb->resident = false;
+        }
+    }
+    evict_stats(&pa, &sa);
+    evict_stats(&pb, &sb);
+    assert_int_equal(sa.window_count, sb.window_count);
+    assert_int_equal(sa.probation_weight, sb.probation_weight);
+    assert_int_equal(sa.protected_weight, sb.protected_weight);
+    assert_int_equal(sa.admissions, sb.admissions);
+    check_invariants(&pa, a, N);
+    check_invariants(&pb, b, 2 * N);
+    /* Drain both: the same keys in the same order. */
+    for (evict_ref ra; (ra = evict_one(&pa)) != 0;) {
+        evict_ref rb = evict_one(&pb);
+        assert_int_not_equal(rb, 0);
+        assert_int_equal(item_of(&pa, ra)->key, item_of(&pb, rb)->key);
+    }
+    assert_int_equal(evict_one(&pb), 0);
+    check_user_bytes(b, 2 * N);
+    evict_deinit(&pa);
+    evict_deinit(&pb);
+    free(a);
+    free(b);
+}
+
+static void
+test_move_keeps_place(void **state)
+{
+    (void)state;
+    move_matches(EVICT_TINYLFU);
+    move_matches(EVICT_LRU);
+}
+
 int
 main(void)
 {
@@ -456,6 +703,8 @@ main(void)
         cmocka_unit_test(test_noeviction),
         cmocka_unit_test(test_set_capacity),
         cmocka_unit_test(test_climber_grows_window_for_recency),
+        cmocka_unit_test(test_user_bytes_untouched),
+        cmocka_unit_test(test_move_keeps_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,7 +91,7 @@ put(const char *key, const char *val, int64_t expire)
 {
     struct proto_arg k = {key, strlen(key)};
     struct shard *sh = key_lock(&k);
-    shard_put(sh, key_item(&k, val, strlen(val), expire));
+    shard_put(sh, key_item(sh, &k, val, strlen(val), expire));
     shard_unlock(sh);
 }
 
@@ -104,7 +104,7 @@ value(const char *key)
     struct shard *sh = key_lock(&k);
     struct item *it = shard_find(sh, k.ptr, k.len, clock_ms());
     free(v);
-    v = it ? xstrndup(item_cval(it), it->vlen) : NULL;
+    v = it ? xstrndup(item_cval(it), item_vlen(it)) : NULL;
     shard_unlock(sh);
     return v;
 }
@@ -499,9 +499,9 @@ test_setbit_getbit(void **state)
     struct shard *sh = key_lock(&k);
     struct item *it = shard_find(sh, "e", 1, clock_ms());
     assert_non_null(it);
-    assert_int_equal(it->vlen, 4);
+    assert_int_equal(item_vlen(it), 4);
     assert_memory_equal(item_cval(it), "ab\0\x01", 4);
-    assert_int_equal(it->expire, at);
+    assert_int_equal(item_expire(it), at);
     shard_unlock(sh);
     assert_string_equal(run("getbit e 31"), ":1\r\n");
     assert_string_equal(run("getbit e 30"), ":0\r\n");

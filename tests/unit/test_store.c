@@ -17,10 +17,22 @@
 #include "store/slot.h"
 #include "store/store.h"
 
+/* The hash-table tests' items live in this slab (main() reserves it). */
+static struct slab tslab;
+
 static struct item *
 mk(const char *key, const char *val)
 {
-    struct item *it = item_create(key, strlen(key), strlen(val));
+    struct item *it = item_new(&tslab, key, strlen(key), strlen(val), 0, false);
+    memcpy(item_val(it), val, strlen(val));
+    return it;
+}
+
+/* An item for a store shard (lock held), in that shard's memory. */
+static struct item *
+mk_in(struct shard *sh, const char *key, const char *val, int64_t expire)
+{
+    struct item *it = shard_new_item(sh, key, strlen(key), strlen(val), expire);
     memcpy(item_val(it), val, strlen(val));
     return it;
 }
@@ -29,7 +41,7 @@ static void
 free_it(struct item *it, void *ctx)
 {
     (void)ctx;
-    item_free(it);
+    item_free(&tslab, it);
 }
 
 /* ---- slots ---- */
@@ -98,7 +110,7 @@ test_ht_grow_and_find(void **state)
 {
     (void)state;
     struct ht h;
-    ht_init(&h);
+    ht_init(&h, &tslab);
     char key[32];
     for (int i = 0; i < 10000; i++) {
         snprintf(key, sizeof(key), "key:%d", i);
@@ -126,17 +138,17 @@ test_ht_replace_remove(void **state)
 {
     (void)state;
     struct ht h;
-    ht_init(&h);
+    ht_init(&h, &tslab);
     struct item *a = mk("k", "1");
     uint64_t hk = ht_hash("k", 1);
     assert_null(ht_replace(&h, a, hk));
     struct item *b = mk("k", "2");
     assert_ptr_equal(ht_replace(&h, b, hk), a);
-    item_free(a);
+    item_free(&tslab, a);
     assert_int_equal(ht_count(&h), 1);
     assert_ptr_equal(ht_find(&h, "k", 1, hk), b);
     assert_ptr_equal(ht_remove(&h, "k", 1, hk), b);
-    item_free(b);
+    item_free(&tslab, b);
     assert_null(ht_remove(&h, "k", 1, hk));
     assert_int_equal(ht_count(&h), 0);
     ht_deinit(&h);
@@ -163,7 +175,7 @@ test_ht_scan_during_resize(void **state)
 {
     (void)state;
     struct ht h;
-    ht_init(&h);
+    ht_init(&h, &tslab);
     char key[32];
     enum { N = 5000 };
     for (int i = 0; i < N; i++) {
@@ -191,7 +203,7 @@ test_ht_scan_during_resize(void **state)
     /* shrink in the middle of a second scan */
     for (int i = 100; i < 2 * N; i++) {
         snprintf(key, sizeof(key), "key:%d", i);
-        item_free(ht_remove(&h, key, strlen(key), ht_hash(key, strlen(key))));
+        item_free(&tslab, ht_remove(&h, key, strlen(key), ht_hash(key, strlen(key))));
     }
     memset(s.bits, 0, N * 2);
     cursor = 0;
@@ -223,7 +235,7 @@ test_store_put_find_delete_memory(void **state)
     for (int i = 0; i < 1000; i++) {
         snprintf(key, sizeof(key), "key:%012d", i);
         struct shard *sh = shard_lock(st, store_shard_of(st, key, strlen(key)));
-        shard_put(sh, mk(key, "0123456789"));
+        shard_put(sh, mk_in(sh, key, "0123456789", 0));
         shard_unlock(sh);
     }
     assert_int_equal(store_count(st), 1000);
@@ -255,9 +267,7 @@ test_store_lazy_expiry(void **state)
     (void)state;
     struct store *st = store_create(4, 0, STORE_NOEVICTION);
     struct shard *sh = shard_lock(st, store_shard_of(st, "k", 1));
-    struct item *it = mk("k", "v");
-    it->expire = 1000;
-    shard_put(sh, it);
+    shard_put(sh, mk_in(sh, "k", "v", 1000));
     assert_int_equal(sh->nexpires, 1);
     assert_non_null(shard_find(sh, "k", 1, 999));
     assert_null(shard_find(sh, "k", 1, 1000));
@@ -277,9 +287,7 @@ test_store_active_expiry(void **state)
     for (int i = 0; i < 5000; i++) {
         snprintf(key, sizeof(key), "k%d", i);
         struct shard *sh = shard_lock(st, store_shard_of(st, key, strlen(key)));
-        struct item *it = mk(key, "v");
-        it->expire = (i % 2) ? 500 : 0; /* half expire at t=500 */
-        shard_put(sh, it);
+        shard_put(sh, mk_in(sh, key, "v", (i % 2) ? 500 : 0)); /* half expire at t=500 */
         shard_unlock(sh);
     }
     assert_int_equal(store_expires_count(st), 2500);
@@ -301,6 +309,89 @@ test_store_active_expiry(void **state)
     store_destroy(&st);
 }
 
+/* Every item layout (short, wide key, wide value, large value, with and
+ * without an expiry field) round-trips, survives gaining a TTL (the item
+ * moves to a larger chunk) and is accounted exactly. */
+static void
+test_store_item_layouts(void **state)
+{
+    (void)state;
+    struct store *st = store_create(4, 0, STORE_TINYLFU);
+    static const size_t klens[] = {1, 16, 255, 256, 300};
+    static const size_t vlens[] = {0, 10, 255, 256, 990, 1000, 2000, 100000};
+    char *key = malloc(400), *val = malloc(100000);
+    for (size_t a = 0; a < sizeof(klens) / sizeof(klens[0]); a++) {
+        for (size_t b = 0; b < sizeof(vlens) / sizeof(vlens[0]); b++) {
+            size_t kl = klens[a], vl = vlens[b];
+            for (size_t i = 0; i < kl; i++) {
+                key[i] = (char)('a' + (i + a + b) % 26);
+            }
+            for (size_t i = 0; i < vl; i++) {
+                val[i] = (char)(i * 7 + b);
+            }
+            struct shard *sh = shard_lock(st, store_shard_of(st, key, kl));
+            struct item *it = shard_new_item(sh, key, kl, vl, 0);
+            memcpy(item_val(it), val, vl);
+            shard_put(sh, it);
+            assert_true(item_mem(it) >= kl + vl);
+            it = shard_find(sh, key, kl, 0);
+            assert_non_null(it);
+            assert_int_equal(item_klen(it), kl);
+            assert_int_equal(item_vlen(it), vl);
+            assert_memory_equal(item_key(it), key, kl);
+            assert_true(vl == 0 || memcmp(item_cval(it), val, vl) == 0);
+            assert_int_equal(item_expire(it), 0);
+            /* gaining a TTL moves the item; it stays findable, intact */
+            it = shard_set_expire(sh, it, 123456);
+            assert_int_equal(item_expire(it), 123456);
+            assert_ptr_equal(shard_find(sh, key, kl, 0), it);
+            assert_int_equal(item_vlen(it), vl);
+            assert_true(vl == 0 || memcmp(item_cval(it), val, vl) == 0);
+            assert_int_equal(sh->nexpires, 1);
+            /* losing it keeps the field */
+            assert_ptr_equal(shard_set_expire(sh, it, 0), it);
+            assert_int_equal(item_expire(it), 0);
+            assert_int_equal(sh->nexpires, 0);
+            shard_unlock(sh);
+        }
+    }
+    struct evict_stats es;
+    store_evict_stats(st, &es);
+    assert_int_equal(es.count, store_count(st));
+    /* the policy's weights are the items' memory, kept exact through moves */
+    size_t items_mem = 0;
+    for (unsigned i = 0; i < st->nshards; i++) {
+        items_mem += st->shards[i].mem - ht_mem(&st->shards[i].ht);
+    }
+    assert_int_equal(es.weight, items_mem);
+    /* delete them all: only the tables' memory is left */
+    for (size_t a = 0; a < sizeof(klens) / sizeof(klens[0]); a++) {
+        for (size_t b = 0; b < sizeof(vlens) / sizeof(vlens[0]); b++) {
+            size_t kl = klens[a];
+            for (size_t i = 0; i < kl; i++) {
+                key[i] = (char)('a' + (i + a + b) % 26);
+            }
+            struct shard *sh = shard_lock(st, store_shard_of(st, key, kl));
+            assert_true(shard_delete(sh, key, kl, 0));
+            shard_unlock(sh);
+        }
+    }
+    for (unsigned i = 0; i < st->nshards; i++) {
+        assert_int_equal(st->shards[i].mem, ht_mem(&st->shards[i].ht));
+    }
+    /* large items freed by a flush too (LeakSanitizer checks) */
+    struct shard *sh = shard_lock(st, store_shard_of(st, "big", 3));
+    struct item *it = shard_new_item(sh, "big", 3, 50000, 0);
+    memset(item_val(it), 'x', 50000);
+    shard_put(sh, it);
+    shard_unlock(sh);
+    store_flush(st);
+    assert_int_equal(store_count(st), 0);
+    store_destroy(&st);
+    free(key);
+    free(val);
+}
+
 static void
 count_visit(struct item *it, void *ctx)
 {
@@ -317,11 +408,11 @@ test_store_slots(void **state)
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof(key), "{tag}:%d", i);
         struct shard *sh = shard_lock(st, store_shard_of(st, key, strlen(key)));
-        shard_put(sh, mk(key, "v"));
+        shard_put(sh, mk_in(sh, key, "v", 0));
         shard_unlock(sh);
         snprintf(key, sizeof(key), "other:%d", i);
         sh = shard_lock(st, store_shard_of(st, key, strlen(key)));
-        shard_put(sh, mk(key, "v"));
+        shard_put(sh, mk_in(sh, key, "v", 0));
         shard_unlock(sh);
     }
     unsigned slot = slot_of("tag", 3);
@@ -349,7 +440,7 @@ test_store_scan_all_shards(void **state)
     for (int i = 0; i < N; i++) {
         snprintf(key, sizeof(key), "key:%d", i);
         struct shard *sh = shard_lock(st, store_shard_of(st, key, strlen(key)));
-        shard_put(sh, mk(key, "v"));
+        shard_put(sh, mk_in(sh, key, "v", 0));
         shard_unlock(sh);
     }
     struct seen s = {calloc(N, 1), 0};
@@ -372,6 +463,9 @@ test_store_scan_all_shards(void **state)
 int
 main(void)
 {
+    if (slab_init(&tslab, (size_t)1 << 30) != 0) {
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slot_known_values),
         cmocka_unit_test(test_slot_hash_tags),
@@ -382,6 +476,7 @@ main(void)
         cmocka_unit_test(test_store_put_find_delete_memory),
         cmocka_unit_test(test_store_lazy_expiry),
         cmocka_unit_test(test_store_active_expiry),
+        cmocka_unit_test(test_store_item_layouts),
         cmocka_unit_test(test_store_slots),
         cmocka_unit_test(test_store_scan_all_shards),
     };

@@ -7,9 +7,12 @@
  * (weight 1) and evict_one is called while more than `size` entries are
  * resident. All requests are counted, warm-up included.
  *
- * The key -> entry map is the dense id: entry i embeds the evict_node of
- * key id i, and the ops callbacks map a node back to its id by pointer
- * arithmetic (the server does the same with container_of).
+ * The key -> entry map is the dense id: entry i + 1 embeds the evict_node
+ * of key id i (entry 0 is unused, so no node has ref 0). The entries array
+ * is the policy's base: an entry is a multiple of EVICT_REF_UNIT bytes, so
+ * the node of entry e has ref e * SIM_ENTRY_REFS, and the ops callbacks map
+ * a ref back to its key id by division (the server maps refs to items the
+ * same way, through its slab).
  */
 #include "sim.h"
 
@@ -22,24 +25,34 @@ struct sim_entry {
     struct evict_node node;
 };
 
-struct sim_ctx {
-    const struct sim_entry *base;
-    const uint64_t *hashes;
-};
+#define SIM_ENTRY_REFS (sizeof(struct sim_entry) / EVICT_REF_UNIT)
+_Static_assert(sizeof(struct sim_entry) % EVICT_REF_UNIT == 0,
+               "an entry is a whole number of ref units");
 
-static uint64_t
-sim_hash(const struct evict_node *node, void *ctx)
+static inline evict_ref
+id_ref(uint32_t id)
 {
-    const struct sim_ctx *c = ctx;
-    const struct sim_entry *e = (const struct sim_entry *)node;
+    return (evict_ref)((id + 1) * SIM_ENTRY_REFS);
+}
 
-    return c->hashes[e - c->base];
+static inline uint32_t
+ref_id(evict_ref ref)
+{
+    return (uint32_t)(ref / SIM_ENTRY_REFS - 1);
 }
 
 static uint64_t
-sim_weight(const struct evict_node *node, void *ctx)
+sim_hash(evict_ref ref, void *ctx)
 {
-    (void)node;
+    const uint64_t *hashes = ctx;
+
+    return hashes[ref_id(ref)];
+}
+
+static uint64_t
+sim_weight(evict_ref ref, void *ctx)
+{
+    (void)ref;
     (void)ctx;
     return 1;
 }
@@ -48,9 +61,8 @@ int
 replay_policy(const struct trace *t, const struct replay_config *cfg,
               struct replay_result *out)
 {
-    struct sim_entry *entries = xcalloc(t->nkeys, sizeof(*entries));
-    struct sim_ctx ctx = {entries, t->hashes};
-    struct evict_ops ops = {sim_hash, sim_weight, &ctx};
+    struct sim_entry *entries = xcalloc((size_t)t->nkeys + 1, sizeof(*entries));
+    struct evict_ops ops = {sim_hash, sim_weight, (void *)t->hashes};
     struct evict_params params = *cfg->base;
     struct evict_policy policy;
     struct evict_stats st;
@@ -59,23 +71,24 @@ replay_policy(const struct trace *t, const struct replay_config *cfg,
     params.kind = cfg->kind;
     params.capacity = cfg->size;
     params.expected_entries = (size_t)cfg->size;
+    params.base = (char *)entries;
     if (evict_init(&policy, &params, &ops) != 0) {
         free(entries);
         return -1;
     }
     for (size_t i = 0; i < t->nreq; i++) {
         uint32_t id = t->ids[i];
-        struct evict_node *n = &entries[id].node;
+        evict_ref ref = id_ref(id);
 
-        if (evict_node_segment(n) != EVICT_SEG_NONE) {
+        if (evict_node_segment(&entries[id + 1].node) != EVICT_SEG_NONE) {
             hits++;
-            evict_on_access(&policy, n, t->hashes[id]);
+            evict_on_access(&policy, ref, t->hashes[id]);
             continue;
         }
         evict_on_miss(&policy, t->hashes[id]);
-        evict_on_insert(&policy, n, t->hashes[id], 1);
+        evict_on_insert(&policy, ref, t->hashes[id], 1);
         while (evict_count(&policy) > cfg->size) {
-            if (evict_one(&policy) == NULL) {
+            if (evict_one(&policy) == 0) {
                 break;
             }
         }

@@ -1,0 +1,494 @@
+/*
+ * test_slab.c -- the slab allocator: class sizes, a randomized model test
+ * against a shadow record of live chunks, page reuse, RSS going down after
+ * frees (slab_resident and /proc/self/statm), reset, exhaustion of a tiny
+ * region, several 16 GiB regions at once, and a microbenchmark (printed,
+ * not asserted).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/slab.h"
+
+/* xorshift64*: deterministic, seedable. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t
+rng(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+
+static size_t
+rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, res = 0;
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%lu %lu", &size, &res), 2);
+    fclose(f);
+    return res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Fill / check a chunk with bytes derived from its reference and a tag. */
+static void
+fill(struct slab *s, uint32_t ref, size_t size, uint32_t tag)
+{
+    unsigned char *p = slab_ptr(s, ref);
+    for (size_t i = 0; i < size; i++) {
+        p[i] = (unsigned char)(ref * 31u + tag * 7u + i);
+    }
+}
+
+static int
+intact(const struct slab *s, uint32_t ref, size_t size, uint32_t tag)
+{
+    const unsigned char *p = slab_ptr(s, ref);
+    for (size_t i = 0; i < size; i++) {
+        if (p[i] != (unsigned char)(ref * 31u + tag * 7u + i)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- class sizes ---- */
+
+static void
+test_class_sizes(void **state)
+{
+    (void)state;
+    assert_int_equal(SLAB_CLASSES, 256);
+    assert_int_equal(slab_class_size(1), 4);
+    assert_int_equal(slab_class_size(4), 4);
+    assert_int_equal(slab_class_size(5), 8);
+    assert_int_equal(slab_class_size(29), 32);
+    assert_int_equal(slab_class_size(33), 36);
+    assert_int_equal(slab_class_size(1021), 1024);
+    assert_int_equal(slab_class_size(1024), 1024);
+    assert_int_equal(SLAB_REGION_MAX, (size_t)16 << 30);
+
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+    /* Every class: chunk_bytes grows by the class size, refs are aligned,
+     * non-zero, inside one page. */
+    for (size_t size = 1; size <= SLAB_MAX_CHUNK; size++) {
+        size_t before = slab_chunk_bytes(&s);
+        uint32_t r = slab_alloc(&s, size);
+        assert_true(r != 0);
+        assert_int_equal(slab_chunk_bytes(&s) - before, slab_class_size(size));
+        assert_int_equal((uintptr_t)slab_ptr(&s, r) % SLAB_UNIT, 0);
+        assert_int_equal(slab_ref(&s, slab_ptr(&s, r)), r);
+        size_t off = (size_t)r * SLAB_UNIT % SLAB_PAGE;
+        assert_true(off + slab_class_size(size) <= SLAB_PAGE);
+        memset(slab_ptr(&s, r), 0xAB, size);
+    }
+    /* Out-of-range requests are refused, not served. */
+    assert_int_equal(slab_alloc(&s, 0), 0);
+    assert_int_equal(slab_alloc(&s, SLAB_MAX_CHUNK + 1), 0);
+    slab_deinit(&s);
+}
+
+/* ---- randomized model test ---- */
+
+struct live {
+    uint32_t ref;
+    uint16_t size;
+    uint32_t tag;
+};
+
+static int
+cmp_ref(const void *a, const void *b)
+{
+    const struct live *x = a, *y = b;
+    return x->ref < y->ref ? -1 : x->ref > y->ref;
+}
+
+static void
+check_all(struct slab *s, struct live *lv, size_t n, size_t model_bytes)
+{
+    assert_int_equal(slab_chunk_bytes(s), model_bytes);
+    assert_true(slab_resident(s) >= model_bytes);
+    struct live *sorted = malloc(n * sizeof(*sorted) + 1);
+    assert_non_null(sorted);
+    memcpy(sorted, lv, n * sizeof(*sorted));
+    qsort(sorted, n, sizeof(*sorted), cmp_ref);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(intact(s, sorted[i].ref, sorted[i].size, sorted[i].tag));
+        if (i > 0) {
+            /* distinct and not overlapping: previous chunk ends before */
+            size_t prev_end = (size_t)sorted[i - 1].ref * SLAB_UNIT +
+                              slab_class_size(sorted[i - 1].size);
+            assert_true(prev_end <= (size_t)sorted[i].ref * SLAB_UNIT);
+        }
+    }
+    free(sorted);
+}
+
+static void
+test_model_random(void **state)
+{
+    (void)state;
+    enum { CAP = 4000, STEPS = 200000 };
+    struct live *lv = calloc(CAP, sizeof(*lv));
+    assert_non_null(lv);
+    size_t n = 0, model_bytes = 0;
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+    rng_state = 12345;
+    for (uint32_t step = 1; step <= STEPS; step++) {
+        /* Phases: grow to CAP, shrink to almost nothing, repeat. */
+        int growing = (step / 20000) % 2 == 0;
+        int do_alloc = n == 0 || (n < CAP && (rng() % 100) < (growing ? 65u : 35u));
+        if (do_alloc) {
+            size_t size;
+            uint64_t k = rng() % 10;
+            if (k < 6) {
+                size = 1 + rng() % 64; /* typical small items */
+            } else if (k < 9) {
+                size = 1 + rng() % 256;
+            } else {
+                size = 1 + rng() % SLAB_MAX_CHUNK;
+            }
+            uint32_t r = slab_alloc(&s, size);
+            assert_true(r != 0);
+            assert_int_equal((uintptr_t)slab_ptr(&s, r) % SLAB_UNIT, 0);
+            lv[n] = (struct live){r, (uint16_t)size, step};
+            fill(&s, r, size, step);
+            n++;
+            model_bytes += slab_class_size(size);
+        } else {
+            size_t i = rng() % n;
+            assert_true(intact(&s, lv[i].ref, lv[i].size, lv[i].tag));
+            slab_free(&s, lv[i].ref, lv[i].size);
+            model_bytes -= slab_class_size(lv[i].size);
+            lv[i] = lv[--n];
+        }
+        assert_int_equal(slab_chunk_bytes(&s), model_bytes);
+        /* A few random live chunks every step, all of them regularly. */
+        for (int k = 0; k < 4 && n > 0; k++) {
+            size_t i = rng() % n;
+            assert_true(intact(&s, lv[i].ref, lv[i].size, lv[i].tag));
+        }
+        if (step % 1000 == 0) {
+            check_all(&s, lv, n, model_bytes);
+        }
+    }
+    check_all(&s, lv, n, model_bytes);
+    while (n > 0) {
+        n--;
+        slab_free(&s, lv[n].ref, lv[n].size);
+    }
+    assert_int_equal(slab_chunk_bytes(&s), 0);
+    /* Every page is back in the pool, at most a few of them resident. */
+    assert_true(slab_resident(&s) <= 48 * SLAB_PAGE);
+    slab_deinit(&s);
+    free(lv);
+}
+
+/* ---- page reuse ---- */
+
+static void
+test_pages_reused(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    uint32_t *refs = malloc(N * sizeof(*refs));
+    assert_non_null(refs);
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+
+    for (int i = 0; i < N; i++) {
+        refs[i] = slab_alloc(&s, 40);
+        assert_true(refs[i] != 0);
+    }
+    /* 40-byte chunks: 102 per page. */
+    size_t pages = (N + 101) / 102;
+    assert_int_equal(slab_resident(&s), pages * SLAB_PAGE);
+    size_t frontier = s.frontier;
+    for (int i = 0; i < N; i++) {
+        slab_free(&s, refs[i], 40);
+    }
+    assert_int_equal(slab_chunk_bytes(&s), 0);
+    assert_true(slab_resident(&s) <= 48 * SLAB_PAGE);
+
+    /* Same again, another class: the emptied pages serve it, the region
+     * does not grow. */
+    for (int i = 0; i < N; i++) {
+        refs[i] = slab_alloc(&s, 37); /* class 40 too */
+        assert_true(refs[i] != 0);
+    }
+    assert_int_equal(s.frontier, frontier);
+    assert_int_equal(slab_resident(&s), pages * SLAB_PAGE);
+    for (int i = 0; i < N; i++) {
+        slab_free(&s, refs[i], 37);
+    }
+    for (int i = 0; i < N / 2; i++) {
+        refs[i] = slab_alloc(&s, 80); /* a different class: 51 per page */
+        assert_true(refs[i] != 0);
+    }
+    assert_int_equal(s.frontier, frontier);
+    assert_int_equal(slab_resident(&s), (size_t)((N / 2 + 50) / 51) * SLAB_PAGE);
+
+    /* Holes are refilled before a new page is opened. */
+    for (int i = 0; i < N / 2; i += 2) {
+        slab_free(&s, refs[i], 80);
+    }
+    size_t resident = slab_resident(&s);
+    for (int i = 0; i < N / 2; i += 2) {
+        refs[i] = slab_alloc(&s, 80);
+        assert_true(refs[i] != 0);
+    }
+    assert_int_equal(slab_resident(&s), resident);
+    slab_deinit(&s);
+    free(refs);
+}
+
+/* ---- RSS follows what is stored ---- */
+
+static void
+test_resident_drops(void **state)
+{
+    (void)state;
+    enum { SIZE = 64, N = (64 << 20) / SIZE }; /* 64 MiB of chunks */
+    uint32_t *refs = malloc(N * sizeof(*refs));
+    assert_non_null(refs);
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+    size_t rss0 = rss_bytes();
+    for (uint32_t i = 0; i < N; i++) {
+        refs[i] = slab_alloc(&s, SIZE);
+        assert_true(refs[i] != 0);
+        fill(&s, refs[i], SIZE, i);
+    }
+    assert_int_equal(slab_chunk_bytes(&s), (size_t)64 << 20);
+    assert_int_equal(slab_resident(&s), (size_t)64 << 20);
+    size_t rss_full = rss_bytes();
+    assert_true(rss_full >= rss0 + ((size_t)60 << 20));
+
+    /* Keep one chunk in every 16 pages (64 chunks a page), free the rest. */
+    for (uint32_t i = 0; i < N; i++) {
+        if (i % 1024 != 0) {
+            slab_free(&s, refs[i], SIZE);
+        }
+    }
+    size_t kept_pages = N / 1024;
+    assert_int_equal(slab_chunk_bytes(&s), kept_pages * SIZE);
+    assert_true(slab_resident(&s) >= kept_pages * SLAB_PAGE);
+    assert_true(slab_resident(&s) <= (kept_pages + 48) * SLAB_PAGE);
+    size_t rss_after = rss_bytes();
+    print_message("rss: start %zu KiB, 64 MiB stored %zu KiB, 1/16 kept %zu KiB\n",
+                  rss0 >> 10, rss_full >> 10, rss_after >> 10);
+    assert_true(rss_after + ((size_t)56 << 20) <= rss_full);
+    for (uint32_t i = 0; i < N; i += 1024) {
+        assert_true(intact(&s, refs[i], SIZE, i));
+    }
+
+    /* The released pages come back (zeroed by the kernel) when needed. */
+    for (uint32_t i = 0; i < N; i++) {
+        if (i % 1024 != 0) {
+            refs[i] = slab_alloc(&s, SIZE);
+            assert_true(refs[i] != 0);
+            fill(&s, refs[i], SIZE, i);
+        }
+    }
+    assert_int_equal(slab_resident(&s), (size_t)64 << 20);
+    for (uint32_t i = 0; i < N; i += 997) {
+        assert_true(intact(&s, refs[i], SIZE, i));
+    }
+    slab_deinit(&s);
+    free(refs);
+}
+
+/* ---- reset ---- */
+
+static void
+test_reset(void **state)
+{
+    (void)state;
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+    size_t rss0 = rss_bytes();
+    for (int i = 0; i < 100000; i++) {
+        uint32_t r = slab_alloc(&s, 1 + (size_t)(i % 300));
+        assert_true(r != 0);
+        memset(slab_ptr(&s, r), 0x5A, 1 + (size_t)(i % 300));
+    }
+    assert_true(slab_resident(&s) > ((size_t)10 << 20));
+    size_t rss_full = rss_bytes();
+    char *base = s.base;
+    slab_reset(&s);
+    assert_int_equal(slab_chunk_bytes(&s), 0);
+    assert_int_equal(slab_resident(&s), 0);
+    assert_ptr_equal(s.base, base); /* the reservation is kept */
+    assert_true(rss_bytes() + ((size_t)10 << 20) <= rss_full);
+    (void)rss0;
+
+    /* Usable again, from the start of the region, on zeroed memory. */
+    uint32_t r = slab_alloc(&s, 100);
+    assert_int_equal(r, SLAB_PAGE / SLAB_UNIT); /* first chunk of page 1 */
+    unsigned char *p = slab_ptr(&s, r);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(p[i], 0);
+    }
+    assert_int_equal(slab_chunk_bytes(&s), 100);
+    assert_int_equal(slab_resident(&s), SLAB_PAGE);
+    slab_free(&s, r, 100);
+    slab_reset(&s); /* twice, and on an empty slab, is fine */
+    slab_reset(&s);
+    assert_int_equal(slab_resident(&s), 0);
+    slab_deinit(&s);
+}
+
+/* ---- exhaustion ---- */
+
+static void
+test_exhaustion(void **state)
+{
+    (void)state;
+    struct slab s;
+    /* 4 pages, page 0 never served: 3 pages of four 1024-byte chunks. */
+    assert_int_equal(slab_init(&s, 4 * SLAB_PAGE - 100), 0);
+    assert_int_equal(s.reserved, 4 * SLAB_PAGE);
+    uint32_t refs[12];
+    for (int i = 0; i < 12; i++) {
+        refs[i] = slab_alloc(&s, 1024);
+        assert_true(refs[i] != 0);
+        fill(&s, refs[i], 1024, (uint32_t)i);
+    }
+    assert_int_equal(slab_alloc(&s, 1024), 0);
+    assert_int_equal(slab_alloc(&s, 4), 0); /* no page for another class */
+    assert_int_equal(slab_chunk_bytes(&s), 12 * 1024);
+    /* A freed chunk is served again; an emptied page serves another class. */
+    slab_free(&s, refs[5], 1024);
+    assert_int_equal(slab_alloc(&s, 1021), refs[5]); /* same class */
+    for (int i = 8; i < 12; i++) {
+        slab_free(&s, refs[i], 1024);
+    }
+    uint32_t small = slab_alloc(&s, 4);
+    assert_true(small != 0);
+    assert_int_equal(small >> 10, refs[8] >> 10); /* same page */
+    for (int i = 0; i < 8; i++) {
+        if (i != 5) {
+            assert_true(intact(&s, refs[i], 1024, (uint32_t)i));
+        }
+    }
+    slab_deinit(&s);
+
+    /* A region of one page has nothing to serve. */
+    assert_int_equal(slab_init(&s, 1), 0);
+    assert_int_equal(slab_alloc(&s, 8), 0);
+    slab_deinit(&s);
+}
+
+/* ---- several regions ---- */
+
+static void
+test_several_slabs(void **state)
+{
+    (void)state;
+    enum { NS = 4, N = 20000 };
+    struct slab s[NS]; /* 64 GiB of address space at once */
+    static uint32_t refs[NS][N];
+    for (int k = 0; k < NS; k++) {
+        assert_int_equal(slab_init(&s[k], 0), 0);
+        assert_int_equal(s[k].reserved, SLAB_REGION_MAX);
+    }
+    for (int i = 0; i < N; i++) {
+        for (int k = 0; k < NS; k++) {
+            refs[k][i] = slab_alloc(&s[k], 24);
+            assert_true(refs[k][i] != 0);
+            fill(&s[k], refs[k][i], 24, (uint32_t)(k * N + i));
+        }
+    }
+    /* Same references in each, different memory, independent contents. */
+    assert_int_equal(refs[0][N - 1], refs[1][N - 1]);
+    assert_ptr_not_equal(slab_ptr(&s[0], refs[0][0]), slab_ptr(&s[1], refs[1][0]));
+    for (int i = 0; i < N; i += 2) {
+        slab_free(&s[1], refs[1][i], 24);
+    }
+    for (int k = 0; k < NS; k++) {
+        for (int i = 0; i < N; i++) {
+            if (k != 1 || i % 2 == 1) {
+                assert_true(intact(&s[k], refs[k][i], 24, (uint32_t)(k * N + i)));
+            }
+        }
+    }
+    assert_int_equal(slab_chunk_bytes(&s[0]), (size_t)N * 24);
+    assert_int_equal(slab_chunk_bytes(&s[1]), (size_t)N / 2 * 24);
+    for (int k = 0; k < NS; k++) {
+        slab_deinit(&s[k]);
+    }
+}
+
+/* ---- microbenchmark (printed, not asserted) ---- */
+
+static double
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void
+test_bench(void **state)
+{
+    (void)state;
+    enum { LIVE = 1 << 16, OPS = 10000000 };
+    static uint32_t ring[LIVE];
+    static uint16_t sizes[LIVE];
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+    rng_state = 42;
+    for (int i = 0; i < LIVE; i++) {
+        sizes[i] = (uint16_t)(24 + rng() % 48);
+        ring[i] = slab_alloc(&s, sizes[i]);
+        assert_true(ring[i] != 0);
+    }
+    /* Steady state: each op frees the oldest live chunk and allocates a new
+     * one of another small size (a write replacing an item). */
+    double t0 = now_ns();
+    uint32_t x = 1;
+    for (int i = 0; i < OPS; i++) {
+        unsigned j = (unsigned)i & (LIVE - 1);
+        slab_free(&s, ring[j], sizes[j]);
+        x = x * 1103515245u + 12345u;
+        sizes[j] = (uint16_t)(24 + (x >> 16) % 48);
+        ring[j] = slab_alloc(&s, sizes[j]);
+        *(uint32_t *)slab_ptr(&s, ring[j]) = x; /* touch it, as a store would */
+    }
+    double ns = (now_ns() - t0) / OPS;
+    assert_int_equal(slab_chunk_bytes(&s) > 0, 1);
+    print_message("bench: %.1f ns per alloc+free pair (%d ops, %d live, resident %zu KiB)\n",
+                  ns, OPS, LIVE, slab_resident(&s) >> 10);
+    slab_deinit(&s);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_class_sizes),
+        cmocka_unit_test(test_model_random),
+        cmocka_unit_test(test_pages_reused),
+        cmocka_unit_test(test_resident_drops),
+        cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_exhaustion),
+        cmocka_unit_test(test_several_slabs),
+        cmocka_unit_test(test_bench),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
