@@ -1,16 +1,16 @@
 /*
  * cmd.c -- the command table (expanded from commands.def) and dispatch.
  *
- * Lookup is a small open-addressing table keyed by the case-folded name,
- * built once; a request's name is folded into a stack buffer and hashed, so
- * the hot path does no allocation. Dispatch follows Redis's order of checks:
+ * Lookup is a small open-addressing table keyed by the case-folded name
+ * packed into two words, built before main(); the hot path folds the
+ * request's name with one OR per byte, hashes with one multiplication and
+ * compares two words (see lookup_fold). Dispatch follows Redis's order of checks:
  * unknown command, arity, authentication, memory, then the call.
  */
 #include "cmd/cmd.h"
 
-#include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd/args.h"
@@ -19,6 +19,7 @@
 #include "core/durable.h"
 #include "core/server.h"
 #include "util/clock.h"
+#include "util/tclock.h"
 
 _Thread_local int64_t cmd_now_ms;
 
@@ -29,63 +30,138 @@ const struct cmd cmd_table[CMD_COUNT] = {
 #undef CMD
 };
 
+/*
+ * Command lookup without hashing bytes one by one: a name (at most
+ * LOOKUP_MAX_LEN bytes) is folded into two 64-bit words, OR-ing 0x20 into
+ * every byte. Command names are lower-case ASCII letters only (checked when
+ * the table is built), and `c | 0x20` is a lower-case letter exactly when c
+ * is that letter in either case, so equal words mean a case-insensitive match;
+ * padding bytes are 0 and a folded byte never is. The words are mixed by one
+ * multiplication into an open-addressing table of LOOKUP_SIZE slots.
+ */
 #define LOOKUP_SIZE 256 /* power of two, > 2 * CMD_COUNT */
-static const struct cmd *lookup_tab[LOOKUP_SIZE];
-static pthread_once_t lookup_once = PTHREAD_ONCE_INIT;
+#define LOOKUP_MAX_LEN 16
 
-static unsigned
-name_hash(const char *s, size_t n)
+struct lookup_slot {
+    uint64_t w0, w1;
+    const struct cmd *cmd;
+};
+
+static struct lookup_slot lookup_tab[LOOKUP_SIZE];
+
+static inline unsigned
+lookup_hash(uint64_t w0, uint64_t w1)
 {
-    unsigned h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    }
-    return h;
+    return (unsigned)(((w0 ^ (w1 * 0xff51afd7ed558ccdULL)) * 0x9e3779b97f4a7c15ULL) >> 56) &
+           (LOOKUP_SIZE - 1);
 }
 
-static void
+static inline uint64_t
+load_u32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline uint64_t
+load_u64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* 0x20 in each of the low n bytes (n <= 8). */
+static inline uint64_t
+fold_mask(size_t n)
+{
+    return n >= 8 ? 0x2020202020202020ULL : 0x2020202020202020ULL & ((1ULL << (n * 8)) - 1);
+}
+
+/* Fold name[0 .. len) (1 <= len <= LOOKUP_MAX_LEN) into *w0, *w1 (little
+ * endian byte order, zero padded). Reads only inside the name: short names
+ * are assembled from overlapping loads, whose common bytes are equal and so
+ * OR together harmlessly. */
+static inline void
+lookup_fold(const char *name, size_t len, uint64_t *w0, uint64_t *w1)
+{
+    uint64_t lo, hi = 0;
+    if (len >= 8) {
+        lo = load_u64(name);
+        if (len > 8) {
+            hi = load_u64(name + len - 8) >> ((16 - len) * 8);
+        }
+    } else if (len >= 4) {
+        lo = load_u32(name) | (load_u32(name + len - 4) << ((len - 4) * 8));
+    } else {
+        lo = (uint64_t)(unsigned char)name[0] |
+             (uint64_t)(unsigned char)name[len / 2] << (len / 2 * 8) |
+             (uint64_t)(unsigned char)name[len - 1] << ((len - 1) * 8);
+    }
+    *w0 = lo | fold_mask(len);
+    *w1 = hi | (len > 8 ? fold_mask(len - 8) : 0);
+}
+
+__attribute__((constructor)) static void
 lookup_build(void)
 {
     for (int i = 0; i < CMD_COUNT; i++) {
         const char *name = cmd_table[i].name;
-        unsigned h = name_hash(name, strlen(name)) & (LOOKUP_SIZE - 1);
-        while (lookup_tab[h]) {
+        size_t len = strlen(name);
+        uint64_t w0, w1;
+        if (len == 0 || len > LOOKUP_MAX_LEN) {
+            abort(); /* commands.def is wrong: caught by every test run */
+        }
+        for (size_t j = 0; j < len; j++) {
+            if (name[j] < 'a' || name[j] > 'z') {
+                abort();
+            }
+        }
+        lookup_fold(name, len, &w0, &w1);
+        unsigned h = lookup_hash(w0, w1);
+        while (lookup_tab[h].cmd) {
             h = (h + 1) & (LOOKUP_SIZE - 1);
         }
-        lookup_tab[h] = &cmd_table[i];
+        lookup_tab[h] = (struct lookup_slot){w0, w1, &cmd_table[i]};
     }
 }
 
 const struct cmd *
 cmd_lookup(const char *name, size_t len)
 {
-    char low[32];
-    if (len == 0 || len >= sizeof(low)) {
+    uint64_t w0, w1;
+    if (len == 0 || len > LOOKUP_MAX_LEN) {
         return NULL;
     }
-    pthread_once(&lookup_once, lookup_build);
-    for (size_t i = 0; i < len; i++) {
-        low[i] = (char)tolower((unsigned char)name[i]);
-    }
-    unsigned h = name_hash(low, len) & (LOOKUP_SIZE - 1);
-    while (lookup_tab[h]) {
-        const struct cmd *c = lookup_tab[h];
-        if (strlen(c->name) == len && memcmp(c->name, low, len) == 0) {
-            return c;
+    lookup_fold(name, len, &w0, &w1);
+    unsigned h = lookup_hash(w0, w1);
+    while (lookup_tab[h].cmd) {
+        const struct lookup_slot *s = &lookup_tab[h];
+        if (s->w0 == w0 && s->w1 == w1) {
+            return s->cmd;
         }
         h = (h + 1) & (LOOKUP_SIZE - 1);
     }
     return NULL;
 }
 
+/* This thread's statistics block, looked up once (tstats_self() is a call
+ * and a thread-local test per use). */
+static _Thread_local struct tstats *cmd_ts;
+
 void
 cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv)
 {
-    struct tstats *ts = tstats_self();
+    struct tstats *ts = cmd_ts;
+    if (ts == NULL) {
+        ts = cmd_ts = tstats_self();
+    }
     size_t start = c->r.out->len;
-    /* One wall-clock read gives both the command's time (expiry decisions)
-     * and the start of its duration; a clock step backwards counts as 0. */
-    int64_t t0 = clock_us();
+    /* One wall-clock time gives both the command's time (expiry decisions)
+     * and the start of its duration; within a batch it is the end of the
+     * previous command (util/tclock.h). A clock step backwards counts as 0. */
+    int64_t t0 = tclock_start();
     cmd_now_ms = t0 / 1000;
     c->wal_err = 0;
     prop_begin(c);
@@ -97,7 +173,7 @@ cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *ar
         c->r.out->len = start;
         reply_error(&c->r, "MISCONF write-ahead log failing, this write was not persisted");
     }
-    int64_t dt = clock_us() - t0;
+    int64_t dt = tclock_end() - t0;
     if (dt < 0) {
         dt = 0;
     }

@@ -26,6 +26,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/tclock.h"
 
 #define READ_CHUNK (64 * 1024)
 
@@ -481,14 +482,9 @@ flush(struct conn *cn)
 }
 
 /* Drop a client whose queued replies passed max_output_buffer. */
-static bool
-output_over_limit(struct conn *cn)
+static void
+output_limit_close(struct conn *cn, size_t q, size_t maxout)
 {
-    size_t maxout = atomic_load_explicit(&net_shared.max_output_buffer, memory_order_relaxed);
-    size_t q = queued_output(cn);
-    if (maxout == 0 || q <= maxout) {
-        return false;
-    }
     static struct log_throttle t;
     uint64_t skipped;
     if (log_throttle_allow(&t, 10, &skipped)) {
@@ -498,15 +494,26 @@ output_over_limit(struct conn *cn)
     }
     atomic_fetch_add(&net_shared.output_limit_closed, 1);
     conn_close(cn);
+}
+
+static bool
+output_over_limit(struct conn *cn)
+{
+    size_t maxout = atomic_load_explicit(&net_shared.max_output_buffer, memory_order_relaxed);
+    size_t q = queued_output(cn);
+    if (maxout == 0 || q <= maxout) {
+        return false;
+    }
+    output_limit_close(cn, q, maxout);
     return true;
 }
 
-/* Rate limiting: false (and an error reply) when the client's address has
- * no token left for this request. */
+/* Rate limiting, when enabled: false (and an error reply) when the client's
+ * address has no token left for this request. */
 static bool
 rate_allows(struct conn *cn)
 {
-    if (!ratelimit_enabled() || !cn->have_key) {
+    if (!cn->have_key) {
         return true;
     }
     if (cn->rl == NULL) {
@@ -523,7 +530,14 @@ rate_allows(struct conn *cn)
 /* Execute the complete requests in cn->in, for at most TURN_BUDGET_US.
  * Stops at a protocol error or QUIT (close_after_reply), and when the client
  * was dropped. Returns true when the turn ended with input left over (the
- * caller queues the connection for another turn). */
+ * caller queues the connection for another turn).
+ *
+ * Per-request work is kept to parsing and dispatch: the settings read here
+ * (rate limiting on/off, max_output_buffer), the idle clock (c->last_ms) and
+ * the input byte counter are read or written once per turn, the commands
+ * chain their clock readings (util/tclock.h), and the output
+ * limit is checked per request against the bytes queued before the turn
+ * (wbuf and tls_out do not change while requests run) plus cn->out. */
 static bool
 process_input(struct conn *cn)
 {
@@ -531,9 +545,18 @@ process_input(struct conn *cn)
     struct client *c = &cn->c;
     int64_t t0 = clock_mono_us();
     unsigned done = 0;
+    bool stamped = false;
+    bool rate_limited = ratelimit_enabled();
+    size_t maxout = atomic_load_explicit(&net_shared.max_output_buffer, memory_order_relaxed);
+    size_t queued_before = buf_unread(&cn->wbuf) + buf_unread(&cn->tls_out);
+    uint64_t in_bytes = 0;
+    bool more = false;
+    /* Commands of this turn time themselves back to back (util/tclock.h). */
+    tclock_begin();
     while (buf_unread(&cn->in) > 0 && !c->close_after_reply && !cn->closing) {
         if (++done % TURN_CHECK == 0 && clock_mono_us() - t0 > TURN_BUDGET_US) {
-            return true;
+            more = true;
+            break;
         }
         if (cn->mode == MODE_UNKNOWN) {
             cn->mode = buf_rptr(&cn->in)[0] == '*' ? MODE_RESP : MODE_NATIVE;
@@ -581,9 +604,13 @@ process_input(struct conn *cn)
             c->close_after_reply = true;
             break;
         }
-        STAT_ADD(tstats_self()->net_in, used);
-        c->last_ms = clock_ms();
-        if (rate_allows(cn)) {
+        in_bytes += used;
+        if (!stamped) {
+            /* idle timeout: seconds; one clock read per turn is enough */
+            c->last_ms = clock_ms();
+            stamped = true;
+        }
+        if (!rate_limited || rate_allows(cn)) {
             if (cn->mode == MODE_RESP) {
                 cmd_dispatch(c, &req);
             } else {
@@ -592,14 +619,25 @@ process_input(struct conn *cn)
         }
         /* args point into the consumed bytes: drop them only after dispatch */
         buf_consume(&cn->in, used);
-        if (output_over_limit(cn)) {
-            return false;
+        if (maxout != 0 && !cn->closing) {
+            size_t q = queued_before + buf_unread(&cn->out);
+            if (q > maxout) {
+                output_limit_close(cn, q, maxout);
+                break;
+            }
         }
     }
-    if (buf_unread(&cn->in) == 0) {
+    tclock_break();
+    if (in_bytes != 0) {
+        STAT_ADD(tstats_self()->net_in, in_bytes);
+    }
+    if (cn->closing) {
+        return false;
+    }
+    if (!more && buf_unread(&cn->in) == 0) {
         buf_reset(&cn->in, 1 << 20);
     }
-    return false;
+    return more;
 }
 
 /* After a turn: queue the connection if input is left (and stop reading

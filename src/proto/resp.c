@@ -19,9 +19,11 @@
  * its size however it is cut into reads. Offsets rather than pointers are
  * kept because the caller may move its buffer between calls (realloc,
  * compaction); element pointers are made from the offsets when the request
- * completes. A `*<n>` or `$<n>` line that is complete when first seen (the
- * usual case) takes a fast path: its digits are read directly, without
- * memchr() or the general integer parser.
+ * completes. A request that is whole in the buffer when it starts (the
+ * usual case) takes a fast path that fills argv in one pass
+ * (resp_parse_whole); else a `*<n>` or `$<n>` line that is complete when
+ * first seen has its digits read directly, without memchr() or the general
+ * integer parser.
  *
  * Redis compatibility (7.0 networking.c, sds.c). Count lines end at the first
  * '\r', and the byte after it is skipped unchecked, as are the two bytes after
@@ -605,6 +607,114 @@ resp_parse_inline(struct resp_parser *p, const char *b, size_t n)
     return PROTO_OK;
 }
 
+/* ---- whole-request fast path ------------------------------------------------ */
+
+/*
+ * The usual request: a multibulk whose every byte is already in buf, with a
+ * count of 1 to RESP_FAST_MAX_ARGS and `$<len>` lines of plain digits. Parsed
+ * in one forward pass straight into argv (no offsets, no state), returning
+ * the request's size, or 0 to let the general path handle the bytes from the
+ * start: anything unusual (incomplete, empty, over a limit, a malformed or
+ * long number) is left to it, so the two give the same result for every
+ * input, and the fast path is tried only when a request starts (a request
+ * the general path is waiting on is never rescanned here).
+ */
+#define RESP_FAST_MAX_ARGS 1024
+#define RESP_FAST_MAX_DIGITS 18 /* below 10^18: no overflow */
+
+/* Digits at *qp up to a '\r' with one byte after it, before end. Returns
+ * the value and moves *qp past the '\r' and that byte, or -1 (*qp unknown)
+ * when the line is not 1 to RESP_FAST_MAX_DIGITS digits without a leading
+ * zero (a lone "0" is fine). */
+static inline long long
+resp_fast_digits(const char **qp, const char *end)
+{
+    const char *q = *qp;
+    const char *lim;
+    unsigned d;
+    long long v;
+
+    if (end - q < 3) {
+        return -1;
+    }
+    d = (unsigned char)*q - (unsigned)'0';
+    if (d > 9) {
+        return -1;
+    }
+    /* One or two digits, by far the most common, without the loop. */
+    if (q[1] == '\r') {
+        *qp = q + 3;
+        return d;
+    }
+    if (end - q >= 4 && q[2] == '\r' && d != 0) {
+        unsigned d1 = (unsigned char)q[1] - (unsigned)'0';
+        if (d1 <= 9) {
+            *qp = q + 4;
+            return d * 10 + d1;
+        }
+    }
+    v = d;
+    q++;
+    if (d == 0) {
+        /* "0" alone; "0<digit>" has a leading zero, left to the general path */
+        if (*q != '\r') {
+            return -1;
+        }
+    } else {
+        lim = end - q > RESP_FAST_MAX_DIGITS ? q + RESP_FAST_MAX_DIGITS - 1 : end - 2;
+        while (q < lim && (d = (unsigned char)*q - (unsigned)'0') <= 9) {
+            v = v * 10 + d;
+            q++;
+        }
+        if (q > end - 2 || *q != '\r') {
+            return -1;
+        }
+    }
+    *qp = q + 2;
+    return v;
+}
+
+static size_t
+resp_parse_whole(struct resp_parser *p, const char *buf, size_t len, struct proto_req *req)
+{
+    const char *end = buf + len;
+    const char *q = buf + 1;
+    long long count = resp_fast_digits(&q, end);
+    long long max_bulk = p->max_bulk_len;
+
+    if (count <= 0 || count > RESP_FAST_MAX_ARGS || count > p->max_multibulk) {
+        return 0;
+    }
+    if (p->unauthenticated) {
+        if (count > RESP_UNAUTH_MAX_MULTIBULK) {
+            return 0;
+        }
+        if (max_bulk > RESP_UNAUTH_MAX_BULK) {
+            max_bulk = RESP_UNAUTH_MAX_BULK;
+        }
+    }
+    if ((size_t)count > p->argv_cap) {
+        resp_reserve_args(p, (size_t)count);
+    }
+    for (int i = 0; i < (int)count; i++) {
+        long long blen;
+        if (q == end || *q != '$') {
+            return 0;
+        }
+        q++;
+        blen = resp_fast_digits(&q, end);
+        if (blen < 0 || blen > max_bulk || (size_t)(end - q) < (size_t)blen + 2) {
+            return 0;
+        }
+        p->argv[i].ptr = q;
+        p->argv[i].len = (size_t)blen;
+        q += blen + 2;
+    }
+    req->argc = (int)count;
+    req->argv = p->argv;
+    return (size_t)(q - buf);
+}
+
 /* ---- entry point ----------------------------------------------------------- */
 
 int
@@ -619,6 +729,13 @@ resp_parse(struct resp_parser *p, const char *buf, size_t len, struct proto_req 
     }
     if (p->state == RESP_ST_IDLE) {
         resp_release_big(p);
+        if (len >= 4 && buf[0] == '*') {
+            size_t used = resp_parse_whole(p, buf, len, req);
+            if (used != 0) {
+                *consumed = used;
+                return PROTO_OK;
+            }
+        }
     } else if (p->pos > len || p->scan > len) {
         /* The caller broke the contract (fewer bytes than last time): start
          * the request over rather than read out of bounds. */

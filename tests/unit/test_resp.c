@@ -744,6 +744,77 @@ test_no_rescan(void **state)
     resp_parser_deinit(&p);
 }
 
+/*
+ * The whole-request fast path (resp_parse_whole) must agree with the general
+ * state machine on every input. Fed one byte at a time, a request never
+ * starts with 4 bytes present, so only the general path runs; fed whole,
+ * the fast path takes every request it can. Random inputs are built from
+ * fragments that sit on the fast path's edges: counts and lengths of 0, with
+ * leading zeros, signs, 18 to 20 digits, lengths that do not match the data,
+ * and every auth / bulk-limit combination.
+ */
+static void
+test_fast_path_matches_general(void **state)
+{
+    static const char *const counts[] = {"1", "2", "3", "0", "01", "-1", "+2", "10", "11",
+                                         "1024", "1025", "", "2 ", "999999999999999999",
+                                         "9999999999999999999", "99999999999999999999"};
+    static const char *const lens[] = {"0", "1", "3", "00", "03", "-1", "", "16384", "16385",
+                                       "5x", "100000000000000000", "1000000000000000000"};
+    static const char *const datas[] = {"", "a", "abc", "hello", "\r\n", "x\r\ny", "abcdefgh"};
+    unsigned seed = 12345;
+
+    (void)state;
+    for (int iter = 0; iter < 3000; iter++) {
+        struct buf in;
+        struct drive_opts o = {0};
+        int nreq;
+
+        buf_init(&in);
+        seed = seed * 1103515245u + 12345u;
+        o.unauthenticated = (seed >> 16) & 1;
+        o.max_bulk_len = ((seed >> 17) & 1) ? 4 : 0;
+        nreq = 1 + (int)((seed >> 18) % 3);
+        for (int r = 0; r < nreq; r++) {
+            int nargs;
+            seed = seed * 1103515245u + 12345u;
+            if ((seed >> 16) % 4 == 0) {
+                const char *cs = counts[(seed >> 8) % (sizeof(counts) / sizeof(counts[0]))];
+                buf_appendf(&in, "*%s\r\n", cs);
+                nargs = atoi(cs) > 0 && atoi(cs) < 4 ? atoi(cs) : 2;
+            } else {
+                nargs = 1 + (int)((seed >> 20) % 3);
+                buf_appendf(&in, "*%d\r\n", nargs);
+            }
+            for (int a = 0; a < nargs; a++) {
+                const char *d;
+                seed = seed * 1103515245u + 12345u;
+                d = datas[(seed >> 8) % (sizeof(datas) / sizeof(datas[0]))];
+                if ((seed >> 16) % 5 == 0) {
+                    buf_appendf(&in, "$%s\r\n%s\r\n",
+                                lens[(seed >> 20) % (sizeof(lens) / sizeof(lens[0]))], d);
+                } else if ((seed >> 16) % 7 == 1) {
+                    buf_appendf(&in, "$%zu\r\n%sXY", strlen(d), d); /* unchecked CRLF */
+                } else if ((seed >> 16) % 11 == 2) {
+                    buf_appendf(&in, "%zu\r\n%s\r\n", strlen(d), d); /* no '$' */
+                } else {
+                    buf_appendf(&in, "$%zu\r\n%s\r\n", strlen(d), d);
+                }
+            }
+        }
+        char *whole = drive_opt(&o, in.data, in.len, in.len, 0);
+        char *bytewise = drive_opt(&o, in.data, in.len, 1, 1);
+        if (strcmp(whole, bytewise) != 0) {
+            print_error("input %.*s: whole %s, byte by byte %s\n", (int)in.len, in.data, whole,
+                        bytewise);
+        }
+        assert_string_equal(whole, bytewise);
+        free(whole);
+        free(bytewise);
+        buf_deinit(&in);
+    }
+}
+
 int
 main(void)
 {
@@ -766,6 +837,7 @@ main(void)
         cmocka_unit_test(test_big_bulk_linear),
         cmocka_unit_test(test_trickle_linear),
         cmocka_unit_test(test_no_rescan),
+        cmocka_unit_test(test_fast_path_matches_general),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
