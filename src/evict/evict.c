@@ -44,17 +44,11 @@
 #define WINDOW_MAX_SHARE 0.99
 #define DEFAULT_ENTRIES 65536u
 /* Saturation of the CLOCK frequency (at most 3: two bits). */
-#ifndef FREQ_MAX
 #define FREQ_MAX 3u
-#endif
 /* What a second chance leaves of a frequency: 0 = cleared, 1 = minus one;
  * in the window and in protected (the LRU kind follows the window). */
-#ifndef WINDOW_DECREMENT
 #define WINDOW_DECREMENT 1
-#endif
-#ifndef PROTECTED_DECREMENT
 #define PROTECTED_DECREMENT 1
-#endif
 /* Inline compaction bought by each removal, in entries examined. */
 #define COMPACT_CREDIT 16u
 /* A queue is compacted when dead * DEAD_RATIO > its length. */
