@@ -755,6 +755,16 @@ evict__resize_window(struct evict_policy *p, int64_t delta)
 
 /* ---- figures ------------------------------------------------------------- */
 
+size_t
+evict_mem(const struct evict_policy *p)
+{
+    size_t n = sketch_bytes(&p->sketch);
+    for (int i = 0; i < 3; i++) {
+        n += queue_bytes(&p->seg[i]);
+    }
+    return n;
+}
+
 uint64_t
 evict_weight(const struct evict_policy *p)
 {

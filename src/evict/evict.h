@@ -294,6 +294,10 @@ evict_ref evict_one(struct evict_policy *p);
  * Returns the entries examined (0: nothing to do). */
 size_t evict_maintain(struct evict_policy *p, size_t budget);
 
+/* Bytes the policy itself holds: its queues' blocks and the sketch. The
+ * store counts them in used memory (its cron follows the changes). */
+size_t evict_mem(const struct evict_policy *p);
+
 /* Total weight and number of live items. */
 uint64_t evict_weight(const struct evict_policy *p);
 uint64_t evict_count(const struct evict_policy *p);
