@@ -103,8 +103,11 @@ kind_of(enum store_policy p)
 
 /*
  * A shard's policy capacity, in bytes of items: its share of the level the
- * store holds memory at while it evicts, less a sixteenth for the hash
- * buckets (they count in used memory but are no policy weight). That level
+ * store holds memory at while it evicts, times the part of the shard's
+ * memory that is items (the rest is the index, the policy's queues and
+ * sketch, and dead chunks: they count in used memory but are no policy
+ * weight; 15/16 until the shard holds 64 KiB). The cron follows that part as
+ * it changes (policy_sync): with 29-byte items it is about 2/3. That level
  * is the high watermark with the gradual strategy (writers evict to stay
  * below it, the background only trickles down, see store_evict_step) and the
  * low watermark with batch (the background drops memory to it at once).
@@ -117,7 +120,7 @@ kind_of(enum store_policy p)
  * the capacity has to match the level memory actually stays at.
  */
 static uint64_t
-shard_capacity(const struct store *st)
+shard_capacity(const struct store *st, const struct shard *sh)
 {
     size_t max = atomic_load(&st->max_memory);
     if (max == 0) {
@@ -127,8 +130,31 @@ shard_capacity(const struct store *st)
     if (!(level > 0 && level <= 1)) {
         level = 1;
     }
-    double cap = (double)max * level * (15.0 / 16.0) / st->nshards;
+    double share = 15.0 / 16.0;
+    uint64_t w = evict_weight(&sh->policy);
+    if (sh->mem >= 64 * 1024 && w > 0) {
+        share = (double)w / (double)sh->mem;
+        share = share < 0.5 ? 0.5 : share > 15.0 / 16.0 ? 15.0 / 16.0 : share;
+    }
+    double cap = (double)max * level * share / st->nshards;
     return cap >= 1 ? (uint64_t)cap : 1;
+}
+
+/* Count the policy's own memory (queues, sketch) in the shard's, and keep
+ * its capacity on the items' part of the shard (see shard_capacity). */
+static void
+policy_sync(struct shard *sh)
+{
+    size_t m = evict_mem(&sh->policy);
+    if (m != sh->policy_mem) {
+        mem_changed(sh, (ssize_t)m - (ssize_t)sh->policy_mem);
+        sh->policy_mem = m;
+    }
+    uint64_t cap = shard_capacity(sh->store, sh);
+    uint64_t cur = sh->policy.capacity;
+    if (cap > cur + cur / 64 || cap + cur / 64 < cur) {
+        evict_set_capacity(&sh->policy, cap);
+    }
 }
 
 static void
@@ -137,7 +163,7 @@ policy_init(struct store *st, struct shard *sh)
     struct evict_params p;
     evict_params_default(&p);
     p.kind = kind_of((enum store_policy)atomic_load(&st->policy));
-    p.capacity = shard_capacity(st);
+    p.capacity = shard_capacity(st, sh);
     p.expected_entries = 1024;
     if (st->ev.window_ratio > 0 && st->ev.window_ratio < 1) {
         p.window_ratio = st->ev.window_ratio;
@@ -467,6 +493,7 @@ store_flush(struct store *st)
                                   memory_order_relaxed);
         sh->mem = 0;
         sh->mem_pending = 0;
+        sh->policy_mem = 0; /* the new policy's is counted by the next cron */
         sh->nexpires = 0;
         sh->expire_cursor = 0;
     }
@@ -611,6 +638,7 @@ store_cron(struct store *st, unsigned idx, size_t buckets, int64_t now)
     /* the policy's queues drop the entries of removed items a bounded
      * number at a time, releasing their chunks */
     evict_maintain(&sh->policy, 4096);
+    policy_sync(sh);
     if (sh->nexpires > 0) {
         struct expire_ctx e = {now, NULL, 0, 0};
         size_t steps = 0;
@@ -722,16 +750,12 @@ store_reserve(struct store *st, size_t keys)
 void
 store_set_eviction(struct store *st, const struct store_eviction *ev)
 {
-    uint64_t old_cap = shard_capacity(st);
     st->ev = *ev;
-    uint64_t cap = shard_capacity(st);
-    if (cap != old_cap) {
-        /* the policies' capacity follows the watermarks and strategy */
-        for (unsigned i = 0; i < st->nshards; i++) {
-            struct shard *sh = shard_lock(st, i);
-            evict_set_capacity(&sh->policy, cap);
-            shard_unlock(sh);
-        }
+    /* the policies' capacity follows the watermarks and strategy */
+    for (unsigned i = 0; i < st->nshards; i++) {
+        struct shard *sh = shard_lock(st, i);
+        evict_set_capacity(&sh->policy, shard_capacity(st, sh));
+        shard_unlock(sh);
     }
 }
 
@@ -740,10 +764,9 @@ store_set_max_memory(struct store *st, size_t max_memory)
 {
     atomic_store(&st->max_memory, max_memory);
     mem_step_update(st);
-    uint64_t cap = shard_capacity(st);
     for (unsigned i = 0; i < st->nshards; i++) {
         struct shard *sh = shard_lock(st, i);
-        evict_set_capacity(&sh->policy, cap);
+        evict_set_capacity(&sh->policy, shard_capacity(st, sh));
         shard_unlock(sh);
     }
 }
