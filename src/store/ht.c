@@ -535,22 +535,28 @@ visit_group(const struct ht *h, const struct ht_group *gr, const struct span *s)
 }
 
 /* Visit groups from ga on: all of them up to `min` groups, then on until
- * one with an EMPTY slot. */
-static void
-walk(const struct ht *h, int t, size_t ga, size_t min, const struct span *s)
+ * one with an EMPTY slot; groups in the `done` groups from done_start were
+ * visited already in this call and are skipped (walked through, not
+ * visited again). Returns how many groups it walked. */
+static size_t
+walk(const struct ht *h, int t, size_t ga, size_t min, const struct span *s,
+     size_t done_start, size_t done)
 {
     const struct ht_table *tb = &h->t[t];
     size_t n = tb->ngroups, g = ga;
     for (size_t k = 0; k < n; k++) {
         const struct ht_group *gr = &tb->g[g];
-        visit_group(h, gr, s);
+        if ((g + n - done_start) % n >= done) {
+            visit_group(h, gr, s);
+        }
         if (k >= min && empties(tags_load(gr))) {
-            return;
+            return k + 1;
         }
         if (++g == n) {
             g = 0;
         }
     }
+    return n;
 }
 
 static void
@@ -564,7 +570,7 @@ scan_table(const struct ht *h, int t, const struct span *s)
     size_t ga = home(s->lo, n);
     size_t gb = s->to_end ? n - 1 : home(s->hi - 1, n);
     size_t len = gb - ga + 1;
-    walk(h, t, ga, len - 1, s);
+    size_t walked = walk(h, t, ga, len - 1, s, 0, 0);
     if (t == 0 && h->migrating) {
         /* Items of t[0] whose home group was moved sit in the run that
          * starts at the first unmoved group. */
@@ -576,7 +582,9 @@ scan_table(const struct ht *h, int t, const struct span *s)
         bool meets = s_ga < len || moved(h, ga);
         bool covered = (e + n - ga) % n < len;
         if (meets && !covered) {
-            walk(h, t, e, 0, s);
+            /* this run may overlap the groups just walked (past len, in
+             * their overflow run): those are not visited twice */
+            walk(h, t, e, 0, s, ga, walked);
         }
     }
 }
