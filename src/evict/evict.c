@@ -516,6 +516,28 @@ evict_on_insert(struct evict_policy *p, evict_ref ref, uint64_t key_hash,
 }
 
 void
+evict_on_overwrite(struct evict_policy *p, evict_ref ref, uint64_t key_hash)
+{
+    uint8_t *m = meta(p, ref);
+    unsigned f = meta_freq(*m);
+    bool counted = p->last_miss_valid && p->last_miss_hash == key_hash;
+
+    if (meta_seg(*m) == EVICT_SEG_NONE || (*m & EVICT_META_DEAD)) {
+        return;
+    }
+    p->last_miss_valid = false;
+    if (f < (p->kind == EVICT_TINYLFU ? FREQ_MAX : 1u)) {
+        set_freq(p, ref, f + 1);
+    }
+    if (p->kind != EVICT_TINYLFU || counted) {
+        return;
+    }
+    /* counted as the insert it replaces: in the sketch, a miss for the climber */
+    sketch_increment(&p->sketch, key_hash);
+    evict__climb_record(p, false, false);
+}
+
+void
 evict_on_miss(struct evict_policy *p, uint64_t key_hash)
 {
     if (p->kind != EVICT_TINYLFU) {

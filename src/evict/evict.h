@@ -275,6 +275,11 @@ void evict_on_remove(struct evict_policy *p, evict_ref ref);
  * once. */
 void evict_on_move(struct evict_policy *p, evict_ref from, evict_ref to);
 
+/* The owner rewrote a live item's value in place (same weight): counted
+ * like the insert it stands for (sketch, and a miss for the climber), and
+ * like a use for its CLOCK frequency; it keeps its place. */
+void evict_on_overwrite(struct evict_policy *p, evict_ref ref, uint64_t key_hash);
+
 /* A GET for an absent key: counted in the sketch only. */
 void evict_on_miss(struct evict_policy *p, uint64_t key_hash);
 

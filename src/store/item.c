@@ -86,6 +86,31 @@ chunk_size_of(const struct item *it)
     return item_chunk_size(item_klen(it), item_vlen(it), item_has_expire_field(it));
 }
 
+bool
+item_fits_in_place(const struct item *it, size_t vlen, int64_t expire)
+{
+    uint8_t f = ITEM_FLAGS(it);
+    size_t klen = item_klen(it);
+    bool exp = (f & ITEM_EXPIRES) != 0;
+    if ((f & ITEM_LARGE) || (expire && !exp) || is_wide(klen, vlen) != ((f & ITEM_WIDE) != 0) ||
+        is_large(klen, vlen, exp)) {
+        return false;
+    }
+    return slab_class_size(item_chunk_size(klen, vlen, exp)) ==
+           slab_class_size(chunk_size_of(it));
+}
+
+void
+item_set_vlen(struct item *it, size_t vlen)
+{
+    if (ITEM_FLAGS(it) & ITEM_WIDE) {
+        uint32_t v = (uint32_t)vlen;
+        memcpy(it->data + item_lens_off(it) + 4, &v, 4);
+    } else {
+        it->vlen8 = (uint8_t)vlen;
+    }
+}
+
 size_t
 item_mem(const struct item *it)
 {

@@ -71,6 +71,13 @@ struct item *item_new(struct slab *s, const char *key, size_t klen, size_t vlen,
                       int64_t expire, bool expire_field);
 /* Give the item's memory back (it must be unlinked everywhere). */
 void item_free(struct slab *s, struct item *it);
+/* Whether the item's chunk can take a value of vlen bytes (and this expiry,
+ * 0 = none) in place: same chunk class, same layout, not large. */
+bool item_fits_in_place(const struct item *it, size_t vlen, int64_t expire);
+/* Set the value length (after item_fits_in_place said yes); the caller
+ * writes the value bytes and the expiry. */
+void item_set_vlen(struct item *it, size_t vlen);
+
 /* Free the body of an ITEM_LARGE item now (the chunk stays, its body
  * pointer NULL): a removed item waiting for the policy to release its chunk
  * holds no more than that chunk. Returns the bytes freed (0 if not large). */

@@ -353,10 +353,9 @@ shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
     return it;
 }
 
-void
-shard_put(struct shard *sh, struct item *it)
+static void
+put_hashed(struct shard *sh, struct item *it, uint64_t h)
 {
-    uint64_t h = ht_hash(item_key(it), item_klen(it));
     size_t tm = ht_mem(&sh->ht);
     struct item *old = ht_replace(&sh->ht, it, h);
     if (old) {
@@ -372,6 +371,46 @@ shard_put(struct shard *sh, struct item *it)
     mem_changed(sh, (ssize_t)m);
     evict_on_insert(&sh->policy, ref_of(sh, it), h, m);
     table_mem_sync(sh, tm);
+}
+
+void
+shard_put(struct shard *sh, struct item *it)
+{
+    put_hashed(sh, it, ht_hash(item_key(it), item_klen(it)));
+}
+
+/*
+ * Overwriting a key whose chunk can take the new value (same class: same
+ * size give or take the 4-byte rounding) rewrites it in place: no new chunk,
+ * no dead one for the policy to release, the policy's place kept. Measured on
+ * redis-benchmark's SET (P16, 100,000 keys, all overwrites of 3-byte values):
+ * 2,247 -> see docs/design.md instructions per request.
+ */
+struct item *
+shard_upsert(struct shard *sh, const char *key, size_t klen, size_t vlen, int64_t expire)
+{
+    uint64_t h = ht_hash(key, klen);
+    size_t tm = ht_mem(&sh->ht);
+    struct item *old = ht_find(&sh->ht, key, klen, h);
+    if (old && item_fits_in_place(old, vlen, expire)) {
+        int64_t oe = item_expire(old);
+        if (oe && !expire) {
+            sh->nexpires--;
+        } else if (!oe && expire) {
+            sh->nexpires++;
+        }
+        if (item_has_expire_field(old)) {
+            item_store_expire(old, expire);
+        }
+        item_set_vlen(old, vlen);
+        evict_on_overwrite(&sh->policy, ref_of(sh, old), h);
+        table_mem_sync(sh, tm);
+        return old;
+    }
+    table_mem_sync(sh, tm);
+    struct item *it = item_new(&sh->slab, key, klen, vlen, expire, false);
+    put_hashed(sh, it, h);
+    return it;
 }
 
 bool

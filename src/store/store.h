@@ -129,6 +129,12 @@ void shard_free_item(struct shard *sh, struct item *it);
 /* Store it (made by shard_new_item on this shard), replacing and freeing any
  * item with the same key. The caller must not use a replaced item afterwards. */
 void shard_put(struct shard *sh, struct item *it);
+/* Set key to a value of vlen bytes and this expiry (0 = none), for the
+ * caller to fill at item_val() (lock held): the key's item rewritten in place
+ * when its chunk can take the value, else a new item put in its place. Any
+ * old value is gone: copy it out first if it is needed. */
+struct item *shard_upsert(struct shard *sh, const char *key, size_t klen, size_t vlen,
+                          int64_t expire);
 /* Delete the key; true if a live item was removed. */
 bool shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now);
 /* Set (ms > 0) or clear (ms == 0) the expiry of an item in this shard.
