@@ -383,8 +383,8 @@ shard_put(struct shard *sh, struct item *it)
  * Overwriting a key whose chunk can take the new value (same class: same
  * size give or take the 4-byte rounding) rewrites it in place: no new chunk,
  * no dead one for the policy to release, the policy's place kept. Measured on
- * redis-benchmark's SET (P16, 100,000 keys, all overwrites of 3-byte values):
- * 2,247 -> see docs/design.md instructions per request.
+ * redis-benchmark's SET under callgrind (P16, -r 100000: most SETs overwrite
+ * a 3-byte value with another): 2,247 -> 1,990 instructions per request.
  */
 struct item *
 shard_upsert(struct shard *sh, const char *key, size_t klen, size_t vlen, int64_t expire)
