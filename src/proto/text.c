@@ -26,7 +26,9 @@
  * consumed, same limit), so the result never depends on which path ran. A
  * line whose end arrives in a later call finishes on the general path
  * (memchr() from `scan`, then text_split), as do short inputs and builds
- * without SSE2.
+ * without SSE2. Both paths and the rare work (argv growth, release) are
+ * out of line, so text_parse() itself is a few tests and a tail call, and
+ * the fast path keeps argv in registers while it fills it.
  *
  * argv grows geometrically and is reused, so steady-state parsing allocates
  * nothing; storage grown past TEXT_KEEP_ARGS by a line with very many tokens
@@ -65,7 +67,7 @@ text_parser_deinit(struct text_parser *p)
     p->failed = 0;
 }
 
-static void
+static __attribute__((noinline, cold)) void
 text_release_big(struct text_parser *p)
 {
     if (p->argv_cap > TEXT_KEEP_ARGS) {
@@ -95,12 +97,15 @@ text_is_sep(char c)
     return c == ' ' || c == '\t';
 }
 
-static void
+/* Double argv (at least 8 entries); returns the new p->argv. Out of line:
+ * steady-state lines never grow it. */
+static __attribute__((noinline, cold)) struct proto_arg *
 text_grow(struct text_parser *p)
 {
     size_t cap = p->argv_cap ? p->argv_cap * 2 : 8;
     p->argv = xrealloc(p->argv, cap * sizeof(*p->argv));
     p->argv_cap = cap;
+    return p->argv;
 }
 
 /* No '\n' in buf[0 .. len): remember how far was searched, and refuse the
@@ -139,7 +144,7 @@ text_split(struct text_parser *p, const char *line, size_t len)
             i++;
         }
         if ((size_t)argc == p->argv_cap) {
-            text_grow(p);
+            (void)text_grow(p);
         }
         p->argv[argc].ptr = line + start;
         p->argv[argc].len = i - start;
@@ -160,18 +165,6 @@ text_mask16(const char *q, unsigned *nl)
     return (unsigned)_mm_movemask_epi8(_mm_or_si128(s, n));
 }
 
-/* Append the token ptr[0 .. len) as argv[argc]; returns the new argc. */
-static inline int
-text_emit(struct text_parser *p, int argc, const char *ptr, size_t len)
-{
-    if ((size_t)argc == p->argv_cap) {
-        text_grow(p);
-    }
-    p->argv[argc].ptr = ptr;
-    p->argv[argc].len = len;
-    return argc + 1;
-}
-
 /*
  * One pass over a line that starts at buf (p->scan == 0): the result of the
  * general path for the same bytes. Only the first lim = min(len,
@@ -180,13 +173,28 @@ text_emit(struct text_parser *p, int argc, const char *ptr, size_t len)
  * the last whole one is the 16 bytes ending at `lim`, its bits for bytes
  * already seen shifted out, so nothing outside buf[0 .. lim) is read.
  */
-static int
+/* Append the token buf[tok .. end) to argv (kept in locals of the caller,
+ * as p->argv and p->argv_cap would be reloaded after every store). */
+#define TEXT_EMIT(tok, end)                                                      \
+    do {                                                                         \
+        if (argc == cap) {                                                       \
+            argv = text_grow(p);                                                 \
+            cap = p->argv_cap;                                                   \
+        }                                                                        \
+        argv[argc].ptr = buf + (tok);                                            \
+        argv[argc].len = (end) - (tok);                                          \
+        argc++;                                                                  \
+    } while (0)
+
+static __attribute__((noinline)) int
 text_parse_fast(struct text_parser *p, const char *buf, size_t len, size_t lim,
                 struct proto_req *req, size_t *consumed)
 {
+    struct proto_arg *argv = p->argv;
+    size_t cap = p->argv_cap;
+    size_t argc = 0;
     size_t base = 0; /* offset of the block */
     size_t tok = 0;  /* where a token would start: just past the last separator */
-    int argc = 0;
 
     for (; base < lim; base += 16) {
         unsigned m, nl, eol;
@@ -200,24 +208,24 @@ text_parse_fast(struct text_parser *p, const char *buf, size_t len, size_t lim,
         eol = nl & -nl; /* the block's first '\n', or 0 */
         m &= eol - 1;   /* the separators before it (all when eol is 0) */
         for (; m != 0; m &= m - 1) {
-            size_t at = base + (size_t)__builtin_ctz(m);
+            size_t at = base + (unsigned)__builtin_ctz(m);
             if (at > tok) {
-                argc = text_emit(p, argc, buf + tok, at - tok);
+                TEXT_EMIT(tok, at);
             }
             tok = at + 1;
         }
         if (eol != 0) {
-            size_t at = base + (size_t)__builtin_ctz(eol);
+            size_t at = base + (unsigned)__builtin_ctz(eol);
             size_t end = at > 0 && buf[at - 1] == '\r' ? at - 1 : at;
             if (end > p->max_line) {
                 p->failed = 1;
                 return PROTO_EPROTO;
             }
             if (end > tok) {
-                argc = text_emit(p, argc, buf + tok, end - tok);
+                TEXT_EMIT(tok, end);
             }
-            req->argc = argc;
-            req->argv = p->argv;
+            req->argc = (int)argc;
+            req->argv = argv;
             *consumed = at + 1;
             return PROTO_OK;
         }
@@ -228,28 +236,20 @@ text_parse_fast(struct text_parser *p, const char *buf, size_t len, size_t lim,
     }
     return text_no_eol(p, buf, len);
 }
+#undef TEXT_EMIT
 #endif
 
-int
-text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
-           size_t *consumed)
+/* The general path: memchr() for the end of line from `scan`, then
+ * text_split(). Out of line so that text_parse() itself needs no frame
+ * before the fast path. */
+static __attribute__((noinline)) int
+text_parse_general(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
+                   size_t *consumed)
 {
     const char *nl;
     size_t at, end;
 
-    *consumed = 0;
-    if (p->failed) {
-        return PROTO_EPROTO;
-    }
-    if (p->scan == 0) {
-        text_release_big(p);
-#ifdef TEXT_FAST
-        size_t lim = len - 2 < p->max_line ? len : p->max_line + 2;
-        if (len >= 16 && lim >= 16) {
-            return text_parse_fast(p, buf, len, lim, req, consumed);
-        }
-#endif
-    } else if (p->scan > len) {
+    if (p->scan > len) {
         p->scan = 0; /* fewer bytes than last time: a caller bug, rescan */
     }
     nl = p->scan < len ? memchr(buf + p->scan, '\n', len - p->scan) : NULL;
@@ -270,4 +270,26 @@ text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req 
     *consumed = at + 1;
     p->scan = 0;
     return PROTO_OK;
+}
+
+int
+text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
+           size_t *consumed)
+{
+    *consumed = 0;
+    if (p->failed) {
+        return PROTO_EPROTO;
+    }
+    if (p->scan == 0) {
+        if (p->argv_cap > TEXT_KEEP_ARGS) {
+            text_release_big(p);
+        }
+#ifdef TEXT_FAST
+        size_t lim = len - 2 < p->max_line ? len : p->max_line + 2;
+        if (len >= 16 && lim >= 16) {
+            return text_parse_fast(p, buf, len, lim, req, consumed);
+        }
+#endif
+    }
+    return text_parse_general(p, buf, len, req, consumed);
 }
