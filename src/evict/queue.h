@@ -3,7 +3,8 @@
  * policy (evict/queue.c): a chunked deque, internal to the evict layer.
  *
  * A queue is a doubly linked chain of blocks of QUEUE_BLOCK_REFS refs
- * (4 KiB each, header included, from xmalloc). Each block holds a run
+ * (1 KiB each, header included, from xmalloc: a small shard's three
+ * queues start at 3 KiB, not 12). Each block holds a run
  * [lo, hi) of its slots, so the queue pops at the head, pushes at the tail
  * and pushes back at the head in O(1), and a block can be compacted in
  * place without touching the others: compaction keeps the FIFO order and
@@ -23,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QUEUE_BLOCK_BYTES 4096u
+#define QUEUE_BLOCK_BYTES 1024u
 #define QUEUE_BLOCK_REFS \
     ((QUEUE_BLOCK_BYTES - 2 * sizeof(void *) - 2 * sizeof(uint32_t)) / \
      sizeof(uint32_t))
@@ -36,7 +37,7 @@ struct queue_block {
     uint32_t refs[QUEUE_BLOCK_REFS];
 };
 _Static_assert(sizeof(struct queue_block) <= QUEUE_BLOCK_BYTES,
-               "a queue block fits its 4 KiB");
+               "a queue block fits its QUEUE_BLOCK_BYTES");
 
 struct queue {
     struct queue_block *head;

@@ -299,7 +299,7 @@ test_layout_and_parse(void **state)
     assert_int_equal(EVICT_META_MASK,
                      EVICT_META_SEG | EVICT_META_FREQ | EVICT_META_DEAD);
     assert_true(sizeof(struct queue_block) <= QUEUE_BLOCK_BYTES);
-    assert_true(QUEUE_BLOCK_REFS >= 1000);
+    assert_true(QUEUE_BLOCK_REFS >= 250);
     assert_int_equal(evict_kind_parse("tinylfu"), EVICT_TINYLFU);
     assert_int_equal(evict_kind_parse("lru"), EVICT_LRU);
     assert_int_equal(evict_kind_parse("allkeys-lru"), EVICT_LRU);
@@ -526,7 +526,7 @@ test_move(void **state)
 }
 
 /* Heavy deletes then maintenance: the queues shrink back to about 4 bytes
- * per live entry, all dead entries released. */
+ * per live entry, no queue left more than 1/8 dead. */
 static void
 test_compaction_bounds(void **state)
 {
@@ -575,8 +575,10 @@ test_compaction_bounds(void **state)
     evict_stats(&p, &st);
     print_message("after maintain: %.2f B/live, %zu examined\n",
                   (double)st.queue_bytes / (double)st.count, work);
-    assert_int_equal(st.dead_entries, 0);
-    assert_int_equal(m.releases, removed);
+    /* maintenance leaves at most 1/8 of each queue dead (the compaction
+     * threshold), every other removed item released exactly once */
+    assert_true(st.dead_entries * 8 <= st.queue_entries + 3);
+    assert_int_equal(m.releases + st.dead_entries, removed);
     assert_true((double)st.queue_bytes <= 5.0 * (double)st.count);
     check(&p, &m);
     /* a steady churn of removes and inserts with inline work only keeps
