@@ -385,6 +385,7 @@ evict_init(struct evict_policy *p, const struct evict_params *params,
                                                      : DEFAULT_ENTRIES;
     }
     sketch_init(&p->sketch, entries, p->sketch_counters, p->doorkeeper);
+    p->mem_floor = sketch_bytes(&p->sketch) + 3 * QUEUE_BLOCK_BYTES;
     evict__climb_reset(p);
     return 0;
 }
@@ -397,6 +398,17 @@ evict_deinit(struct evict_policy *p)
     }
     sketch_deinit(&p->sketch);
     memset(p, 0, sizeof(*p));
+}
+
+void
+evict_adjust_capacity(struct evict_policy *p, uint64_t capacity)
+{
+    if (capacity == 0) {
+        return;
+    }
+    double ratio = (double)p->window_max / (double)p->capacity;
+    p->capacity = capacity;
+    set_budgets(p, ratio);
 }
 
 int
@@ -443,12 +455,20 @@ evict_set_kind(struct evict_policy *p, enum evict_kind kind)
 
 /* ---- the hot path -------------------------------------------------------- */
 
+/*
+ * The sketch grows with the resident count, but only once the policy is
+ * half full (its items weigh half its capacity), the point from which
+ * admission duels are near (Caffeine sizes its sketch lazily at the same
+ * point). A cache far below its limit keeps its first, small sketch: 1M keys
+ * under the default 1 GiB limit paid 4.2 bytes per key for a sketch no duel
+ * would read.
+ */
 static void
 maybe_grow_sketch(struct evict_policy *p)
 {
     uint64_t count = evict_count(p);
 
-    if (count > 2 * (uint64_t)p->sketch.entries) {
+    if (count > 2 * (uint64_t)p->sketch.entries && evict_weight(p) >= p->capacity / 2) {
         sketch_init(&p->sketch, (size_t)count, p->sketch_counters,
                     p->doorkeeper);
         evict__climb_reset(p);
@@ -508,9 +528,11 @@ evict_on_insert(struct evict_policy *p, evict_ref ref, uint64_t key_hash,
         return;
     }
     push_new(p, seg_queue(p, EVICT_SEG_WINDOW), ref, weight);
+    /* also after a miss that counted this key: a cache filled by
+     * GET-miss-then-SET grows its sketch too */
+    maybe_grow_sketch(p);
     if (!counted) {
         sketch_increment(&p->sketch, key_hash);
-        maybe_grow_sketch(p);
         evict__climb_record(p, false, false);
     }
 }
@@ -776,6 +798,12 @@ evict__resize_window(struct evict_policy *p, int64_t delta)
 }
 
 /* ---- figures ------------------------------------------------------------- */
+
+size_t
+evict_mem_floor(const struct evict_policy *p)
+{
+    return p->mem_floor;
+}
 
 size_t
 evict_mem(const struct evict_policy *p)

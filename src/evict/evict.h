@@ -158,6 +158,7 @@ struct evict_policy {
     unsigned sketch_counters;
     bool doorkeeper;
     struct sketch sketch;
+    size_t mem_floor;            /* evict_mem_floor() */
     struct evict_climber climb;
     uint64_t rng;
     uint64_t last_miss_hash;     /* de-duplicates on_miss + on_insert */
@@ -219,6 +220,12 @@ void evict_deinit(struct evict_policy *p);
  * nothing is evicted here (the store calls evict_one as it needs). Returns 0
  * or -EINVAL for 0. */
 int evict_set_capacity(struct evict_policy *p, uint64_t capacity);
+
+/* A small correction of the capacity (the store's periodic estimate of
+ * how much of its memory is items): the budgets follow, and nothing else
+ * (no climber restart, no demotion now: protected overflow leaves at the
+ * next eviction). 0 is ignored. */
+void evict_adjust_capacity(struct evict_policy *p, uint64_t capacity);
 
 /* Change the kind, keeping every item (see the header comment). Returns 0 or
  * -EINVAL. */
@@ -302,6 +309,9 @@ size_t evict_maintain(struct evict_policy *p, size_t budget);
 /* Bytes the policy itself holds: its queues' blocks and the sketch. The
  * store counts them in used memory (its cron follows the changes). */
 size_t evict_mem(const struct evict_policy *p);
+/* What a policy holds with a handful of items: its first sketch and one
+ * block per queue (a fixed cost per policy). */
+size_t evict_mem_floor(const struct evict_policy *p);
 
 /* Total weight and number of live items. */
 uint64_t evict_weight(const struct evict_policy *p);
