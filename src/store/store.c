@@ -140,20 +140,30 @@ shard_capacity(const struct store *st, const struct shard *sh)
     return cap >= 1 ? (uint64_t)cap : 1;
 }
 
-/* Count the policy's own memory (queues, sketch) in the shard's, and keep
- * its capacity on the items' part of the shard (see shard_capacity). */
+/*
+ * Count the policy's own memory (queues, sketch) in the shard's, beyond
+ * what an empty shard's policy holds (its first sketch and one block per
+ * queue: a fixed cost per shard, like the empty server's own memory, which
+ * does not count against max_memory either), and keep its capacity on the
+ * items' part of the shard (see shard_capacity). Measured why the fixed part
+ * stays out: counted whole, it took 8-16 % of a 1-2 MiB limit over 8 shards,
+ * and lirs-gli / lirs-loop lost 6 / 13 points of hit ratio to Redis.
+ */
 static void
 policy_sync(struct shard *sh)
 {
     size_t m = evict_mem(&sh->policy);
+    m = m > sh->policy_base ? m - sh->policy_base : 0;
     if (m != sh->policy_mem) {
         mem_changed(sh, (ssize_t)m - (ssize_t)sh->policy_mem);
         sh->policy_mem = m;
     }
+    /* only a real change: every block the queues take or give back moves
+     * the estimate a little, and the budgets need not follow each one */
     uint64_t cap = shard_capacity(sh->store, sh);
     uint64_t cur = sh->policy.capacity;
-    if (cap > cur + cur / 64 || cap + cur / 64 < cur) {
-        evict_set_capacity(&sh->policy, cap);
+    if (cap > cur + cur / 16 || cap + cur / 16 < cur) {
+        evict_adjust_capacity(&sh->policy, cap);
     }
 }
 
@@ -164,7 +174,7 @@ policy_init(struct store *st, struct shard *sh)
     evict_params_default(&p);
     p.kind = kind_of((enum store_policy)atomic_load(&st->policy));
     p.capacity = shard_capacity(st, sh);
-    p.expected_entries = 1024;
+    p.expected_entries = 1024; /* grows with the keys once half full */
     if (st->ev.window_ratio > 0 && st->ev.window_ratio < 1) {
         p.window_ratio = st->ev.window_ratio;
     }
@@ -177,6 +187,7 @@ policy_init(struct store *st, struct shard *sh)
     if (evict_init(&sh->policy, &p, &ops) != 0) {
         abort();
     }
+    sh->policy_base = evict_mem_floor(&sh->policy);
 }
 
 struct store *

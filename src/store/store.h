@@ -44,6 +44,7 @@ struct shard {
     uint64_t evicted;     /* keys removed to make room */
     uint32_t removing;    /* ref being removed, until released (forget_slot) */
     size_t policy_mem;    /* the policy's queues and sketch, counted in mem */
+    size_t policy_base;   /* ... beyond this much (an empty shard's) */
     struct evict_policy policy; /* who goes when memory is short */
 } __attribute__((aligned(64)));
 

@@ -269,9 +269,10 @@ test_store_item_layouts(void **state)
         }
     }
     for (unsigned i = 0; i < st->nshards; i++) {
-        /* the policy's queues and sketch are counted too (by the cron) */
-        assert_int_equal(st->shards[i].policy_mem, evict_mem(&st->shards[i].policy));
-        assert_true(st->shards[i].policy_mem > 0);
+        /* the policy's queues and sketch are counted too (by the cron),
+         * beyond an empty policy's fixed floor */
+        size_t pm = evict_mem(&st->shards[i].policy), floor = st->shards[i].policy_base;
+        assert_int_equal(st->shards[i].policy_mem, pm > floor ? pm - floor : 0);
         assert_int_equal(st->shards[i].mem,
                          ht_mem(&st->shards[i].ht) + st->shards[i].policy_mem);
     }
@@ -286,6 +287,37 @@ test_store_item_layouts(void **state)
     store_destroy(&st);
     free(key);
     free(val);
+}
+
+/* The policy's queues and sketch count in used memory once they grow past
+ * an empty policy's floor, and the policy's capacity follows the items'
+ * share of the shard's memory. */
+static void
+test_store_policy_memory_counted(void **state)
+{
+    (void)state;
+    struct store *st = store_create(1, 64 << 20, STORE_TINYLFU);
+    struct shard *sh = &st->shards[0];
+    char key[32];
+    for (int i = 0; i < 50000; i++) {
+        snprintf(key, sizeof(key), "key:%012d", i);
+        sh = shard_lock(st, 0);
+        shard_put(sh, mk_in(sh, key, "0123456789", 0));
+        shard_unlock(sh);
+    }
+    store_cron(st, 0, 10, 0);
+    size_t pm = evict_mem(&sh->policy);
+    assert_true(pm > sh->policy_base + 150000); /* 50,000 queue refs at least */
+    assert_int_equal(sh->policy_mem, pm - sh->policy_base);
+    struct evict_stats es;
+    store_evict_stats(st, &es);
+    assert_int_equal(sh->mem, es.weight + ht_mem(&sh->ht) + sh->policy_mem);
+    /* items are about 32 of every ~44 bytes here: the capacity follows */
+    double share = (double)es.weight / (double)sh->mem;
+    double cap = 64.0 * (1 << 20) * 0.85 * share;
+    assert_true(share < 0.85);
+    assert_true((double)es.capacity > cap * 0.93 && (double)es.capacity < cap * 1.07);
+    store_destroy(&st);
 }
 
 static void
@@ -367,6 +399,7 @@ main(void)
         cmocka_unit_test(test_store_lazy_expiry),
         cmocka_unit_test(test_store_active_expiry),
         cmocka_unit_test(test_store_item_layouts),
+        cmocka_unit_test(test_store_policy_memory_counted),
         cmocka_unit_test(test_store_slots),
         cmocka_unit_test(test_store_scan_all_shards),
     };
