@@ -33,10 +33,10 @@ key_read(struct shard *sh, const struct proto_arg *k, int64_t now)
 }
 
 struct item *
-key_item(struct shard *sh, const struct proto_arg *k, const void *v, size_t vlen,
-         int64_t expire)
+key_set(struct shard *sh, const struct proto_arg *k, const void *v, size_t vlen,
+        int64_t expire)
 {
-    struct item *it = shard_new_item(sh, k->ptr, k->len, vlen, expire);
+    struct item *it = shard_upsert(sh, k->ptr, k->len, vlen, expire);
     if (vlen) {
         memcpy(item_val(it), v, vlen);
     }

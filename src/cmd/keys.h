@@ -40,10 +40,11 @@ key_write(struct shard *sh, const struct proto_arg *k, int64_t now)
     return shard_find(sh, k->ptr, k->len, now);
 }
 
-/* Build a new item in shard sh (locked) for key k with value v (copied)
- * and expiry; shard_put it there. */
-struct item *key_item(struct shard *sh, const struct proto_arg *k, const void *v, size_t vlen,
-                      int64_t expire);
+/* Set key k in shard sh (locked) to value v (copied) with this expiry,
+ * replacing any old value (rewritten in place when it fits: shard_upsert);
+ * returns the key's item. v must not point into the key's own old value. */
+struct item *key_set(struct shard *sh, const struct proto_arg *k, const void *v, size_t vlen,
+                     int64_t expire);
 
 /* Mutation reports (shard lock held). */
 void prop_set(struct client *c, const struct item *it);

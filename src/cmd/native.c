@@ -16,7 +16,14 @@
  *
  * Handlers render natively (reply.c); verbs whose integer replies mean
  * something else here rewrite that one line afterwards.
+ *
+ * The verb is found without hashing or string calls: its length picks a
+ * few candidates, and its bytes, each OR-ed with 0x20, are compared with
+ * the lower-case names as one integer. Every byte of a name is a letter,
+ * for which OR 0x20 folds exactly the two cases, so this is the
+ * case-insensitive match of strncasecmp().
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,25 +38,73 @@ void stats_json(struct buf *out);
 
 enum int_map { MAP_NONE, MAP_BOOL, MAP_TTL };
 
+enum verb_id { V_PING, V_PUT, V_GET, V_DEL, V_EXPIRE, V_TTL, V_AUTH, V_STATS, V_QUIT };
+
 struct verb {
-    const char *name;
     int id;          /* command table id, or -1 for verbs handled here */
     int min, max;    /* argc bounds, verb included */
     enum int_map map;
+    bool noauth;     /* allowed before AUTH */
     const char *usage;
 };
 
 static const struct verb verbs[] = {
-    {"PING", -1, 1, 1, MAP_NONE, "PING"},
-    {"PUT", CMD_ID_set, 3, 4, MAP_NONE, "PUT key value [ttl_seconds]"},
-    {"GET", CMD_ID_get, 2, 2, MAP_NONE, "GET key"},
-    {"DEL", CMD_ID_del, 2, 2, MAP_BOOL, "DEL key"},
-    {"EXPIRE", CMD_ID_expire, 3, 3, MAP_BOOL, "EXPIRE key ttl_seconds"},
-    {"TTL", CMD_ID_ttl, 2, 2, MAP_TTL, "TTL key"},
-    {"AUTH", -1, 2, 2, MAP_NONE, "AUTH token"},
-    {"STATS", -1, 1, 1, MAP_NONE, "STATS"},
-    {"QUIT", -1, 1, 1, MAP_NONE, "QUIT"},
+    [V_PING] = {-1, 1, 1, MAP_NONE, true, "PING"},
+    [V_PUT] = {CMD_ID_set, 3, 4, MAP_NONE, false, "PUT key value [ttl_seconds]"},
+    [V_GET] = {CMD_ID_get, 2, 2, MAP_NONE, false, "GET key"},
+    [V_DEL] = {CMD_ID_del, 2, 2, MAP_BOOL, false, "DEL key"},
+    [V_EXPIRE] = {CMD_ID_expire, 3, 3, MAP_BOOL, false, "EXPIRE key ttl_seconds"},
+    [V_TTL] = {CMD_ID_ttl, 2, 2, MAP_TTL, false, "TTL key"},
+    [V_AUTH] = {-1, 2, 2, MAP_NONE, true, "AUTH token"},
+    [V_STATS] = {-1, 1, 1, MAP_NONE, false, "STATS"},
+    [V_QUIT] = {-1, 1, 1, MAP_NONE, true, "QUIT"},
 };
+
+/* Little-endian packing of up to 8 lower-case letters, as verb_find builds
+ * them from the request. */
+#define W3(a, b, c) ((uint64_t)(a) | (uint64_t)(b) << 8 | (uint64_t)(c) << 16)
+#define W4(a, b, c, d) (W3(a, b, c) | (uint64_t)(d) << 24)
+#define W5(a, b, c, d, e) (W4(a, b, c, d) | (uint64_t)(e) << 32)
+#define W6(a, b, c, d, e, f) (W5(a, b, c, d, e) | (uint64_t)(f) << 40)
+
+/* The verb named by a (any case), or -1. */
+static int
+verb_find(const struct proto_arg *a)
+{
+    const unsigned char *s = (const unsigned char *)a->ptr;
+    uint64_t w;
+
+    if (a->len < 3 || a->len > 6) {
+        return -1;
+    }
+    w = (uint64_t)s[0] | (uint64_t)s[1] << 8 | (uint64_t)s[2] << 16;
+    for (size_t i = 3; i < a->len; i++) {
+        w |= (uint64_t)s[i] << (8 * i);
+    }
+    w |= 0x202020202020u >> (8 * (6 - a->len));
+    switch (w) {
+    case W3('p', 'u', 't'):
+        return V_PUT;
+    case W3('g', 'e', 't'):
+        return V_GET;
+    case W3('d', 'e', 'l'):
+        return V_DEL;
+    case W3('t', 't', 'l'):
+        return V_TTL;
+    case W4('p', 'i', 'n', 'g'):
+        return V_PING;
+    case W4('a', 'u', 't', 'h'):
+        return V_AUTH;
+    case W4('q', 'u', 'i', 't'):
+        return V_QUIT;
+    case W5('s', 't', 'a', 't', 's'):
+        return V_STATS;
+    case W6('e', 'x', 'p', 'i', 'r', 'e'):
+        return V_EXPIRE;
+    default:
+        return -1;
+    }
+}
 
 /* Rewrite the integer line appended since `start` according to the map. */
 static void
@@ -83,35 +138,29 @@ cmd_dispatch_native(struct client *c, struct proto_req *req)
         reply_error(r, "ERR empty command");
         return;
     }
-    const struct verb *v = NULL;
-    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-        if (proto_arg_is(&req->argv[0], verbs[i].name)) {
-            v = &verbs[i];
-            break;
-        }
-    }
-    if (v == NULL) {
+    int vid = verb_find(&req->argv[0]);
+    if (vid < 0) {
         int n = req->argv[0].len > 64 ? 64 : (int)req->argv[0].len;
         reply_errorf(r, "ERR unknown command '%.*s'", n, req->argv[0].ptr);
         return;
     }
+    const struct verb *v = &verbs[vid];
     if (req->argc < v->min || req->argc > v->max) {
         reply_errorf(r, "ERR wrong number of arguments: usage: %s", v->usage);
         return;
     }
-    bool auth_ok = !cmd_auth_required(c);
-    if (!auth_ok && strcmp(v->name, "PING") != 0 && strcmp(v->name, "AUTH") != 0 &&
-        strcmp(v->name, "QUIT") != 0) {
+    /* authed is set at accept when no token is configured: no call then */
+    if (!v->noauth && !c->authed && cmd_auth_required(c)) {
         reply_error(r, "ERR authentication required");
         return;
     }
     if (v->id < 0) {
-        if (strcmp(v->name, "PING") == 0) {
+        if (vid == V_PING) {
             reply_simple(r, "PONG");
-        } else if (strcmp(v->name, "QUIT") == 0) {
+        } else if (vid == V_QUIT) {
             reply_ok(r);
             c->close_after_reply = true;
-        } else if (strcmp(v->name, "AUTH") == 0) {
+        } else if (vid == V_AUTH) {
             if (server.auth_tokens == NULL || server.auth_tokens[0] == NULL) {
                 /* as Redis: an error, but not a failed attempt */
                 reply_error(r, "ERR AUTH called without any token configured");

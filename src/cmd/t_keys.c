@@ -528,8 +528,8 @@ rename_generic(struct client *c, struct proto_arg *argv, bool nx)
     } else if (nx && key_write(dsh, dst, now) != NULL) {
         res = R_EXISTS;
     } else {
-        struct item *nit = key_item(dsh, dst, item_cval(it), item_vlen(it), item_expire(it));
-        shard_put(dsh, nit); /* replaces (and frees) any old dst */
+        /* replaces any old dst */
+        struct item *nit = key_set(dsh, dst, item_cval(it), item_vlen(it), item_expire(it));
         prop_group_begin(c); /* recovery applies both or neither */
         prop_set(c, nit);
         shard_delete(ssh, src->ptr, src->len, now);
@@ -604,8 +604,7 @@ cmd_copy(struct client *c, int argc, struct proto_arg *argv)
     int64_t result = 0;
     struct item *it = key_read(ssh, src, now);
     if (it && (replace || key_write(dsh, dst, now) == NULL)) {
-        struct item *nit = key_item(dsh, dst, item_cval(it), item_vlen(it), item_expire(it));
-        shard_put(dsh, nit);
+        struct item *nit = key_set(dsh, dst, item_cval(it), item_vlen(it), item_expire(it));
         prop_set(c, nit);
         result = 1;
     }

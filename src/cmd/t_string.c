@@ -4,8 +4,10 @@
  * GETRANGE SETRANGE. Argument parsing order and error texts follow Redis 7.0,
  * so replies match it byte for byte.
  *
- * Values are replaced by building a new item and shard_put()-ing it (the old
- * one is freed there); commands that keep the TTL copy the old expiry over.
+ * Values are replaced through key_set (shard_upsert: the key's item is
+ * rewritten in place when its chunk can take the new value, else a new item
+ * replaces it); APPEND, SETRANGE and SETBIT build the longer item and
+ * shard_put() it. Commands that keep the TTL copy the old expiry over.
  */
 #include <limits.h>
 #include <math.h>
@@ -191,8 +193,7 @@ set_generic(struct client *c, int flags, struct proto_arg *key, struct proto_arg
     } else if ((flags & SET_KEEPTTL) && old) {
         exp = item_expire(old);
     }
-    struct item *it = key_item(sh, key, val->ptr, val->len, exp);
-    shard_put(sh, it);
+    struct item *it = key_set(sh, key, val->ptr, val->len, exp);
     prop_set(c, it);
     shard_unlock(sh);
     if (!(flags & SET_GET)) {
@@ -313,8 +314,7 @@ cmd_getset(struct client *c, int argc, struct proto_arg *argv)
     } else {
         reply_null(&c->r);
     }
-    struct item *it = key_item(sh, &argv[1], argv[2].ptr, argv[2].len, 0);
-    shard_put(sh, it);
+    struct item *it = key_set(sh, &argv[1], argv[2].ptr, argv[2].len, 0);
     prop_set(c, it);
     shard_unlock(sh);
 }
@@ -370,9 +370,8 @@ mset_generic(struct client *c, int argc, struct proto_arg *argv, bool nx)
         prop_group_begin(c); /* recovery applies all the pairs or none */
         for (int i = 0; i < npairs; i++) {
             struct shard *sh = &server.store->shards[shards[i]];
-            struct item *it = key_item(sh, &argv[1 + 2 * i], argv[2 + 2 * i].ptr,
+            struct item *it = key_set(sh, &argv[1 + 2 * i], argv[2 + 2 * i].ptr,
                                        argv[2 + 2 * i].len, 0);
-            shard_put(sh, it);
             prop_set(c, it);
         }
         prop_group_end(c);
@@ -422,8 +421,7 @@ incr_generic(struct client *c, struct proto_arg *key, long long incr)
     value += incr;
     char tmp[24];
     int n = snprintf(tmp, sizeof(tmp), "%lld", value);
-    struct item *it = key_item(sh, key, tmp, (size_t)n, old ? item_expire(old) : 0);
-    shard_put(sh, it);
+    struct item *it = key_set(sh, key, tmp, (size_t)n, old ? item_expire(old) : 0);
     prop_set(c, it);
     shard_unlock(sh);
     reply_int(&c->r, value);
@@ -500,8 +498,7 @@ cmd_incrbyfloat(struct client *c, int argc, struct proto_arg *argv)
         reply_error(&c->r, ERR_NOT_FLOAT);
         return;
     }
-    struct item *it = key_item(sh, &argv[1], tmp, (size_t)n, old ? item_expire(old) : 0);
-    shard_put(sh, it);
+    struct item *it = key_set(sh, &argv[1], tmp, (size_t)n, old ? item_expire(old) : 0);
     prop_set(c, it);
     shard_unlock(sh);
     reply_bulk(&c->r, tmp, (size_t)n);

@@ -1,56 +1,74 @@
 /*
  * evict.h -- the eviction policy of one store shard: W-TinyLFU (default),
- * exact LRU, or noeviction.
+ * approximate LRU (CLOCK), or noeviction.
  *
- * Model. The store owns the items; every item embeds a `struct evict_node`
- * (12 bytes, 4-aligned) and the policy links those nodes into its lists.
- * Nodes are named by 32-bit references: ref r is the node at
- * base + r * EVICT_REF_UNIT (params.base, fixed for the policy's life), and
- * ref 0 is "none", so no node may sit at base itself. The lists hold refs,
- * not pointers, and the store maps a ref back to its item (the node's
- * offset in the item is the store's business). Three bytes of the node,
- * user[], belong to the store: the policy never reads nor writes them. The
- * policy never allocates per item, and never frees anything: it only tells
- * the store WHO to evict (evict_one); the store decides WHEN (its
- * watermarks).
+ * Model. The store owns the items; the policy keeps, per segment, a FIFO
+ * queue of 32-bit refs (evict/queue.h: 4 KiB blocks of refs, about 4 bytes
+ * per entry) and 5 bits in each item. Ref r names the item whose first byte
+ * is at base + r * EVICT_REF_UNIT (params.base, fixed for the policy's
+ * life); ref 0 is "none", so no item may start at base itself. The low 5
+ * bits of that first byte (EVICT_META_MASK) are the policy's: segment,
+ * CLOCK frequency (2 bits), dead mark. The top 3 bits are the owner's and
+ * are never changed by the policy. An item enters (on_insert) with its low 5
+ * bits zero. The policy never frees an item: it tells the owner WHO to evict
+ * (evict_one), and WHEN a removed item may be freed (ops.release); the store
+ * decides when to evict (its watermarks).
  *
- * Weights. Every node has a weight (item bytes in the server, 1 in the
- * simulator) and `capacity` is in the same unit. The policy does not store
- * the weight nor the key hash in the node: it asks the store through
- * `struct evict_ops` (weight() must return the weight last reported through
- * on_insert or on_update's new_weight; hash() the key hash given at insert).
+ * Removal is lazy. A queue cannot unlink from its middle, so on_remove (and
+ * the old copy of on_move) only marks the item dead and takes its weight off
+ * its segment at once; its queue entry stays until the queue's head reaches
+ * it or compaction drops it, and only then is ops.release(ref) called: until
+ * that call the owner must not reuse the item's memory (the policy still
+ * reads its meta byte). Compaction runs when a queue's dead entries pass
+ * 1/8 of it: a few blocks per removal and evict_maintain from the store's
+ * cron, block by block, FIFO order kept.
  *
- * W-TinyLFU (kind EVICT_TINYLFU): a new item enters the WINDOW, a small LRU
- * (window_ratio of capacity, adapted by a hill climber). When the window is
- * over its budget and memory must be freed, its LRU item (the candidate)
- * duels with the LRU item of the PROBATION segment (the victim) using a
- * count-min sketch of recent access frequencies: the candidate is admitted
- * to probation only if its frequency exceeds the victim's times
- * admission_multiplier; the loser is evicted. A hit in probation promotes
- * the item to PROTECTED (protected_ratio of the main area); protected
- * overflow is demoted back to probation. Every request counts in the sketch:
- * hits (on_access), inserts (on_insert) and misses of absent keys (on_miss).
+ * Weights. Every item has a weight (item bytes in the server, 1 in the
+ * simulator) and `capacity` is in the same unit. The policy stores neither
+ * the weight nor the key hash: it asks the store through `struct evict_ops`
+ * (weight() must return the weight last reported through on_insert or
+ * on_update's new_weight, and stay valid until release; hash() the key hash
+ * given at insert). The segment totals are exact: sum over live items.
  *
- * LRU (EVICT_LRU): one list, the victim is the least recently used item.
- * NOEVICTION: nodes are kept in LRU order (so switching later works) but
- * evict_one always returns 0; the store must refuse writes itself.
+ * W-TinyLFU (kind EVICT_TINYLFU): a new item enters the tail of the WINDOW
+ * (window_ratio of capacity, adapted by a hill climber). A hit only counts
+ * in the sketch and bumps the item's 2-bit CLOCK frequency: nothing moves on
+ * a hit. Eviction works at the queue heads: a window head with a non-zero
+ * frequency gets a second chance (frequency cleared, back to the tail);
+ * otherwise, while the window is over its budget, it is the candidate and
+ * duels with the PROBATION head (the victim) on sketch frequency: it is
+ * admitted to probation's tail if its frequency exceeds the victim's times
+ * admission_multiplier; the loser is evicted (a losing victim stays at
+ * probation's head). A probation head that was hit since it entered is
+ * promoted to the tail of PROTECTED (protected_ratio of the main area)
+ * instead of being a victim; protected overflow leaves by its head to
+ * probation's tail, with the same second chance. Every request counts in
+ * the sketch: hits (on_access), inserts (on_insert) and misses of absent
+ * keys (on_miss).
  *
- * Switching kind (evict_set_kind) keeps every node: to LRU, the three
- * W-TinyLFU lists are merged into one list, most recently used first by
- * segment (window, then protected, then probation); to W-TinyLFU, all nodes
- * go to probation in their LRU order and earn promotion again. It is O(n)
- * in the number of nodes (a CONFIG SET, not a hot path).
+ * LRU (EVICT_LRU): one CLOCK queue (an approximate LRU, as Redis's is): a
+ * hit sets the item's bit, the head is evicted unless its bit is set, in
+ * which case the bit is cleared and the item goes to the tail.
+ * NOEVICTION: items are kept in the same queue (so switching later works)
+ * but evict_one always returns 0; the store must refuse writes itself.
+ *
+ * Switching kind (evict_set_kind) keeps every item: to LRU, the three
+ * W-TinyLFU queues are chained into one (probation, then protected, then
+ * window, oldest first); to W-TinyLFU, all items stay in probation and earn
+ * promotion again. It is O(n) in the number of items (a CONFIG SET, not a
+ * hot path).
  *
  * Thread-safety: none inside. Every call on one policy must be serialised by
  * the caller (the shard lock). Distinct policies are independent.
  *
- * Memory per key: 12 bytes of node, of which 3 (user[]) are the owner's,
- * plus the sketch (about sketch_counters / 2 bytes per expected entry, 4
- * bytes by default).
+ * Memory per key: 4 bytes of queue entry (plus the dead entries not yet
+ * compacted away, at most about 1/8 more) and 5 bits of the item's first
+ * byte, plus the sketch (about sketch_counters / 2 bytes per expected entry).
  */
 #ifndef CRAB_EVICT_EVICT_H
 #define CRAB_EVICT_EVICT_H
 
+#include "evict/queue.h"
 #include "evict/sketch.h"
 
 #include <stdbool.h>
@@ -63,37 +81,34 @@ enum evict_kind {
     EVICT_NOEVICTION = 2,
 };
 
-/* Segment ids, as returned by evict_node_segment(). */
+/* Segment ids, as returned by evict_segment(). */
 enum evict_seg {
-    EVICT_SEG_NONE = 0,      /* not linked into the policy */
+    EVICT_SEG_NONE = 0,      /* not in the policy (or dead) */
     EVICT_SEG_WINDOW = 1,    /* W-TinyLFU window */
-    EVICT_SEG_PROBATION = 2, /* W-TinyLFU probation; the one list of LRU */
+    EVICT_SEG_PROBATION = 2, /* W-TinyLFU probation; the one queue of LRU */
     EVICT_SEG_PROTECTED = 3, /* W-TinyLFU protected */
 };
 
-/* A ref r names the node at base + r * EVICT_REF_UNIT; 0 names none. */
+/* A ref r names the item at base + r * EVICT_REF_UNIT; 0 names none. */
 #define EVICT_REF_UNIT 4
 typedef uint32_t evict_ref;
 
-/*
- * The per-item links: the refs of the previous (towards the MRU end) and
- * next (towards the LRU end) nodes of its list, 0 at either end, and the
- * segment id. Must be EVICT_REF_UNIT-aligned. evict_node_init (or zeroing)
- * before the first insert; the policy leaves every field at 0 again when it
- * unlinks the node, and never touches user[].
- */
-struct evict_node {
-    uint32_t prev;
-    uint32_t next;
-    uint8_t seg;                 /* enum evict_seg: the policy's */
-    uint8_t user[3];             /* the owner's, never touched by the policy */
-};
-_Static_assert(sizeof(struct evict_node) == 12, "evict_node is 12 bytes");
+/* The policy's bits of an item's first byte; the others are the owner's. */
+#define EVICT_META_MASK 0x1fu
+#define EVICT_META_SEG 0x03u     /* enum evict_seg */
+#define EVICT_META_FREQ 0x0cu    /* CLOCK frequency, 0..3 */
+#define EVICT_META_FREQ_SHIFT 2
+#define EVICT_META_DEAD 0x10u    /* removed; its entry awaits release */
 
-/* What the policy asks the store about a node (see the model above). */
+/* What the policy asks the store about an item (see the model above). */
 struct evict_ops {
     uint64_t (*hash)(evict_ref ref, void *ctx);
-    uint64_t (*weight)(evict_ref ref, void *ctx);
+    uint64_t (*weight)(evict_ref ref, void *ctx);   /* valid until release */
+    /* A removed (or moved-from) item's last queue entry is gone: the owner
+     * frees it now. Called exactly once for every ref given to on_remove or
+     * as on_move's `from`, never for a ref evict_one returns, never from
+     * evict_deinit. May be NULL only if the owner never removes nor moves. */
+    void (*release)(evict_ref ref, void *ctx);
     void *ctx;
 };
 
@@ -115,16 +130,6 @@ struct evict_params {
                                     NULL, fixed for the policy's life */
 };
 
-/* One list, not circular: head is the MRU end, tail the LRU end (0 when
- * empty); its nodes carry seg. */
-struct evict_list {
-    evict_ref head;
-    evict_ref tail;
-    uint32_t seg;                /* enum evict_seg */
-    uint64_t weight;
-    uint64_t count;
-};
-
 /* The window climber's state (evict/climb.c). */
 struct evict_climber {
     uint64_t hits;               /* in the current sample */
@@ -143,7 +148,7 @@ struct evict_policy {
     enum evict_kind kind;
     struct evict_ops ops;
     char *base;                  /* refs' base */
-    struct evict_list seg[3];    /* window, probation, protected */
+    struct queue seg[3];         /* window, probation, protected */
     uint64_t capacity;
     uint64_t window_max;         /* budgets, in weight units */
     uint64_t protected_max;
@@ -153,21 +158,24 @@ struct evict_policy {
     unsigned sketch_counters;
     bool doorkeeper;
     struct sketch sketch;
+    size_t mem_floor;            /* evict_mem_floor() */
     struct evict_climber climb;
     uint64_t rng;
     uint64_t last_miss_hash;     /* de-duplicates on_miss + on_insert */
     bool last_miss_valid;
+    uint64_t compact_credit;     /* entries compaction may examine inline */
     /* counters for figures */
     uint64_t admissions;
     uint64_t rejections;
     uint64_t evictions;
+    uint64_t releases;
 };
 
 /* Figures for INFO / metrics. Weights in weight units. */
 struct evict_stats {
     enum evict_kind kind;
     uint64_t capacity;
-    uint64_t count;              /* resident nodes */
+    uint64_t count;              /* live items */
     uint64_t weight;             /* their total weight */
     uint64_t window_count, window_weight, window_max;
     uint64_t probation_count, probation_weight;
@@ -175,11 +183,15 @@ struct evict_stats {
     double window_ratio;         /* window_max / capacity */
     uint64_t admissions;         /* candidates that won their duel */
     uint64_t rejections;         /* candidates that lost it */
-    uint64_t evictions;          /* nodes returned by evict_one */
+    uint64_t evictions;          /* items returned by evict_one */
     uint64_t climber_samples;
     uint64_t climber_adjustments;
     size_t sketch_bytes;
     uint64_t sketch_resets;
+    uint64_t queue_entries;      /* queue entries, dead ones included */
+    uint64_t dead_entries;       /* removed items awaiting release */
+    uint64_t releases;           /* release() calls made */
+    size_t queue_bytes;          /* memory of the queues' blocks */
 };
 
 /* Fill p with the shipped defaults (capacity 0: set it). */
@@ -194,13 +206,14 @@ const char *evict_kind_name(enum evict_kind kind);
  * Initialise a policy (zeroed or deinitialised memory) with these params and
  * ops (copied). Allocates the sketch (xmalloc: aborts on OOM). Returns 0, or
  * -EINVAL for a zero capacity, an unknown kind, ratios outside [0,1), a
- * missing ops callback or a NULL base.
+ * missing hash or weight callback or a NULL base.
  */
 int evict_init(struct evict_policy *p, const struct evict_params *params,
                const struct evict_ops *ops);
 
-/* Free the sketch. The nodes are left as they are (the store owns them);
- * the policy must be initialised again before any other use. */
+/* Free the sketch and the queues, WITHOUT release() calls (the owner frees
+ * all its items at once, e.g. FLUSHALL): the items' meta bits are left as
+ * they are. The policy must be initialised again before any other use. */
 void evict_deinit(struct evict_policy *p);
 
 /* Change the capacity (CONFIG SET maxmemory): the budgets scale with it,
@@ -208,74 +221,99 @@ void evict_deinit(struct evict_policy *p);
  * or -EINVAL for 0. */
 int evict_set_capacity(struct evict_policy *p, uint64_t capacity);
 
-/* Change the kind, keeping every node (see the header comment). Returns 0 or
+/* A small correction of the capacity (the store's periodic estimate of
+ * how much of its memory is items): the budgets follow, and nothing else
+ * (no climber restart, no demotion now: protected overflow leaves at the
+ * next eviction). 0 is ignored. */
+void evict_adjust_capacity(struct evict_policy *p, uint64_t capacity);
+
+/* Change the kind, keeping every item (see the header comment). Returns 0 or
  * -EINVAL. */
 int evict_set_kind(struct evict_policy *p, enum evict_kind kind);
 
-/* The node a ref names (r != 0). */
-static inline struct evict_node *
-evict_node_at(const struct evict_policy *p, evict_ref r)
+/* The meta byte of the item a ref names (r != 0); the policy's bits are
+ * EVICT_META_MASK, the owner may use the others freely. */
+static inline uint8_t *
+evict_meta(const struct evict_policy *p, evict_ref r)
 {
-    return (struct evict_node *)(void *)(p->base + (size_t)r * EVICT_REF_UNIT);
+    return (uint8_t *)(p->base + (size_t)r * EVICT_REF_UNIT);
 }
 
-/* Not linked; user[] is left as it is. */
-static inline void
-evict_node_init(struct evict_node *n)
-{
-    n->prev = 0;
-    n->next = 0;
-    n->seg = EVICT_SEG_NONE;
-}
-
-/* The segment a node is in, EVICT_SEG_NONE if not linked. */
+/* The segment of a live item in the policy; EVICT_SEG_NONE if it was never
+ * inserted, or was evicted, removed or moved away. */
 static inline enum evict_seg
-evict_node_segment(const struct evict_node *n)
+evict_segment(const struct evict_policy *p, evict_ref r)
 {
-    return (enum evict_seg)n->seg;
+    uint8_t m = *evict_meta(p, r);
+
+    return (m & EVICT_META_DEAD) ? EVICT_SEG_NONE
+                                 : (enum evict_seg)(m & EVICT_META_SEG);
 }
 
-/* A new item (node not linked): counted in the sketch (unless the previous
- * call was on_miss for the same hash), linked at the MRU end of the window
- * (of the list, for LRU). */
+/* A new item (its meta bits zero): counted in the sketch (unless the
+ * previous call was on_miss for the same hash), pushed at the window's tail
+ * (at the one queue's tail for LRU / noeviction). */
 void evict_on_insert(struct evict_policy *p, evict_ref ref,
                      uint64_t key_hash, uint64_t weight);
 
-/* A hit on a linked node: counted, moved/promoted. */
+/* A hit on a live item: counted in the sketch, its CLOCK frequency bumped
+ * (saturating at 3). Nothing moves. Ignored for an item not in the policy. */
 void evict_on_access(struct evict_policy *p, evict_ref ref,
                      uint64_t key_hash);
 
-/* The value of a linked node changed size in place. The store's weight()
+/* The value of a live item changed size in place. The store's weight()
  * must already return new_weight, or at least do so from now on. */
 void evict_on_update(struct evict_policy *p, evict_ref ref,
                      uint64_t old_weight, uint64_t new_weight);
 
-/* The item is going away (deleted, expired, overwritten): unlink its node.
- * Call it BEFORE freeing the item (weight() is called). A node that is not
- * linked is ignored. */
+/* The item is going away (deleted, expired, overwritten) and the owner has
+ * dropped it from its index: it is marked dead, its weight leaves its
+ * segment now, and release(ref) is called when its queue entry is dropped
+ * (maybe at once, maybe much later; never by evict_deinit). Until then the
+ * owner keeps its memory and never touches it. An item not in the policy is
+ * released at once. */
 void evict_on_remove(struct evict_policy *p, evict_ref ref);
 
-/* The item moved to other memory (e.g. a larger chunk): the node at `to`
- * takes the place of the node at `from` in its list (segment and position),
- * and `from` is left unlinked; weights are unchanged (call on_update after,
- * if it changed). Only prev/next/seg of both nodes are written, whatever
- * `to` held before; user[] of neither is touched. If `from` is not linked,
- * `to` is left unlinked. Call it before freeing `from`. */
+/* The item was copied to a new chunk `to`, its first byte included (so `to`
+ * has the policy's bits of `from`): `to` takes its segment and weight (at
+ * its queue's tail: its position may change) and `from` is handled like a
+ * removed item: release(from) comes later. If `from` is not in the policy,
+ * `to` is not either (its bits are cleared) and `from` is released at
+ * once. */
 void evict_on_move(struct evict_policy *p, evict_ref from, evict_ref to);
+
+/* The owner rewrote a live item's value in place (same weight): counted
+ * like the insert it stands for (sketch, and a miss for the climber), and
+ * like a use for its CLOCK frequency; it keeps its place. */
+void evict_on_overwrite(struct evict_policy *p, evict_ref ref, uint64_t key_hash);
 
 /* A GET for an absent key: counted in the sketch only. */
 void evict_on_miss(struct evict_policy *p, uint64_t key_hash);
 
 /*
- * Choose the node to evict now, unlink it and return its ref; the store must
- * then delete the item (without calling on_remove). 0 when the policy is
- * empty or the kind is NOEVICTION. Always returns a node while any is
- * linked, even under capacity; W-TinyLFU prefers a window candidate's duel
- * while the window is over its budget.
+ * Choose the item to evict now, take it out of the policy (its meta bits
+ * cleared) and return its ref; the owner then frees it (no release() for
+ * it, no on_remove). Dead entries met on the way are released. 0 when no
+ * live item is left or the kind is NOEVICTION. Always returns an item while
+ * any is live, even under capacity; W-TinyLFU prefers a window candidate's
+ * duel while the window is over its budget.
  */
 evict_ref evict_one(struct evict_policy *p);
 
-/* Total weight and number of linked nodes. */
+/* Background work for the store's cron: compact the queues whose dead
+ * entries pass 1/8 of them, releasing those entries, examining about
+ * `budget` entries at most (at least one block's worth when there is work).
+ * Returns the entries examined (0: nothing to do). */
+size_t evict_maintain(struct evict_policy *p, size_t budget);
+
+/* Bytes the policy itself holds: its queues' blocks and the sketch. The
+ * store counts them in used memory (its cron follows the changes). */
+size_t evict_mem(const struct evict_policy *p);
+/* What a policy holds with a handful of items: its first sketch and one
+ * block per queue (a fixed cost per policy). */
+size_t evict_mem_floor(const struct evict_policy *p);
+
+/* Total weight and number of live items. */
 uint64_t evict_weight(const struct evict_policy *p);
 uint64_t evict_count(const struct evict_policy *p);
 

@@ -191,9 +191,9 @@ on_cron(uv_timer_t *t)
     struct store *st = server.store;
     if (atomic_load(&server.active_expire)) {
         for (unsigned i = w->id; i < st->nshards; i += N.n) {
-            /* Budget: enough buckets per tick to cover the table about once
-             * a second, at least 100. */
-            size_t buckets = st->shards[i].ht.size[0] / N.opt.cron_hz + 100;
+            /* Budget: enough scan steps (one group of 8 slots each) per tick
+             * to cover the table about once a second, at least 100. */
+            size_t buckets = ht_slots(&st->shards[i].ht) / 8 / N.opt.cron_hz + 100;
             store_cron(st, i, buckets, now);
         }
     }

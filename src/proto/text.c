@@ -16,6 +16,20 @@
  * have arrived, or max_line + 1 of them not ending in '\r'. A peer can thus
  * never make the caller buffer more than max_line + 2 bytes of one request.
  *
+ * A line that starts a call (nothing searched yet, the usual case) and has
+ * at least 16 bytes in view takes a one-pass fast path (text_parse_fast,
+ * SSE2): each 16-byte block gives one bit mask of its spaces, tabs and
+ * '\n'; tokens are the runs between set bits, so the cost is per block and
+ * per separator, not per byte, and the end of line is found by the same
+ * pass instead of a memchr() before the split. It decides everything from
+ * buf[0 .. len) exactly as the general path does (same tokens, same
+ * consumed, same limit), so the result never depends on which path ran. A
+ * line whose end arrives in a later call finishes on the general path
+ * (memchr() from `scan`, then text_split), as do short inputs and builds
+ * without SSE2. Both paths and the rare work (argv growth, release) are
+ * out of line, so text_parse() itself is a few tests and a tail call, and
+ * the fast path keeps argv in registers while it fills it.
+ *
  * argv grows geometrically and is reused, so steady-state parsing allocates
  * nothing; storage grown past TEXT_KEEP_ARGS by a line with very many tokens
  * is released when the next line starts.
@@ -26,6 +40,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define TEXT_FAST 1
+#endif
 
 #define TEXT_KEEP_ARGS 4096
 
@@ -48,7 +67,7 @@ text_parser_deinit(struct text_parser *p)
     p->failed = 0;
 }
 
-static void
+static __attribute__((noinline, cold)) void
 text_release_big(struct text_parser *p)
 {
     if (p->argv_cap > TEXT_KEEP_ARGS) {
@@ -78,6 +97,33 @@ text_is_sep(char c)
     return c == ' ' || c == '\t';
 }
 
+/* Double argv (at least 8 entries); returns the new p->argv. Out of line:
+ * steady-state lines never grow it. */
+static __attribute__((noinline, cold)) struct proto_arg *
+text_grow(struct text_parser *p)
+{
+    size_t cap = p->argv_cap ? p->argv_cap * 2 : 8;
+    p->argv = xrealloc(p->argv, cap * sizeof(*p->argv));
+    p->argv_cap = cap;
+    return p->argv;
+}
+
+/* No '\n' in buf[0 .. len): remember how far was searched, and refuse the
+ * line if it is already longer than max_line. */
+static int
+text_no_eol(struct text_parser *p, const char *buf, size_t len)
+{
+    p->scan = len;
+    /* Content so far: every byte, but a final '\r' may be the start of the
+     * terminator. */
+    if (len > 0 && (len - 1 > p->max_line ||
+                    (len - 1 == p->max_line && buf[len - 1] != '\r'))) {
+        p->failed = 1;
+        return PROTO_EPROTO;
+    }
+    return PROTO_EAGAIN;
+}
+
 /* Split line[0 .. len) at runs of spaces and tabs into p->argv. */
 static int
 text_split(struct text_parser *p, const char *line, size_t len)
@@ -98,9 +144,7 @@ text_split(struct text_parser *p, const char *line, size_t len)
             i++;
         }
         if ((size_t)argc == p->argv_cap) {
-            size_t cap = p->argv_cap ? p->argv_cap * 2 : 8;
-            p->argv = xrealloc(p->argv, cap * sizeof(*p->argv));
-            p->argv_cap = cap;
+            (void)text_grow(p);
         }
         p->argv[argc].ptr = line + start;
         p->argv[argc].len = i - start;
@@ -108,33 +152,109 @@ text_split(struct text_parser *p, const char *line, size_t len)
     }
 }
 
-int
-text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
-           size_t *consumed)
+#ifdef TEXT_FAST
+/* Bit i set when q[i] is a space, a tab or a '\n'; *nl gets the '\n' bits. */
+static inline unsigned
+text_mask16(const char *q, unsigned *nl)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+    __m128i n = _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'));
+    __m128i s = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')));
+    *nl = (unsigned)_mm_movemask_epi8(n);
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(s, n));
+}
+
+/*
+ * One pass over a line that starts at buf (p->scan == 0): the result of the
+ * general path for the same bytes. Only the first lim = min(len,
+ * max_line + 2) >= 16 bytes are looked at: a line with no '\n' among them is too
+ * long whatever follows, as the general path also concludes. The block past
+ * the last whole one is the 16 bytes ending at `lim`, its bits for bytes
+ * already seen shifted out, so nothing outside buf[0 .. lim) is read.
+ */
+/* Append the token buf[tok .. end) to argv (kept in locals of the caller,
+ * as p->argv and p->argv_cap would be reloaded after every store). */
+#define TEXT_EMIT(tok, end)                                                      \
+    do {                                                                         \
+        if (argc == cap) {                                                       \
+            argv = text_grow(p);                                                 \
+            cap = p->argv_cap;                                                   \
+        }                                                                        \
+        argv[argc].ptr = buf + (tok);                                            \
+        argv[argc].len = (end) - (tok);                                          \
+        argc++;                                                                  \
+    } while (0)
+
+static __attribute__((noinline)) int
+text_parse_fast(struct text_parser *p, const char *buf, size_t len, size_t lim,
+                struct proto_req *req, size_t *consumed)
+{
+    struct proto_arg *argv = p->argv;
+    size_t cap = p->argv_cap;
+    size_t argc = 0;
+    size_t base = 0; /* offset of the block */
+    size_t tok = 0;  /* where a token would start: just past the last separator */
+
+    for (; base < lim; base += 16) {
+        unsigned m, nl, eol;
+        if (lim - base >= 16) {
+            m = text_mask16(buf + base, &nl);
+        } else {
+            unsigned skip = (unsigned)(base - (lim - 16));
+            m = text_mask16(buf + lim - 16, &nl) >> skip;
+            nl >>= skip;
+        }
+        eol = nl & -nl; /* the block's first '\n', or 0 */
+        m &= eol - 1;   /* the separators before it (all when eol is 0) */
+        for (; m != 0; m &= m - 1) {
+            size_t at = base + (unsigned)__builtin_ctz(m);
+            if (at > tok) {
+                TEXT_EMIT(tok, at);
+            }
+            tok = at + 1;
+        }
+        if (eol != 0) {
+            size_t at = base + (unsigned)__builtin_ctz(eol);
+            size_t end = at > 0 && buf[at - 1] == '\r' ? at - 1 : at;
+            if (end > p->max_line) {
+                p->failed = 1;
+                return PROTO_EPROTO;
+            }
+            if (end > tok) {
+                TEXT_EMIT(tok, end);
+            }
+            req->argc = (int)argc;
+            req->argv = argv;
+            *consumed = at + 1;
+            return PROTO_OK;
+        }
+    }
+    if (lim < len) {
+        p->failed = 1;
+        return PROTO_EPROTO;
+    }
+    return text_no_eol(p, buf, len);
+}
+#undef TEXT_EMIT
+#endif
+
+/* The general path: memchr() for the end of line from `scan`, then
+ * text_split(). Out of line so that text_parse() itself needs no frame
+ * before the fast path. */
+static __attribute__((noinline)) int
+text_parse_general(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
+                   size_t *consumed)
 {
     const char *nl;
     size_t at, end;
 
-    *consumed = 0;
-    if (p->failed) {
-        return PROTO_EPROTO;
-    }
-    if (p->scan == 0) {
-        text_release_big(p);
-    } else if (p->scan > len) {
+    if (p->scan > len) {
         p->scan = 0; /* fewer bytes than last time: a caller bug, rescan */
     }
     nl = p->scan < len ? memchr(buf + p->scan, '\n', len - p->scan) : NULL;
     if (nl == NULL) {
-        p->scan = len;
-        /* Content so far: every byte, but a final '\r' may be the start of
-         * the terminator. */
-        if (len > 0 && (len - 1 > p->max_line ||
-                        (len - 1 == p->max_line && buf[len - 1] != '\r'))) {
-            p->failed = 1;
-            return PROTO_EPROTO;
-        }
-        return PROTO_EAGAIN;
+        return text_no_eol(p, buf, len);
     }
     at = (size_t)(nl - buf);
     end = at;
@@ -150,4 +270,26 @@ text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req 
     *consumed = at + 1;
     p->scan = 0;
     return PROTO_OK;
+}
+
+int
+text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
+           size_t *consumed)
+{
+    *consumed = 0;
+    if (p->failed) {
+        return PROTO_EPROTO;
+    }
+    if (p->scan == 0) {
+        if (p->argv_cap > TEXT_KEEP_ARGS) {
+            text_release_big(p);
+        }
+#ifdef TEXT_FAST
+        size_t lim = len - 2 < p->max_line ? len : p->max_line + 2;
+        if (len >= 16 && lim >= 16) {
+            return text_parse_fast(p, buf, len, lim, req, consumed);
+        }
+#endif
+    }
+    return text_parse_general(p, buf, len, req, consumed);
 }

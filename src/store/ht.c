@@ -1,28 +1,67 @@
 /*
  * ht.c -- see ht.h.
  *
- * Growth: when the item count reaches the bucket count (load factor 1) a table
- * twice as large is allocated and items move over a few buckets at a time, on
- * every insert/find and from the shard's cron. Shrink: when the fill drops below
- * 1/8, the cron starts a rehash into a smaller table.
+ * Probing. The home group of a hash is (hash * ngroups) >> 64 (multiply-
+ * shift, so any number of groups works and the home is monotonic in the
+ * hash); the tag is 0x80 | the hash's low 7 bits. A lookup compares the
+ * tags of a group with SWAR on a uint64, checks the keys of the matching
+ * slots, and moves to the next group (wrapping) until it finds the key or
+ * a group with an EMPTY slot. An insert takes the first EMPTY or DELETED
+ * slot on the way. A removal leaves EMPTY if the group still has an EMPTY
+ * slot (no probe ever went past it), DELETED otherwise. Invariant: an item
+ * displaced from its home group g to group k implies that groups g..k-1
+ * have no EMPTY slot.
  *
- * Items are named by their 32-bit slab references (item.h): a bucket is 4
- * bytes and the chain link inside the item is 4. Lookups during rehash look
- * in both arrays; inserts always go into the new one.
+ * Sizes. Max load 7/8 counting tombstones; growth by 1.5 (load 7/12 right
+ * after); when the table is full mostly of tombstones it is rebuilt at the
+ * same size instead. The cron shrinks below 1/4 to load 1/2 and rebuilds
+ * when an eighth of the slots are tombstones (they lengthen misses).
+ *
+ * Migration. t[0] is moved into t[1] group by group, starting just after a
+ * group that has an EMPTY slot (mig_start), so no probe chain of t[0] runs
+ * from the unmoved part into the moved part. Moved groups are cleared. A
+ * probe in t[0] whose home group was moved starts at the first unmoved
+ * group instead: every item still in t[0] with such a home sits in the run
+ * of full groups that starts there.
+ *
+ * Scan. The cursor is a position in hash space. A call covers the hash
+ * interval from it to the end of its group in the larger table (rounded to
+ * the cursor's resolution), and in each table visits the items with a hash
+ * in the interval: they sit in the groups from the home of the interval's
+ * start to the home of its end, or in the full groups that follow. Each
+ * candidate's key is hashed to decide. Intervals are consecutive, so an
+ * item present for the whole scan is visited exactly once whatever
+ * happens to the tables between calls.
  */
 #include "store/ht.h"
 
-#include <stdlib.h>
+#include <string.h>
 #include <xxhash.h>
 
 #include "util/mem.h"
 
-#define HT_MIN_SIZE 16
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "ht.c: the SWAR tag match assumes a little-endian target"
+#endif
 
-static uint32_t *buckets_alloc(struct ht *h, size_t n);
-static void buckets_free(struct ht *h, uint32_t *t, size_t n);
+#define TAG_EMPTY 0x00u
+#define TAG_DELETED 0x01u
+#define LSB 0x0101010101010101ull
+#define MSB 0x8080808080808080ull
+#define LOW7 0x7f7f7f7f7f7f7f7full
+
+#define MIN_GROUPS 2
+#define STEPS_PER_OP 2 /* groups moved by every find/insert/remove */
+#define CURSOR_SHIFT 6 /* hash-space resolution of a scan cursor */
 
 #define AT(h, ref) item_at((h)->slab, (ref))
+
+/* Where a key was found. */
+struct pos {
+    int t;
+    size_t g;
+    unsigned i;
+};
 
 uint64_t
 ht_hash(const char *key, size_t klen)
@@ -30,41 +69,109 @@ ht_hash(const char *key, size_t klen)
     return XXH3_64bits(key, klen);
 }
 
+static inline size_t
+home(uint64_t hash, size_t ngroups)
+{
+    return (size_t)(((unsigned __int128)hash * ngroups) >> 64);
+}
+
+static inline uint8_t
+tag_of(uint64_t hash)
+{
+    return (uint8_t)(0x80u | (hash & 0x7fu));
+}
+
+static inline uint64_t
+tags_load(const struct ht_group *gr)
+{
+    uint64_t v;
+    memcpy(&v, gr->tag, 8);
+    return v;
+}
+
+/* 0x80 in every byte of x that is zero (exact: no false positives). */
+static inline uint64_t
+zero_bytes(uint64_t x)
+{
+    return ~(((x & LOW7) + LOW7) | x | LOW7);
+}
+
+static inline uint64_t
+match(uint64_t tags, uint8_t tag)
+{
+    return zero_bytes(tags ^ (LSB * tag));
+}
+
+static inline uint64_t
+empties(uint64_t tags)
+{
+    return zero_bytes(tags);
+}
+
+static inline uint64_t
+occupied(uint64_t tags)
+{
+    return tags & MSB;
+}
+
+/* EMPTY or DELETED. */
+static inline uint64_t
+frees(uint64_t tags)
+{
+    return ~tags & MSB;
+}
+
+static inline unsigned
+first_slot(uint64_t mask)
+{
+    return (unsigned)__builtin_ctzll(mask) >> 3;
+}
+
+static inline size_t
+max_load(size_t ngroups)
+{
+    return ngroups * 7; /* 7/8 of 8 slots */
+}
+
+static size_t
+table_bytes(size_t ngroups)
+{
+    return ngroups * sizeof(struct ht_group);
+}
+
+static void
+table_alloc(struct ht *h, struct ht_table *tb, size_t ngroups)
+{
+    tb->g = big_alloc(table_bytes(ngroups)); /* zeroed: all EMPTY */
+    tb->ngroups = ngroups;
+    tb->used = 0;
+    tb->deleted = 0;
+    h->mem += big_size(tb->g, table_bytes(ngroups));
+}
+
+static void
+table_free(struct ht *h, struct ht_table *tb)
+{
+    if (tb->g) {
+        h->mem -= big_size(tb->g, table_bytes(tb->ngroups));
+        big_free(tb->g, table_bytes(tb->ngroups));
+    }
+    memset(tb, 0, sizeof(*tb));
+}
+
 void
 ht_init(struct ht *h, const struct slab *slab)
 {
+    memset(h, 0, sizeof(*h));
     h->slab = slab;
-    h->tab[0] = h->tab[1] = NULL;
-    h->size[0] = h->size[1] = 0;
-    h->used[0] = h->used[1] = 0;
-    h->rehash_idx = (size_t)-1;
-    h->mem = 0;
 }
 
 void
 ht_deinit(struct ht *h)
 {
-    big_free(h->tab[0], h->size[0] * sizeof(uint32_t));
-    big_free(h->tab[1], h->size[1] * sizeof(uint32_t));
+    table_free(h, &h->t[0]);
+    table_free(h, &h->t[1]);
     ht_init(h, h->slab);
-}
-
-void
-ht_reserve(struct ht *h, size_t n)
-{
-    if (ht_count(h) != 0 || ht_rehashing(h)) {
-        return;
-    }
-    size_t size = HT_MIN_SIZE;
-    while (size < n) {
-        size <<= 1;
-    }
-    if (size <= h->size[0]) {
-        return;
-    }
-    buckets_free(h, h->tab[0], h->size[0]);
-    h->tab[0] = buckets_alloc(h, size);
-    h->size[0] = size;
 }
 
 size_t
@@ -73,266 +180,442 @@ ht_mem(const struct ht *h)
     return h->mem;
 }
 
-static uint32_t *
-buckets_alloc(struct ht *h, size_t n)
+/* ---- migration bookkeeping ---- */
+
+/* Has group g of t[0] been moved already? */
+static inline bool
+moved(const struct ht *h, size_t g)
 {
-    uint32_t *t = big_alloc(n * sizeof(uint32_t));
-    h->mem += big_size(t, n * sizeof(uint32_t));
-    return t;
+    size_t n = h->t[0].ngroups;
+    size_t d = g >= h->mig_start ? g - h->mig_start : g + n - h->mig_start;
+    return d < h->mig_done;
 }
 
-static void
-buckets_free(struct ht *h, uint32_t *t, size_t n)
+/* First group to probe in table t for a home group. */
+static inline size_t
+probe_start(const struct ht *h, int t, size_t g)
 {
-    if (t) {
-        h->mem -= big_size(t, n * sizeof(uint32_t));
-        big_free(t, n * sizeof(uint32_t));
+    if (t == 0 && h->migrating && moved(h, g)) {
+        g = h->mig_start + h->mig_done;
+        if (g >= h->t[0].ngroups) {
+            g -= h->t[0].ngroups;
+        }
+    }
+    return g;
+}
+
+/* ---- one table ---- */
+
+static bool
+table_find(struct ht *h, int t, const char *key, size_t klen, uint64_t hash, struct pos *p)
+{
+    const struct ht_table *tb = &h->t[t];
+    if (tb->used == 0) {
+        return false;
+    }
+    size_t n = tb->ngroups;
+    size_t g = probe_start(h, t, home(hash, n));
+    uint8_t tag = tag_of(hash);
+    for (size_t k = 0; k < n; k++) {
+        const struct ht_group *gr = &tb->g[g];
+        uint64_t tags = tags_load(gr);
+        for (uint64_t m = match(tags, tag); m; m &= m - 1) {
+            unsigned i = first_slot(m);
+            h->key_cmps++;
+            if (item_key_eq(AT(h, gr->ref[i]), key, klen)) {
+                p->t = t;
+                p->g = g;
+                p->i = i;
+                return true;
+            }
+        }
+        if (empties(tags)) {
+            return false;
+        }
+        if (++g == n) {
+            g = 0;
+        }
+    }
+    return false;
+}
+
+static bool
+find_pos(struct ht *h, const char *key, size_t klen, uint64_t hash, struct pos *p)
+{
+    if (table_find(h, 0, key, klen, hash, p)) {
+        return true;
+    }
+    return h->migrating && table_find(h, 1, key, klen, hash, p);
+}
+
+/* Put ref in the first free slot of its probe sequence (the key is known
+ * to be absent). The table has a free slot (load < 1). */
+static void
+table_put(struct ht_table *tb, uint32_t ref, uint64_t hash)
+{
+    size_t n = tb->ngroups;
+    size_t g = home(hash, n);
+    for (;;) {
+        struct ht_group *gr = &tb->g[g];
+        uint64_t f = frees(tags_load(gr));
+        if (f) {
+            unsigned i = first_slot(f);
+            if (gr->tag[i] == TAG_DELETED) {
+                tb->deleted--;
+            }
+            gr->tag[i] = tag_of(hash);
+            gr->ref[i] = ref;
+            tb->used++;
+            return;
+        }
+        if (++g == n) {
+            g = 0;
+        }
     }
 }
 
 static void
-start_resize(struct ht *h, size_t size)
+slot_clear(struct ht *h, const struct pos *p)
 {
-    if (size < HT_MIN_SIZE) {
-        size = HT_MIN_SIZE;
+    struct ht_table *tb = &h->t[p->t];
+    struct ht_group *gr = &tb->g[p->g];
+    if (empties(tags_load(gr))) {
+        gr->tag[p->i] = TAG_EMPTY;
+    } else {
+        gr->tag[p->i] = TAG_DELETED;
+        tb->deleted++;
     }
-    h->tab[1] = buckets_alloc(h, size);
-    h->size[1] = size;
-    h->used[1] = 0;
-    h->rehash_idx = 0;
+    tb->used--;
+}
+
+/* ---- resizing ---- */
+
+static void
+finish_migration(struct ht *h)
+{
+    table_free(h, &h->t[0]);
+    h->t[0] = h->t[1];
+    memset(&h->t[1], 0, sizeof(h->t[1]));
+    h->migrating = false;
+    h->mig_start = h->mig_done = 0;
 }
 
 static void
-finish_rehash(struct ht *h)
+start_resize(struct ht *h, size_t ngroups)
 {
-    buckets_free(h, h->tab[0], h->size[0]);
-    h->tab[0] = h->tab[1];
-    h->size[0] = h->size[1];
-    h->used[0] = h->used[1];
-    h->tab[1] = NULL;
-    h->size[1] = 0;
-    h->used[1] = 0;
-    h->rehash_idx = (size_t)-1;
+    if (ngroups < MIN_GROUPS) {
+        ngroups = MIN_GROUPS;
+    }
+    table_alloc(h, &h->t[1], ngroups);
+    h->migrating = true;
+    h->mig_done = 0;
+    /* Start after a group with an EMPTY slot: max load < 1 keeps one. */
+    const struct ht_table *o = &h->t[0];
+    size_t g = 0;
+    while (g < o->ngroups && !empties(tags_load(&o->g[g]))) {
+        g++;
+    }
+    h->mig_start = g + 1 >= o->ngroups ? 0 : g + 1;
+    if (o->used == 0) {
+        finish_migration(h);
+    }
+}
+
+/* Move the next group of t[0] into t[1]. */
+static void
+migrate_group(struct ht *h)
+{
+    struct ht_table *o = &h->t[0];
+    size_t g = h->mig_start + h->mig_done;
+    if (g >= o->ngroups) {
+        g -= o->ngroups;
+    }
+    struct ht_group *gr = &o->g[g];
+    uint64_t tags = tags_load(gr);
+    /* The keys must be hashed again: fetch the items in parallel. */
+    for (uint64_t m = occupied(tags); m; m &= m - 1) {
+        __builtin_prefetch(AT(h, gr->ref[first_slot(m)]));
+    }
+    for (uint64_t m = occupied(tags); m; m &= m - 1) {
+        unsigned i = first_slot(m);
+        const struct item *it = AT(h, gr->ref[i]);
+        table_put(&h->t[1], gr->ref[i], ht_hash(item_key(it), item_klen(it)));
+        o->used--;
+    }
+    for (unsigned i = 0; i < HT_GROUP; i++) {
+        if (gr->tag[i] == TAG_DELETED) {
+            o->deleted--;
+        }
+    }
+    memset(gr->tag, TAG_EMPTY, HT_GROUP);
+    if (++h->mig_done == o->ngroups) {
+        finish_migration(h);
+    }
 }
 
 bool
 ht_rehash(struct ht *h, size_t n)
 {
-    if (!ht_rehashing(h)) {
-        return false;
+    while (n-- && h->migrating) {
+        migrate_group(h);
     }
-    size_t empty_visits = n * 10;
-    size_t mask1 = h->size[1] - 1;
-    while (n-- && h->used[0] > 0) {
-        while (h->tab[0][h->rehash_idx] == 0) {
-            h->rehash_idx++;
-            if (--empty_visits == 0) {
-                return true;
-            }
+    return h->migrating;
+}
+
+static void
+step(struct ht *h)
+{
+    for (int i = 0; i < STEPS_PER_OP && h->migrating; i++) {
+        migrate_group(h);
+    }
+}
+
+/* Make room for one more item in the table inserts go to. */
+static void
+make_room(struct ht *h)
+{
+    if (h->migrating) {
+        const struct ht_table *nt = &h->t[1];
+        if (nt->used + nt->deleted < max_load(nt->ngroups)) {
+            return;
         }
-        uint32_t ref = h->tab[0][h->rehash_idx];
-        while (ref) {
-            struct item *it = AT(h, ref);
-            uint32_t next = it->hnext;
-            size_t idx = ht_hash(item_key(it), item_klen(it)) & mask1;
-            it->hnext = h->tab[1][idx];
-            h->tab[1][idx] = ref;
-            h->used[0]--;
-            h->used[1]++;
-            ref = next;
+        /* The new table filled before the old one emptied (a shrink
+         * followed by many inserts): finish now and resize again. */
+        while (h->migrating) {
+            migrate_group(h);
         }
-        h->tab[0][h->rehash_idx] = 0;
-        h->rehash_idx++;
     }
-    if (h->used[0] == 0) {
-        finish_rehash(h);
-        return false;
+    struct ht_table *tb = &h->t[0];
+    if (tb->ngroups == 0) {
+        table_alloc(h, tb, MIN_GROUPS);
+        return;
     }
-    return true;
+    if (tb->used + tb->deleted < max_load(tb->ngroups)) {
+        return;
+    }
+    size_t n = tb->ngroups;
+    if (tb->used * 4 >= max_load(n) * 3) {
+        n += n / 2 > 0 ? n / 2 : 1; /* mostly items: grow */
+    }
+    start_resize(h, n); /* else mostly tombstones: rebuild */
+}
+
+void
+ht_reserve(struct ht *h, size_t n)
+{
+    if (ht_count(h) != 0 || h->migrating) {
+        return;
+    }
+    size_t groups = (n + 6) / 7;
+    if (groups < MIN_GROUPS) {
+        groups = MIN_GROUPS;
+    }
+    if (groups <= h->t[0].ngroups) {
+        return;
+    }
+    table_free(h, &h->t[0]);
+    table_alloc(h, &h->t[0], groups);
 }
 
 void
 ht_maybe_shrink(struct ht *h)
 {
-    if (ht_rehashing(h) || h->size[0] <= HT_MIN_SIZE) {
+    const struct ht_table *tb = &h->t[0];
+    if (h->migrating || tb->ngroups == 0) {
         return;
     }
-    if (h->used[0] * 8 < h->size[0]) {
-        size_t size = HT_MIN_SIZE;
-        while (size < h->used[0] * 2) {
-            size <<= 1;
+    size_t slots = tb->ngroups * HT_GROUP;
+    if (tb->ngroups > MIN_GROUPS && tb->used * 4 < slots) {
+        size_t groups = (tb->used * 2 + HT_GROUP - 1) / HT_GROUP; /* load 1/2 */
+        if (groups < tb->ngroups) {
+            start_resize(h, groups);
         }
-        if (size < h->size[0]) {
-            start_resize(h, size);
-        }
+    } else if (tb->deleted * 8 >= slots) {
+        start_resize(h, tb->ngroups);
     }
 }
 
-static void
-maybe_grow(struct ht *h)
+/* ---- public operations ---- */
+
+void
+ht_prefetch(const struct ht *h, uint64_t hash, int stage)
 {
-    if (ht_rehashing(h)) {
-        return;
-    }
-    if (h->size[0] == 0) {
-        h->tab[0] = buckets_alloc(h, HT_MIN_SIZE);
-        h->size[0] = HT_MIN_SIZE;
-        return;
-    }
-    if (h->used[0] >= h->size[0]) {
-        start_resize(h, h->size[0] * 2);
+    for (int t = 0; t < (h->migrating ? 2 : 1); t++) {
+        const struct ht_table *tb = &h->t[t];
+        if (tb->ngroups == 0) {
+            continue;
+        }
+        const struct ht_group *gr = &tb->g[probe_start(h, t, home(hash, tb->ngroups))];
+        if (stage == 0) {
+            __builtin_prefetch(gr);
+            __builtin_prefetch((const char *)gr + sizeof(*gr) - 1);
+        } else {
+            uint64_t m = match(tags_load(gr), tag_of(hash));
+            if (m) {
+                __builtin_prefetch(AT(h, gr->ref[first_slot(m)]));
+            }
+        }
     }
 }
 
 struct item *
 ht_find(struct ht *h, const char *key, size_t klen, uint64_t hash)
 {
-    if (ht_rehashing(h)) {
-        ht_rehash(h, 1);
+    step(h);
+    struct pos p;
+    if (!find_pos(h, key, klen, hash, &p)) {
+        return NULL;
     }
-    for (int t = 0; t < 2; t++) {
-        if (h->size[t] == 0) {
-            continue;
-        }
-        uint32_t ref = h->tab[t][hash & (h->size[t] - 1)];
-        while (ref) {
-            struct item *it = AT(h, ref);
-            if (item_key_eq(it, key, klen)) {
-                return it;
-            }
-            ref = it->hnext;
-        }
-        if (!ht_rehashing(h)) {
-            break;
-        }
-    }
-    return NULL;
+    return AT(h, h->t[p.t].g[p.g].ref[p.i]);
 }
 
 void
 ht_insert(struct ht *h, struct item *it, uint64_t hash)
 {
-    maybe_grow(h);
-    if (ht_rehashing(h)) {
-        ht_rehash(h, 1);
-    }
-    int t = ht_rehashing(h) ? 1 : 0;
-    size_t idx = hash & (h->size[t] - 1);
-    it->hnext = h->tab[t][idx];
-    h->tab[t][idx] = item_ref(h->slab, it);
-    h->used[t]++;
-}
-
-/* Find the link that holds the ref of the item with this key. */
-static uint32_t *
-find_link(struct ht *h, const char *key, size_t klen, uint64_t hash, int *table)
-{
-    for (int t = 0; t < 2; t++) {
-        if (h->size[t] == 0) {
-            continue;
-        }
-        uint32_t *link = &h->tab[t][hash & (h->size[t] - 1)];
-        while (*link) {
-            struct item *it = AT(h, *link);
-            if (item_key_eq(it, key, klen)) {
-                *table = t;
-                return link;
-            }
-            link = &it->hnext;
-        }
-        if (!ht_rehashing(h)) {
-            break;
-        }
-    }
-    return NULL;
+    step(h);
+    make_room(h);
+    table_put(&h->t[h->migrating ? 1 : 0], item_ref(h->slab, it), hash);
 }
 
 struct item *
 ht_replace(struct ht *h, struct item *nit, uint64_t hash)
 {
-    if (ht_rehashing(h)) {
-        ht_rehash(h, 1);
-    }
-    int t;
-    uint32_t *link = find_link(h, item_key(nit), item_klen(nit), hash, &t);
-    if (link == NULL) {
-        ht_insert(h, nit, hash);
+    step(h);
+    struct pos p;
+    if (!find_pos(h, item_key(nit), item_klen(nit), hash, &p)) {
+        make_room(h);
+        table_put(&h->t[h->migrating ? 1 : 0], item_ref(h->slab, nit), hash);
         return NULL;
     }
-    struct item *old = AT(h, *link);
-    nit->hnext = old->hnext;
-    *link = item_ref(h->slab, nit);
+    uint32_t *ref = &h->t[p.t].g[p.g].ref[p.i];
+    struct item *old = AT(h, *ref);
+    *ref = item_ref(h->slab, nit);
     return old;
 }
 
 struct item *
 ht_remove(struct ht *h, const char *key, size_t klen, uint64_t hash)
 {
-    if (ht_rehashing(h)) {
-        ht_rehash(h, 1);
-    }
-    int t;
-    uint32_t *link = find_link(h, key, klen, hash, &t);
-    if (link == NULL) {
+    step(h);
+    struct pos p;
+    if (!find_pos(h, key, klen, hash, &p)) {
         return NULL;
     }
-    struct item *it = AT(h, *link);
-    *link = it->hnext;
-    it->hnext = 0;
-    h->used[t]--;
+    struct item *it = AT(h, h->t[p.t].g[p.g].ref[p.i]);
+    slot_clear(h, &p);
     return it;
 }
 
-static size_t
-rev(size_t v)
+/* ---- scan ---- */
+
+/* The first hash whose home is group g (g < n). */
+static uint64_t
+group_start(size_t g, size_t n)
 {
-    size_t s = sizeof(v) * 8, mask = ~(size_t)0;
-    while ((s >>= 1) > 0) {
-        mask ^= (mask << s);
-        v = ((v >> s) & mask) | ((v << s) & ~mask);
+    return (uint64_t)((((unsigned __int128)g << 64) + n - 1) / n);
+}
+
+struct span {
+    uint64_t lo, hi; /* hashes lo..hi-1, or lo..2^64-1 when to_end */
+    bool to_end;
+    ht_visit_fn fn;
+    void *ctx;
+};
+
+static void
+visit_group(const struct ht *h, const struct ht_group *gr, const struct span *s)
+{
+    for (uint64_t m = occupied(tags_load(gr)); m; m &= m - 1) {
+        struct item *it = AT(h, gr->ref[first_slot(m)]);
+        uint64_t hash = ht_hash(item_key(it), item_klen(it));
+        if (hash >= s->lo && (s->to_end || hash < s->hi)) {
+            s->fn(it, s->ctx);
+        }
     }
-    return v;
+}
+
+/* Visit groups from ga on: all of them up to `min` groups, then on until
+ * one with an EMPTY slot; groups in the `done` groups from done_start were
+ * visited already in this call and are skipped (walked through, not
+ * visited again). Returns how many groups it walked. */
+static size_t
+walk(const struct ht *h, int t, size_t ga, size_t min, const struct span *s,
+     size_t done_start, size_t done)
+{
+    const struct ht_table *tb = &h->t[t];
+    size_t n = tb->ngroups, g = ga;
+    for (size_t k = 0; k < n; k++) {
+        const struct ht_group *gr = &tb->g[g];
+        if ((g + n - done_start) % n >= done) {
+            visit_group(h, gr, s);
+        }
+        if (k >= min && empties(tags_load(gr))) {
+            return k + 1;
+        }
+        if (++g == n) {
+            g = 0;
+        }
+    }
+    return n;
 }
 
 static void
-visit_chain(const struct ht *h, uint32_t ref, ht_visit_fn fn, void *ctx)
+scan_table(const struct ht *h, int t, const struct span *s)
 {
-    while (ref) {
-        struct item *it = AT(h, ref);
-        uint32_t next = it->hnext;
-        fn(it, ctx);
-        ref = next;
+    const struct ht_table *tb = &h->t[t];
+    if (tb->used == 0) {
+        return;
+    }
+    size_t n = tb->ngroups;
+    size_t ga = home(s->lo, n);
+    size_t gb = s->to_end ? n - 1 : home(s->hi - 1, n);
+    size_t len = gb - ga + 1;
+    size_t walked = walk(h, t, ga, len - 1, s, 0, 0);
+    if (t == 0 && h->migrating) {
+        /* Items of t[0] whose home group was moved sit in the run that
+         * starts at the first unmoved group. */
+        size_t e = h->mig_start + h->mig_done;
+        if (e >= n) {
+            e -= n;
+        }
+        size_t s_ga = (h->mig_start + n - ga) % n;
+        bool meets = s_ga < len || moved(h, ga);
+        bool covered = (e + n - ga) % n < len;
+        if (meets && !covered) {
+            /* this run may overlap the groups just walked (past len, in
+             * their overflow run): those are not visited twice */
+            walk(h, t, e, 0, s, ga, walked);
+        }
     }
 }
 
 size_t
-ht_scan(struct ht *h, size_t v, ht_visit_fn fn, void *ctx)
+ht_scan(struct ht *h, size_t cursor, ht_visit_fn fn, void *ctx)
 {
     if (ht_count(h) == 0) {
         return 0;
     }
-    if (!ht_rehashing(h)) {
-        size_t m0 = h->size[0] - 1;
-        visit_chain(h, h->tab[0][v & m0], fn, ctx);
-        v |= ~m0;
-        v = rev(v);
-        v++;
-        v = rev(v);
-        return v;
+    struct span s = {.fn = fn, .ctx = ctx};
+    s.lo = ((uint64_t)cursor & ((UINT64_C(1) << (64 - CURSOR_SHIFT)) - 1)) << CURSOR_SHIFT;
+    /* The interval ends where the next group of the larger table starts. */
+    int big = h->migrating && h->t[1].ngroups > h->t[0].ngroups ? 1 : 0;
+    size_t n = h->t[big].ngroups;
+    size_t g = home(s.lo, n) + 1;
+    uint64_t res = (UINT64_C(1) << CURSOR_SHIFT) - 1;
+    uint64_t hi = g < n ? group_start(g, n) : 0;
+    if (g >= n || hi > UINT64_MAX - res) {
+        s.to_end = true;
+    } else {
+        s.hi = (hi + res) & ~res;
     }
-    int small = h->size[0] <= h->size[1] ? 0 : 1;
-    int large = 1 - small;
-    size_t m0 = h->size[small] - 1, m1 = h->size[large] - 1;
-    visit_chain(h, h->tab[small][v & m0], fn, ctx);
-    do {
-        visit_chain(h, h->tab[large][v & m1], fn, ctx);
-        v |= ~m1;
-        v = rev(v);
-        v++;
-        v = rev(v);
-    } while (v & (m0 ^ m1));
-    return v;
+    scan_table(h, 0, &s);
+    if (h->migrating) {
+        scan_table(h, 1, &s);
+    }
+    return s.to_end ? 0 : (size_t)(s.hi >> CURSOR_SHIFT);
 }
+
+/* ---- random, clear ---- */
 
 struct item *
 ht_random(struct ht *h, uint64_t (*rnd)(void *), void *rctx)
@@ -340,47 +623,45 @@ ht_random(struct ht *h, uint64_t (*rnd)(void *), void *rctx)
     if (ht_count(h) == 0) {
         return NULL;
     }
-    uint32_t head = 0;
-    for (int tries = 0; head == 0; tries++) {
-        int t = 0;
-        if (ht_rehashing(h)) {
-            t = (rnd(rctx) % (h->size[0] + h->size[1])) >= h->size[0] ? 1 : 0;
+    size_t s0 = h->t[0].ngroups * HT_GROUP;
+    size_t total = s0 + (h->migrating ? h->t[1].ngroups * HT_GROUP : 0);
+    /* Rejection sampling over all slots: uniform over the items. */
+    for (int tries = 0;; tries++) {
+        size_t r = (size_t)(rnd(rctx) % total);
+        int t = r < s0 ? 0 : 1;
+        size_t slot = t == 0 ? r : r - s0;
+        const struct ht_group *gr = &h->t[t].g[slot / HT_GROUP];
+        unsigned i = (unsigned)(slot % HT_GROUP);
+        if (gr->tag[i] & 0x80u) {
+            return AT(h, gr->ref[i]);
         }
-        if (h->size[t] == 0) {
+        if (tries < 64) {
             continue;
         }
-        head = h->tab[t][rnd(rctx) & (h->size[t] - 1)];
-        if (tries > 1000000) {
-            /* Pathologically sparse: fall back to a linear walk. */
-            for (t = 0; t < 2 && !head; t++) {
-                for (size_t i = 0; i < h->size[t] && !head; i++) {
-                    head = h->tab[t][i];
-                }
+        /* Very sparse (or unlucky): the next occupied slot on. */
+        for (size_t k = 0; k < total; k++) {
+            size_t q = (r + k) % total;
+            t = q < s0 ? 0 : 1;
+            slot = t == 0 ? q : q - s0;
+            gr = &h->t[t].g[slot / HT_GROUP];
+            i = (unsigned)(slot % HT_GROUP);
+            if (gr->tag[i] & 0x80u) {
+                return AT(h, gr->ref[i]);
             }
         }
+        return NULL; /* not reached: the count is not 0 */
     }
-    size_t len = 0;
-    for (uint32_t r = head; r; r = AT(h, r)->hnext) {
-        len++;
-    }
-    size_t pick = rnd(rctx) % len;
-    while (pick--) {
-        head = AT(h, head)->hnext;
-    }
-    return AT(h, head);
 }
 
 void
 ht_clear(struct ht *h, void (*fn)(struct item *it, void *ctx), void *ctx)
 {
     for (int t = 0; t < 2; t++) {
-        for (size_t i = 0; i < h->size[t]; i++) {
-            uint32_t ref = h->tab[t][i];
-            while (ref) {
-                struct item *it = AT(h, ref);
-                uint32_t next = it->hnext;
-                fn(it, ctx);
-                ref = next;
+        const struct ht_table *tb = &h->t[t];
+        for (size_t g = 0; g < tb->ngroups; g++) {
+            const struct ht_group *gr = &tb->g[g];
+            for (uint64_t m = occupied(tags_load(gr)); m; m &= m - 1) {
+                fn(AT(h, gr->ref[first_slot(m)]), ctx);
             }
         }
     }

@@ -1,11 +1,22 @@
 /*
- * ht.h -- chained hash table of items with incremental rehashing.
+ * ht.h -- the shard's index: an open-addressing hash table of item refs,
+ * resized incrementally.
  *
- * Like Redis's dict: two bucket arrays while growing or shrinking; every
- * operation moves a few buckets from the old array to the new one, so no
- * single call pays for a full rehash. Items are chained through item->hnext
- * by their 32-bit slab references, so the table costs 4 bytes per bucket
- * and 4 per item.
+ * Slots hold 32-bit slab references (item.h) and a one-byte tag (7 bits of
+ * the hash, or EMPTY / DELETED), in groups of 8: 8 tags then 8 refs, 40
+ * bytes. A lookup compares the 8 tags of its home group at once and reads
+ * the key only of items whose tag matches, so a hit usually touches one
+ * group and one item, and a miss no item at all. Nothing is stored in the
+ * items: the table costs 5 bytes per slot, at a load between 7/12 and 7/8
+ * (about 7 bytes per key averaged over growth).
+ *
+ * Like Redis's dict, two tables exist while the table grows, shrinks or is
+ * rebuilt to drop tombstones: every find/insert/remove moves a group or
+ * two, ht_rehash() more from the cron, so no single call pays for a whole
+ * table. Lookups check both tables; inserts go into the new one.
+ *
+ * The table reads an item's key only through item_key()/item_klen() of the
+ * item at item_at(slab, ref); it never writes to items.
  *
  * Not thread-safe: the owning shard's lock protects it.
  */
@@ -18,40 +29,74 @@
 
 #include "store/item.h"
 
-struct ht {
-    const struct slab *slab; /* where the refs point */
-    uint32_t *tab[2];
-    size_t size[2]; /* buckets, a power of two, or 0 */
-    size_t used[2];
-    size_t rehash_idx; /* next bucket of tab[0] to move; (size_t)-1 if not rehashing */
-    size_t mem;        /* allocator bytes of both bucket arrays */
+#define HT_GROUP 8
+
+/* 8 tags (0 = EMPTY, 1 = DELETED, 0x80 | 7 hash bits = occupied) and the
+ * refs of the occupied slots. */
+struct ht_group {
+    uint8_t tag[HT_GROUP];
+    uint32_t ref[HT_GROUP];
 };
 
+struct ht_table {
+    struct ht_group *g; /* ngroups groups, or NULL */
+    size_t ngroups;     /* any number >= 1 (not a power of two) */
+    size_t used;        /* occupied slots */
+    size_t deleted;     /* DELETED slots */
+};
+
+struct ht {
+    const struct slab *slab; /* where the refs point */
+    /* t[0]: the table; while migrating, t[0] is the old one and t[1] the
+     * new one. */
+    struct ht_table t[2];
+    bool migrating;
+    size_t mig_start; /* first group of t[0] moved (follows a group with an EMPTY slot) */
+    size_t mig_done;  /* groups of t[0] moved so far, from mig_start on */
+    size_t mem;       /* bytes of both tables (big_size) */
+    uint64_t key_cmps; /* keys compared by lookups so far (statistics, tests) */
+};
+
+/* The hash every caller passes in (XXH3-64 of the key). */
 uint64_t ht_hash(const char *key, size_t klen);
 
 void ht_init(struct ht *h, const struct slab *slab);
-/* Free the bucket arrays (not the items). */
+/* Free the tables (not the items). */
 void ht_deinit(struct ht *h);
 
 static inline size_t
 ht_count(const struct ht *h)
 {
-    return h->used[0] + h->used[1];
+    return h->t[0].used + h->t[1].used;
 }
 
 static inline bool
 ht_rehashing(const struct ht *h)
 {
-    return h->rehash_idx != (size_t)-1;
+    return h->migrating;
+}
+
+/* Slots of both tables (for INFO: load = ht_count / ht_slots). */
+static inline size_t
+ht_slots(const struct ht *h)
+{
+    return (h->t[0].ngroups + h->t[1].ngroups) * HT_GROUP;
 }
 
 /* Size an empty table for about n items at once (bulk loading), so that
- * it does not grow by rehashing while they arrive. No-op otherwise. */
+ * it does not grow while they arrive. No-op if the table holds items or is
+ * already large enough. */
 void ht_reserve(struct ht *h, size_t n);
 
-/* Bytes of bucket arrays. */
+/* Bytes of the tables (pages really held). */
 size_t ht_mem(const struct ht *h);
 
+/* Prefetch for a lookup of `hash` that follows soon: stage 0 the home
+ * group(s), stage 1 (after stage 0 had time to land) the item of the
+ * first slot whose tag matches, if any. Reads the table only. */
+void ht_prefetch(const struct ht *h, uint64_t hash, int stage);
+
+/* The item with this key, or NULL. */
 struct item *ht_find(struct ht *h, const char *key, size_t klen, uint64_t hash);
 /* Insert an item whose key is not in the table. */
 void ht_insert(struct ht *h, struct item *it, uint64_t hash);
@@ -61,23 +106,31 @@ struct item *ht_replace(struct ht *h, struct item *nit, uint64_t hash);
 /* Remove and return the item with this key, or NULL. */
 struct item *ht_remove(struct ht *h, const char *key, size_t klen, uint64_t hash);
 
-/* Move up to n buckets (visiting at most 10n empty ones). Returns true while
- * rehashing is still in progress. */
+/* Move up to n groups to the new table. Returns true while migrating. */
 bool ht_rehash(struct ht *h, size_t n);
-/* Start shrinking when the table is much larger than its contents. */
+/* From the cron: start shrinking when the table is much larger than its
+ * contents, or rebuilding when tombstones pile up. */
 void ht_maybe_shrink(struct ht *h);
 
-/* Visit the items of the bucket(s) at cursor and return the next cursor (0
- * when the whole table has been covered). Uses Redis's reverse-binary cursor,
- * so every item present for the whole scan is visited at least once even if
- * the table is resized in between. fn may not modify the table. */
+/*
+ * Visit the items whose hash lies in the interval that starts at cursor
+ * and return the next cursor (0 when the whole hash space has been
+ * covered; start with 0). A cursor is a position in hash space (the top 58
+ * bits; higher bits of the argument are ignored, so the caller may pack 6
+ * bits of its own below them). Every item present for the whole scan is
+ * visited exactly once even if the table grows, shrinks or migrates
+ * between calls. One call covers about one group's worth of hash space.
+ * fn may not modify the table.
+ */
 typedef void (*ht_visit_fn)(struct item *it, void *ctx);
 size_t ht_scan(struct ht *h, size_t cursor, ht_visit_fn fn, void *ctx);
 
-/* Return a random item, or NULL when empty. rnd is a random 64-bit value. */
+/* Return a random item (uniform), or NULL when empty. rnd returns a
+ * random 64-bit value. */
 struct item *ht_random(struct ht *h, uint64_t (*rnd)(void *), void *rctx);
 
-/* Remove every item, calling fn on each (which must free it). */
+/* Remove every item, calling fn on each (which may free it), then free
+ * the tables. */
 void ht_clear(struct ht *h, void (*fn)(struct item *it, void *ctx), void *ctx);
 
 #endif

@@ -50,8 +50,7 @@ item_new(struct slab *s, const char *key, size_t klen, size_t vlen, int64_t expi
 {
     bool exp = expire_field || expire != 0;
     struct item *it = chunk_alloc(s, item_chunk_size(klen, vlen, exp));
-    it->hnext = 0;
-    evict_node_init(&it->evict);
+    it->meta = 0;
     uint8_t f = 0;
     char *p = it->data;
     if (exp) {
@@ -65,10 +64,10 @@ item_new(struct slab *s, const char *key, size_t klen, size_t vlen, int64_t expi
         memcpy(p, &k, 4);
         memcpy(p + 4, &v, 4);
         p += 8;
-        it->evict.user[1] = it->evict.user[2] = 0;
+        it->klen8 = it->vlen8 = 0;
     } else {
-        it->evict.user[1] = (uint8_t)klen;
-        it->evict.user[2] = (uint8_t)vlen;
+        it->klen8 = (uint8_t)klen;
+        it->vlen8 = (uint8_t)vlen;
     }
     if (is_large(klen, vlen, exp)) {
         f |= ITEM_LARGE;
@@ -76,7 +75,7 @@ item_new(struct slab *s, const char *key, size_t klen, size_t vlen, int64_t expi
         memcpy(p, &body, sizeof(body));
         p = body;
     }
-    ITEM_FLAGS(it) = f;
+    it->meta = f;
     memcpy(p, key, klen);
     return it;
 }
@@ -87,12 +86,38 @@ chunk_size_of(const struct item *it)
     return item_chunk_size(item_klen(it), item_vlen(it), item_has_expire_field(it));
 }
 
+bool
+item_fits_in_place(const struct item *it, size_t vlen, int64_t expire)
+{
+    uint8_t f = ITEM_FLAGS(it);
+    size_t klen = item_klen(it);
+    bool exp = (f & ITEM_EXPIRES) != 0;
+    if ((f & ITEM_LARGE) || (expire && !exp) || is_wide(klen, vlen) != ((f & ITEM_WIDE) != 0) ||
+        is_large(klen, vlen, exp)) {
+        return false;
+    }
+    return slab_class_size(item_chunk_size(klen, vlen, exp)) ==
+           slab_class_size(chunk_size_of(it));
+}
+
+void
+item_set_vlen(struct item *it, size_t vlen)
+{
+    if (ITEM_FLAGS(it) & ITEM_WIDE) {
+        uint32_t v = (uint32_t)vlen;
+        memcpy(it->data + item_lens_off(it) + 4, &v, 4);
+    } else {
+        it->vlen8 = (uint8_t)vlen;
+    }
+}
+
 size_t
 item_mem(const struct item *it)
 {
     size_t m = slab_class_size(chunk_size_of(it));
     if (ITEM_FLAGS(it) & ITEM_LARGE) {
-        m += mem_usable(item_body(it));
+        const char *body = item_body(it);
+        m += body ? mem_usable(body) : 0;
     }
     return m;
 }
@@ -100,21 +125,60 @@ item_mem(const struct item *it)
 void
 item_free(struct slab *s, struct item *it)
 {
-    if (ITEM_FLAGS(it) & ITEM_LARGE) {
-        free(item_body(it));
-    }
+    item_drop_body(it);
     slab_free(s, item_ref(s, it), chunk_size_of(it));
+}
+
+static void
+set_body(struct item *it, char *body)
+{
+    size_t off = (ITEM_FLAGS(it) & ITEM_EXPIRES ? 8 : 0) + (ITEM_FLAGS(it) & ITEM_WIDE ? 8 : 0);
+    memcpy(it->data + off, &body, sizeof(body));
+}
+
+size_t
+item_drop_body(struct item *it)
+{
+    if (!(ITEM_FLAGS(it) & ITEM_LARGE)) {
+        return 0;
+    }
+    char *body = item_body(it);
+    if (body == NULL) {
+        return 0;
+    }
+    size_t n = mem_usable(body);
+    free(body);
+    set_body(it, NULL);
+    return n;
+}
+
+void
+item_disown_body(struct item *it)
+{
+    if (ITEM_FLAGS(it) & ITEM_LARGE) {
+        set_body(it, NULL);
+    }
 }
 
 struct item *
 item_grow_expire(struct slab *s, struct item *it)
 {
     size_t klen = item_klen(it), vlen = item_vlen(it);
-    struct item *nit = item_new(s, item_key(it), klen, vlen, 0, true);
+    struct item *nit;
+    if (ITEM_FLAGS(it) & ITEM_LARGE) {
+        /* a large item is always wide: header, expiry, lengths, body pointer;
+         * the body changes owner instead of being copied */
+        nit = chunk_alloc(s, item_chunk_size(klen, vlen, true));
+        memcpy(nit, it, offsetof(struct item, data));
+        nit->meta |= ITEM_EXPIRES;
+        int64_t zero = 0;
+        memcpy(nit->data, &zero, 8);
+        memcpy(nit->data + 8, it->data, 8 + sizeof(char *));
+        return nit; /* both point at the body until item_disown_body(it) */
+    }
+    nit = item_new(s, item_key(it), klen, vlen, 0, true);
     memcpy(item_val(nit), item_cval(it), vlen);
-    /* the policy's node goes with it; the caller relinks, then frees it */
-    nit->evict.prev = it->evict.prev;
-    nit->evict.next = it->evict.next;
-    nit->evict.seg = it->evict.seg;
+    /* the policy's bits go with it; the caller relinks, then frees it */
+    nit->meta = (uint8_t)(nit->meta | (it->meta & ~ITEM_FLAG_MASK));
     return nit;
 }

@@ -1,32 +1,31 @@
 /*
  * item.h -- one key/value pair in its shard's slab memory (store/slab.h).
  *
- * An item is a chunk of the shard's slab, named by a 32-bit reference, so
- * the hash chain and the eviction links cost 4 bytes each instead of 8:
+ * An item is a chunk of the shard's slab, named by a 32-bit reference (the
+ * hash index and the policy's queues hold those, 4 bytes each). The item
+ * itself carries no links, only a 3-byte header:
  *
- *   +---------------------------------+-------+----------+-------------+
- *   | evict: prev next seg flags k v  | hnext | [expire] | key | value |
- *   | 4    4    1   1     1 1         | 4     | [8]      |             |
- *   +---------------------------------+-------+----------+-------------+
+ *   +------+------+------+----------+-------------+-------------+
+ *   | meta | klen | vlen | [expire] | [lens]      | key | value |
+ *   | 1    | 1    | 1    | [8]      | [4 + 4]     |             |
+ *   +------+------+------+----------+-------------+-------------+
  *
- * evict: the eviction policy's node (evict/evict.h); its three owner
- *        bytes hold the item's flags and, when both fit in a byte, the key
- *        and value lengths.
- * hnext: the next item of its hash bucket (ht.c), 0 at the end.
- * The rest depends on the flags:
- *   ITEM_EXPIRES  an 8-byte absolute expiry (Unix ms, 0 = none) comes first.
- *                 An item created without it and given a TTL later is moved
- *                 to a larger chunk (shard_set_expire); one whose TTL is
- *                 removed keeps the field, set to 0.
+ * meta:  the low 5 bits are the eviction policy's (EVICT_META_MASK: its
+ *        segment and CLOCK bits), the top 3 the item's flags below.
+ * klen, vlen: the lengths when both fit in a byte.
+ *   ITEM_EXPIRES  an 8-byte absolute expiry (Unix ms, 0 = none) follows. An
+ *                 item created without it and given a TTL later is moved to
+ *                 a larger chunk (shard_set_expire); one whose TTL is removed
+ *                 keeps the field, set to 0.
  *   ITEM_WIDE     key or value longer than 255 bytes: both lengths follow as
- *                 4-byte integers.
+ *                 4-byte integers (the header bytes are then 0).
  *   ITEM_LARGE    the item would not fit a slab chunk: key and value live in
  *                 their own allocation, whose pointer follows.
- * Fields after the node are not aligned and are read with memcpy. There is
- * no terminator: values are parsed with their length.
+ * Fields after the header are not aligned and are read with memcpy. There
+ * is no terminator: values are parsed with their length.
  *
- * For the benchmark's 16-byte keys and 10-byte values: 16 + 26 = 42 bytes,
- * a 44-byte chunk (the old layout: 70 bytes in jemalloc's 80 class).
+ * For the benchmark's 16-byte keys and 10-byte values: 3 + 26 = 29 bytes,
+ * a 32-byte chunk (the first layout: 70 bytes in jemalloc's 80 class).
  *
  * All fields are protected by the lock of the shard that holds the item.
  */
@@ -38,22 +37,21 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "evict/evict.h"
 #include "store/slab.h"
 
-/* The node comes first: an item's reference is its node's (the policy
- * resolves refs to nodes with the same base). */
 struct item {
-    struct evict_node evict;
-    uint32_t hnext;
+    uint8_t meta;
+    uint8_t klen8;
+    uint8_t vlen8;
     char data[];
 };
 
-#define ITEM_EXPIRES 0x01u
-#define ITEM_WIDE 0x02u
-#define ITEM_LARGE 0x04u
+#define ITEM_EXPIRES 0x20u
+#define ITEM_WIDE 0x40u
+#define ITEM_LARGE 0x80u
+#define ITEM_FLAG_MASK 0xe0u
 
-#define ITEM_FLAGS(it) ((it)->evict.user[0])
+#define ITEM_FLAGS(it) ((it)->meta & ITEM_FLAG_MASK)
 
 #define ITEM_MAX_KEY ((size_t)UINT32_MAX - 1)
 #define ITEM_MAX_VALUE ((size_t)UINT32_MAX - 1)
@@ -73,10 +71,24 @@ struct item *item_new(struct slab *s, const char *key, size_t klen, size_t vlen,
                       int64_t expire, bool expire_field);
 /* Give the item's memory back (it must be unlinked everywhere). */
 void item_free(struct slab *s, struct item *it);
+/* Whether the item's chunk can take a value of vlen bytes (and this expiry,
+ * 0 = none) in place: same chunk class, same layout, not large. */
+bool item_fits_in_place(const struct item *it, size_t vlen, int64_t expire);
+/* Set the value length (after item_fits_in_place said yes); the caller
+ * writes the value bytes and the expiry. */
+void item_set_vlen(struct item *it, size_t vlen);
+
+/* Free the body of an ITEM_LARGE item now (the chunk stays, its body
+ * pointer NULL): a removed item waiting for the policy to release its chunk
+ * holds no more than that chunk. Returns the bytes freed (0 if not large). */
+size_t item_drop_body(struct item *it);
 /* A copy of the item with an expiry field (set to 0), in a new chunk, its
- * eviction node copied too. The old item is left as it is: the caller
- * relinks the copy in its place, then frees the old one. */
+ * policy's meta bits copied too. A large item's body is not copied: both
+ * point at it until the caller, having relinked the copy in the old one's
+ * place, calls item_disown_body(old); then it disposes of the old chunk. */
 struct item *item_grow_expire(struct slab *s, struct item *it);
+/* The old copy of a large item no longer owns its body (see above). */
+void item_disown_body(struct item *it);
 
 static inline uint32_t
 item_ref(const struct slab *s, const struct item *it)
@@ -100,7 +112,7 @@ static inline size_t
 item_klen(const struct item *it)
 {
     if (!(ITEM_FLAGS(it) & ITEM_WIDE)) {
-        return it->evict.user[1];
+        return it->klen8;
     }
     uint32_t v;
     memcpy(&v, it->data + item_lens_off(it), 4);
@@ -111,7 +123,7 @@ static inline size_t
 item_vlen(const struct item *it)
 {
     if (!(ITEM_FLAGS(it) & ITEM_WIDE)) {
-        return it->evict.user[2];
+        return it->vlen8;
     }
     uint32_t v;
     memcpy(&v, it->data + item_lens_off(it) + 4, 4);

@@ -4,28 +4,39 @@
  * Region. slab_init reserves the whole region with one PROT_NONE,
  * MAP_NORESERVE mapping: address space only. Pages are made accessible
  * (mprotect READ|WRITE) ahead of the frontier in growing steps (1 MiB,
- * doubling up to 64 MiB) so that opening a page is not a syscall; untouched
+ * doubling up to 64 MiB) so that opening a span is not a syscall; untouched
  * committed pages cost no RSS. Page 0 is never handed out, so reference 0
  * (and page index 0, the "none" of every list) stays free.
  *
- * Pages. Every page below the frontier has a 16-byte entry in s->pages:
- * its class, how many chunks are in use, the head of its free list and a
- * bump offset for chunks never handed out (so opening a page is O(1), no
- * carving loop). Offsets are in SLAB_UNITs within the page (0..1023); the
- * reference of a chunk is page * 1024 + offset, so neither alloc nor free
- * divides. A free chunk holds the offset of the next free chunk in its
- * first two bytes.
+ * Spans. A class carves spans of contiguous pages: one page for a small
+ * class, 1..16 for a medium one (span_pages below). Every page below the
+ * frontier has a 16-byte entry in s->pages. The entry of a span's first
+ * page (its head) holds the class, how many chunks are in use, the head of
+ * the free list and a bump offset for chunks never handed out (so opening
+ * a span is O(pages), no carving loop); the other pages of the span are
+ * marked SLAB_TAIL and name the head, so slab_free finds the span of any
+ * reference in O(1) although medium chunks straddle pages. Offsets are in
+ * SLAB_UNITs from the head (below 16 * 1024); the reference of a chunk is
+ * head * 1024 + offset, so neither alloc nor free divides. A free chunk
+ * holds the offset of the next free chunk in its first two bytes.
  *
- * Lists. Per class, a doubly linked list of the pages that have a free
- * chunk; allocation takes from its head, and a page that regains a free
- * chunk goes to the head, so holes are refilled before a new page is
- * opened. A page whose last chunk is freed leaves its class for the warm
- * pool (resident, LIFO, reused first by any class). When the warm pool
- * reaches SLAB_POOL_KEEP + SLAB_POOL_BATCH pages, SLAB_POOL_BATCH of them
- * are sorted and returned to the kernel with one madvise(MADV_DONTNEED)
- * per contiguous run, then kept on the cold pool (still committed, reused
- * before the frontier moves). New pages come from warm, then cold, then the
- * frontier.
+ * Lists. Per class, a doubly linked list of the spans that have a free
+ * chunk; allocation takes from its head, and a span that regains a free
+ * chunk goes to the head, so holes are refilled before a span is opened.
+ * A span whose last chunk is freed goes to the warm pool (resident, LIFO,
+ * one list per span length). When the warm pool reaches SLAB_POOL_KEEP +
+ * SLAB_POOL_BATCH pages, at least SLAB_POOL_BATCH pages of it (longest
+ * spans first) are returned to the kernel with one madvise(MADV_DONTNEED)
+ * per run of adjacent pages, then kept on the cold pool (still committed,
+ * reused before the frontier moves). A span entering the cold pool is
+ * merged with the cold spans on either side (boundary tags: a cold span's
+ * last page names its head), so pieces cut off for short spans grow back
+ * into long ones; cold spans of SLAB_SPAN_MAX pages or more share the last
+ * list. A span of n pages comes from, in order: the shortest warm list of
+ * n pages or more (the rest stays warm), the shortest such cold list (the
+ * rest stays cold), the frontier. Bitmaps of the non-empty lists make each
+ * step one mask and count-trailing-zeros. Warm spans are not merged (there
+ * are few of them), so their pieces wait to be released.
  */
 #include "store/slab.h"
 
@@ -40,31 +51,81 @@
 #define SLAB_UNITS_PER_PAGE (SLAB_PAGE / SLAB_UNIT) /* 1024 */
 #define SLAB_PAGE_SHIFT 10                        /* log2(units per page) */
 #define SLAB_NONE 0xFFFFu                         /* empty free list */
-#define SLAB_NO_CLASS 0xFFFFu                     /* page is pooled */
+#define SLAB_NO_CLASS 0xFFFFu                     /* span head, pooled */
+#define SLAB_TAIL 0xFFFEu                         /* not the head of its span */
+#define SLAB_COLD 0xFFFDu                         /* span head, cold pool */
+#define SLAB_COLD_END 0xFFFCu                     /* last page of a cold span */
 #define SLAB_COMMIT_MIN ((size_t)1 << 20)
 #define SLAB_COMMIT_MAX ((size_t)64 << 20)
 #define SLAB_POOL_KEEP 16u
 #define SLAB_POOL_BATCH 32u
 
 struct slab_page {
-    uint32_t next;      /* partial or pool list, page index (0 = none) */
+    uint32_t next;      /* partial or pool list (0 = none); head, if a tail */
     uint32_t prev;      /* partial list only */
-    uint16_t cls;       /* class index (units - 1), SLAB_NO_CLASS if pooled */
-    uint16_t used;      /* chunks handed out */
+    uint16_t cls;       /* class index, SLAB_NO_CLASS if pooled, SLAB_TAIL */
+    uint16_t used;      /* chunks handed out; span length if pooled */
     uint16_t free_head; /* offset of the first free chunk, SLAB_NONE */
     uint16_t bump;      /* offset of the first never-used chunk */
 };
 
 _Static_assert(sizeof(struct slab_page) == 16, "page entry is 16 bytes");
 _Static_assert(SLAB_UNITS_PER_PAGE == 1u << SLAB_PAGE_SHIFT, "page shift");
+_Static_assert(SLAB_SPAN_MAX * SLAB_UNITS_PER_PAGE < SLAB_NONE, "offsets fit");
+_Static_assert(SLAB_SPAN_MAX < 32, "pool bitmaps");
+
+/* Pages per span of each medium class (1152, 1280, ..., 16384): the
+ * fewest pages that hold 4 chunks or more with a tail under 3% of the span
+ * (tails: 1152 1.6%, 1408 2.6%, 1664 2.5%, 1792 1.6%, 1920 0.4%, 2304 1.6%,
+ * 2816 1.8%, 3328 2.5%, 4608 1.6%, 5632 1.8%, 6656 2.5%, the others 0). */
+static const uint8_t span_pages_medium[SLAB_MEDIUM_CLASSES] = {
+    2, 5, 6, 3, 5, 4, 8, 2,         /* 1152 .. 2048 */
+    4, 5, 7, 3, 5, 7, 15, 4,        /* 2304 .. 4096 */
+    8, 5, 7, 6, 10, 7, 15, 8,       /* 4608 .. 8192 */
+    9, 10, 11, 12, 13, 14, 15, 16,  /* 9216 .. 16384 */
+};
+
+/* Class index and chunk size in units of a request of 1..SLAB_MAX_CHUNK. */
+static inline unsigned
+size_class(size_t size, unsigned *units)
+{
+    if (size <= SLAB_SMALL_MAX) {
+        *units = (unsigned)((size + SLAB_UNIT - 1) / SLAB_UNIT);
+        return *units - 1;
+    }
+    size_t n = size - 1;
+    unsigned lg = (unsigned)(63 - __builtin_clzll((unsigned long long)n)); /* 10..13 */
+    unsigned shift = lg - 3;
+    unsigned k = (unsigned)(n >> shift); /* 8..15 */
+    *units = ((k + 1) << shift) / SLAB_UNIT;
+    return SLAB_SMALL_CLASSES + (lg - 10) * 8 + (k - 8);
+}
+
+static inline unsigned
+class_pages(unsigned cls)
+{
+    return cls < SLAB_SMALL_CLASSES ? 1 : span_pages_medium[cls - SLAB_SMALL_CLASSES];
+}
+
+size_t
+slab_span_pages(size_t size)
+{
+    unsigned units;
+    if (size == 0 || size > SLAB_MAX_CHUNK) {
+        return 0;
+    }
+    return class_pages(size_class(size, &units));
+}
 
 static void
 slab_clear_lists(struct slab *s)
 {
     s->frontier = SLAB_PAGE; /* page 0 stays unused */
     memset(s->partial, 0, sizeof(s->partial));
-    s->pool_warm = 0;
-    s->pool_cold = 0;
+    memset(s->pool_warm, 0, sizeof(s->pool_warm));
+    memset(s->pool_cold, 0, sizeof(s->pool_cold));
+    s->warm_mask = 0;
+    s->cold_mask = 0;
     s->pooled = 0;
     s->pages_used = 0;
     s->chunk_bytes = 0;
@@ -145,66 +206,146 @@ partial_unlink(struct slab *s, unsigned cls, uint32_t pi)
     }
 }
 
-/* Return SLAB_POOL_BATCH warm pages to the kernel, one madvise per run of
- * adjacent pages, and move them to the cold pool. */
+
+/* ---- the pool of empty spans ---- */
+
+/* A pooled span's length in pages (cold spans can exceed SLAB_SPAN_MAX
+ * once merged), kept in used (low half) and bump (high half). */
+static inline uint32_t
+pool_len(const struct slab_page *pg)
+{
+    return pg->used | (uint32_t)pg->bump << 16;
+}
+
+static inline unsigned
+pool_index(uint32_t len)
+{
+    return len < SLAB_SPAN_MAX ? len : SLAB_SPAN_MAX;
+}
+
+/* Push span pi of len pages on a pool list; mark is SLAB_NO_CLASS (warm)
+ * or SLAB_COLD. */
+static void
+pool_put(struct slab *s, uint32_t *lists, uint32_t *mask, uint32_t pi,
+         uint32_t len, uint16_t mark)
+{
+    struct slab_page *pg = &s->pages[pi];
+    unsigned i = pool_index(len);
+    pg->cls = mark;
+    pg->used = (uint16_t)len;
+    pg->bump = (uint16_t)(len >> 16);
+    pg->prev = 0;
+    pg->next = lists[i];
+    if (pg->next != 0) {
+        s->pages[pg->next].prev = pi;
+    }
+    lists[i] = pi;
+    *mask |= 1u << i;
+}
+
+static void
+pool_unlink(struct slab *s, uint32_t *lists, uint32_t *mask, uint32_t pi)
+{
+    struct slab_page *pg = &s->pages[pi];
+    unsigned i = pool_index(pool_len(pg));
+    if (pg->prev != 0) {
+        s->pages[pg->prev].next = pg->next;
+    } else {
+        lists[i] = pg->next;
+        if (lists[i] == 0) {
+            *mask &= ~(1u << i);
+        }
+    }
+    if (pg->next != 0) {
+        s->pages[pg->next].prev = pg->prev;
+    }
+}
+
+/* A cold span: head marked SLAB_COLD, last page SLAB_COLD_END naming the
+ * head, so that a span freed next to it on either side finds it. */
+static void
+cold_put(struct slab *s, uint32_t pi, uint32_t len)
+{
+    pool_put(s, s->pool_cold, &s->cold_mask, pi, len, SLAB_COLD);
+    if (len > 1) {
+        s->pages[pi + len - 1].cls = SLAB_COLD_END;
+        s->pages[pi + len - 1].next = pi;
+    }
+}
+
+/* Add a span just returned to the kernel to the cold pool, merged with the
+ * cold spans around it. Spans tile the pages below the frontier, so the
+ * page before pi ends a span and the page after the span starts one. */
+static void
+cold_insert(struct slab *s, uint32_t pi, uint32_t len)
+{
+    uint32_t right = pi + len;
+    if ((size_t)right * SLAB_PAGE < s->frontier && s->pages[right].cls == SLAB_COLD) {
+        len += pool_len(&s->pages[right]);
+        pool_unlink(s, s->pool_cold, &s->cold_mask, right);
+    }
+    const struct slab_page *lp = &s->pages[pi - 1];
+    if (pi > 1 && (lp->cls == SLAB_COLD || lp->cls == SLAB_COLD_END)) {
+        uint32_t left = lp->cls == SLAB_COLD ? pi - 1 : lp->next;
+        len += pool_len(&s->pages[left]);
+        pool_unlink(s, s->pool_cold, &s->cold_mask, left);
+        pi = left;
+    }
+    cold_put(s, pi, len);
+}
+
+/* Return at least SLAB_POOL_BATCH warm pages (longest spans first) to the
+ * kernel, one madvise per run of adjacent pages, and move them to the cold
+ * pool. */
 static void
 pool_release_batch(struct slab *s)
 {
-    uint32_t idx[SLAB_POOL_BATCH];
-    unsigned n = 0;
-    while (n < SLAB_POOL_BATCH && s->pool_warm != 0) {
-        uint32_t pi = s->pool_warm;
-        s->pool_warm = s->pages[pi].next;
-        /* insertion sort, descending */
+    uint32_t head[SLAB_POOL_BATCH];
+    unsigned len[SLAB_POOL_BATCH];
+    unsigned n = 0, pages = 0;
+    while (pages < SLAB_POOL_BATCH && s->warm_mask != 0) {
+        unsigned l = 31u - (unsigned)__builtin_clz(s->warm_mask);
+        uint32_t pi = s->pool_warm[l];
+        pool_unlink(s, s->pool_warm, &s->warm_mask, pi);
+        /* insertion sort, ascending */
         unsigned j = n++;
-        while (j > 0 && idx[j - 1] < pi) {
-            idx[j] = idx[j - 1];
+        while (j > 0 && head[j - 1] > pi) {
+            head[j] = head[j - 1];
+            len[j] = len[j - 1];
             j--;
         }
-        idx[j] = pi;
+        head[j] = pi;
+        len[j] = l;
+        pages += l;
     }
-    s->pooled -= n;
+    s->pooled -= pages;
     unsigned i = 0;
     while (i < n) {
         unsigned j = i + 1;
-        while (j < n && idx[j] + 1 == idx[j - 1]) {
+        while (j < n && head[j - 1] + len[j - 1] == head[j]) {
             j++;
         }
-        /* idx[j - 1] .. idx[i] is a run of adjacent pages */
-        madvise(s->base + (size_t)idx[j - 1] * SLAB_PAGE,
-                (size_t)(j - i) * SLAB_PAGE, MADV_DONTNEED);
+        /* head[i] .. head[j - 1] + len[j - 1] is a run of adjacent pages */
+        madvise(s->base + (size_t)head[i] * SLAB_PAGE,
+                (size_t)(head[j - 1] + len[j - 1] - head[i]) * SLAB_PAGE,
+                MADV_DONTNEED);
         i = j;
     }
-    /* Pushed highest first, so the cold pool hands out low pages first. */
     for (i = 0; i < n; i++) {
-        s->pages[idx[i]].next = s->pool_cold;
-        s->pool_cold = idx[i];
+        cold_insert(s, head[i], len[i]);
     }
 }
 
-static void
-pool_push(struct slab *s, uint32_t pi)
-{
-    struct slab_page *pg = &s->pages[pi];
-    pg->cls = SLAB_NO_CLASS;
-    pg->next = s->pool_warm;
-    s->pool_warm = pi;
-    s->pooled++;
-    s->pages_used--;
-    if (s->pooled >= SLAB_POOL_KEEP + SLAB_POOL_BATCH) {
-        pool_release_batch(s);
-    }
-}
-
-/* A never-used page from the frontier (committing the next step if
- * needed), or 0 when the region is full or the kernel says no. */
+/* A never-used span of n pages from the frontier (committing further
+ * steps if needed), or 0 when the region is full or the kernel says no. */
 static uint32_t
-frontier_take(struct slab *s)
+frontier_take(struct slab *s, unsigned n)
 {
-    if (s->frontier + SLAB_PAGE > s->reserved) {
+    size_t need = (size_t)n * SLAB_PAGE;
+    if (s->frontier + need > s->reserved) {
         return 0;
     }
-    if (s->frontier + SLAB_PAGE > s->committed) {
+    while (s->frontier + need > s->committed) {
         size_t step = s->committed;
         if (step < SLAB_COMMIT_MIN) {
             step = SLAB_COMMIT_MIN;
@@ -220,30 +361,61 @@ frontier_take(struct slab *s)
         s->committed += step;
     }
     uint32_t pi = (uint32_t)(s->frontier / SLAB_PAGE);
-    if (pi >= s->pages_cap) {
-        size_t cap = s->pages_cap ? s->pages_cap * 2 : 256;
+    if (pi + n > s->pages_cap) {
+        size_t cap = s->pages_cap ? s->pages_cap : 256;
         size_t max = s->reserved / SLAB_PAGE;
+        while (cap < pi + n) {
+            cap *= 2;
+        }
         if (cap > max) {
             cap = max;
         }
         s->pages = xrealloc(s->pages, cap * sizeof(*s->pages));
         s->pages_cap = cap;
     }
-    s->frontier += SLAB_PAGE;
+    s->frontier += need;
     return pi;
 }
 
-/* Give class `cls` a fresh empty page at the head of its partial list. */
+/* An empty span of n pages: warm, a longer warm one split, cold, a longer
+ * cold one split (the first fit of its length list), the frontier. 0 when
+ * there is none. */
 static uint32_t
-page_open(struct slab *s, unsigned cls)
+span_take(struct slab *s, unsigned n)
 {
-    uint32_t pi = s->pool_warm;
-    if (pi != 0) {
-        s->pool_warm = s->pages[pi].next;
-        s->pooled--;
-    } else if ((pi = s->pool_cold) != 0) {
-        s->pool_cold = s->pages[pi].next;
-    } else if ((pi = frontier_take(s)) == 0) {
+    uint32_t fit = ~((1u << n) - 1); /* lists of n pages or more */
+    uint32_t pi, len;
+    unsigned i;
+    if (s->warm_mask & fit) {
+        i = (unsigned)__builtin_ctz(s->warm_mask & fit);
+        pi = s->pool_warm[i];
+        pool_unlink(s, s->pool_warm, &s->warm_mask, pi);
+        if (i > n) {
+            pool_put(s, s->pool_warm, &s->warm_mask, pi + n, i - n, SLAB_NO_CLASS);
+        }
+        s->pooled -= n;
+        return pi;
+    }
+    if (s->cold_mask & fit) {
+        i = (unsigned)__builtin_ctz(s->cold_mask & fit);
+        pi = s->pool_cold[i];
+        len = pool_len(&s->pages[pi]);
+        pool_unlink(s, s->pool_cold, &s->cold_mask, pi);
+        if (len > n) {
+            cold_put(s, pi + n, len - n);
+        }
+        return pi;
+    }
+    return frontier_take(s, n);
+}
+
+/* Give class `cls` a fresh empty span at the head of its partial list. */
+static uint32_t
+span_open(struct slab *s, unsigned cls)
+{
+    unsigned n = class_pages(cls);
+    uint32_t pi = span_take(s, n);
+    if (pi == 0) {
         return 0;
     }
     struct slab_page *pg = &s->pages[pi];
@@ -251,9 +423,26 @@ page_open(struct slab *s, unsigned cls)
     pg->used = 0;
     pg->free_head = SLAB_NONE;
     pg->bump = 0;
-    s->pages_used++;
+    for (unsigned i = 1; i < n; i++) {
+        s->pages[pi + i].cls = SLAB_TAIL;
+        s->pages[pi + i].next = pi;
+    }
+    s->pages_used += n;
     partial_push(s, cls, pi);
     return pi;
+}
+
+/* The last chunk of span pi (class cls) is gone: to the warm pool. */
+static void
+span_close(struct slab *s, unsigned cls, uint32_t pi)
+{
+    unsigned n = class_pages(cls);
+    pool_put(s, s->pool_warm, &s->warm_mask, pi, n, SLAB_NO_CLASS);
+    s->pooled += n;
+    s->pages_used -= n;
+    if (s->pooled >= SLAB_POOL_KEEP + SLAB_POOL_BATCH) {
+        pool_release_batch(s);
+    }
 }
 
 /* ---- chunks ---- */
@@ -270,10 +459,10 @@ slab_alloc(struct slab *s, size_t size)
     if (size - 1 >= SLAB_MAX_CHUNK) { /* 0 wraps around */
         return 0;
     }
-    unsigned units = (unsigned)((size + SLAB_UNIT - 1) / SLAB_UNIT);
-    unsigned cls = units - 1;
+    unsigned units;
+    unsigned cls = size_class(size, &units);
     uint32_t pi = s->partial[cls];
-    if (pi == 0 && (pi = page_open(s, cls)) == 0) {
+    if (pi == 0 && (pi = span_open(s, cls)) == 0) {
         return 0;
     }
     struct slab_page *pg = &s->pages[pi];
@@ -286,7 +475,8 @@ slab_alloc(struct slab *s, size_t size)
         pg->bump = (uint16_t)(off + units);
     }
     pg->used++;
-    if (pg->free_head == SLAB_NONE && pg->bump + units > SLAB_UNITS_PER_PAGE) {
+    if (pg->free_head == SLAB_NONE &&
+        pg->bump + units > class_pages(cls) * SLAB_UNITS_PER_PAGE) {
         /* full: it is the head of the list, so this is a pop */
         s->partial[cls] = pg->next;
         if (pg->next != 0) {
@@ -294,21 +484,24 @@ slab_alloc(struct slab *s, size_t size)
         }
     }
     s->chunk_bytes += (size_t)units * SLAB_UNIT;
-    return (pi << SLAB_PAGE_SHIFT) | off;
+    return (pi << SLAB_PAGE_SHIFT) + off;
 }
 
 void
 slab_free(struct slab *s, uint32_t ref, size_t size)
 {
-    unsigned units = (unsigned)((size + SLAB_UNIT - 1) / SLAB_UNIT);
-    unsigned cls = units - 1;
+    unsigned units;
+    unsigned cls = size_class(size, &units);
     uint32_t pi = ref >> SLAB_PAGE_SHIFT;
-    unsigned off = ref & (SLAB_UNITS_PER_PAGE - 1);
     assert(pi != 0 && (size_t)pi * SLAB_PAGE < s->frontier);
+    if (s->pages[pi].cls == SLAB_TAIL) {
+        pi = s->pages[pi].next;
+    }
+    unsigned off = ref - (pi << SLAB_PAGE_SHIFT);
     struct slab_page *pg = &s->pages[pi];
     assert(pg->cls == cls && pg->used > 0 && off + units <= pg->bump);
     int was_full = pg->free_head == SLAB_NONE &&
-                   pg->bump + units > SLAB_UNITS_PER_PAGE;
+                   pg->bump + units > class_pages(cls) * SLAB_UNITS_PER_PAGE;
     *chunk_link(s, pi, off) = pg->free_head;
     pg->free_head = (uint16_t)off;
     pg->used--;
@@ -317,7 +510,7 @@ slab_free(struct slab *s, uint32_t ref, size_t size)
         if (!was_full) {
             partial_unlink(s, cls, pi);
         }
-        pool_push(s, pi);
+        span_close(s, cls, pi);
     } else if (was_full) {
         partial_push(s, cls, pi);
     }

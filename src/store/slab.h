@@ -8,14 +8,32 @@
  * committed) so its base never moves: reference r names the byte at
  * base + r * SLAB_UNIT, and turning one into a pointer is one shift and add.
  *
- * Chunks. Requests up to SLAB_MAX_CHUNK bytes are rounded up to a class, a
- * multiple of SLAB_UNIT (4 bytes: a 29-byte item takes 32, where jemalloc's
- * classes would give 32 and 48 for 33). Each class carves 4 KiB pages
- * into equal chunks; a page is handed back to the shard's pool when its
- * last chunk is freed, and pooled pages beyond a small reserve are returned
- * to the kernel (madvise), so RSS follows what is stored. Requests above
+ * Classes. Requests up to SLAB_MAX_CHUNK (16 KiB) bytes are rounded up to
+ * a class:
+ *   - small, up to 1024 bytes: every multiple of SLAB_UNIT (4 bytes: a
+ *     29-byte item takes 32, where jemalloc's classes would give 32 and 48
+ *     for 33); 256 classes, each carving single 4 KiB pages;
+ *   - medium, 1025..16384 bytes: 8 classes per power of two (1152, 1280,
+ *     ..., 2048, 2304, ..., 4096, 4608, ..., 16384), so a class is at most
+ *     12.5% above the request; 32 classes, each carving spans of 1..16
+ *     contiguous pages chosen so that the tail of a span wastes at most 3%
+ *     and a span holds 4 chunks or more (table in slab.c).
+ * A page or span is handed back to the shard's pool when its last chunk is
+ * freed, and pooled pages beyond a small reserve are returned to the kernel
+ * (madvise, batched), so RSS follows what is stored. Requests above
  * SLAB_MAX_CHUNK are not served here (the store keeps such values in their
  * own allocation).
+ *
+ * Overhead. Beyond the class rounding: allocation fills the partially used
+ * pages/spans of a class before it opens a new one, and chunks are handed
+ * out in address order from a fresh span, so the untouched end of a span
+ * taken from the frontier or the cold pool costs no RSS. The worst case
+ * is every class holding a page or span with a single chunk: 896 KiB over
+ * the small classes plus 816 KiB over the medium ones (sum of span size
+ * minus one chunk), about 1.7 MiB per shard, plus the warm pool (under 48
+ * pages, 192 KiB, between frees), plus 16 bytes of bookkeeping per page
+ * of the region ever used (0.4%). Fragmentation by scattered frees (many spans of a class each holding a
+ * few live chunks) is not bounded by the slab: holes are refilled first.
  *
  * Reference 0 is never returned (it means "none" to the hash table and the
  * eviction lists). Chunks are SLAB_UNIT-aligned; their contents are the
@@ -31,8 +49,12 @@
 
 #define SLAB_UNIT 4u
 #define SLAB_PAGE 4096u
-#define SLAB_MAX_CHUNK 1024u
-#define SLAB_CLASSES (SLAB_MAX_CHUNK / SLAB_UNIT)
+#define SLAB_SMALL_MAX 1024u    /* largest small class */
+#define SLAB_MAX_CHUNK 16384u   /* largest medium class: the store's large threshold */
+#define SLAB_SMALL_CLASSES (SLAB_SMALL_MAX / SLAB_UNIT) /* 256 */
+#define SLAB_MEDIUM_CLASSES 32u /* 8 per power of two, 1152..16384 */
+#define SLAB_CLASSES (SLAB_SMALL_CLASSES + SLAB_MEDIUM_CLASSES)
+#define SLAB_SPAN_MAX 16u       /* pages in the largest span */
 
 /* Default reservation per shard: 16 GiB, all a 32-bit reference reaches. */
 #define SLAB_REGION_MAX ((size_t)UINT32_MAX * SLAB_UNIT + SLAB_UNIT)
@@ -48,11 +70,16 @@ struct slab {
     size_t pages_cap;      /* entries allocated in pages */
     /* Page lists hold page indexes; 0 means none (page 0 is never handed
      * out, which is also what keeps reference 0 free). */
-    uint32_t partial[SLAB_CLASSES]; /* per class: pages with a free chunk */
-    uint32_t pool_warm;    /* empty pages still resident (LIFO) */
-    uint32_t pool_cold;    /* empty pages returned to the kernel */
-    size_t pooled;         /* pages in pool_warm */
-    size_t pages_used;     /* pages holding at least one chunk */
+    uint32_t partial[SLAB_CLASSES]; /* per class: spans with a free chunk */
+    /* Empty spans by length in pages (index 1..SLAB_SPAN_MAX; a small
+     * class's page is a span of 1; merged cold spans of SLAB_SPAN_MAX pages
+     * or more share the last list), and bitmaps of the non-empty lists. */
+    uint32_t pool_warm[SLAB_SPAN_MAX + 1]; /* still resident (LIFO) */
+    uint32_t pool_cold[SLAB_SPAN_MAX + 1]; /* returned to the kernel */
+    uint32_t warm_mask;    /* bit n: pool_warm[n] is not empty */
+    uint32_t cold_mask;    /* bit n: pool_cold[n] is not empty */
+    size_t pooled;         /* pages in the pool_warm lists */
+    size_t pages_used;     /* pages of spans holding at least one chunk */
     size_t chunk_bytes;    /* sum of the class sizes of allocated chunks */
 };
 
@@ -65,17 +92,28 @@ void slab_deinit(struct slab *s);
  * to the kernel. */
 void slab_reset(struct slab *s);
 
-/* The class size a request of `size` bytes (1..SLAB_MAX_CHUNK) occupies. */
+/* The class size a request of `size` bytes (1..SLAB_MAX_CHUNK) occupies:
+ * the next multiple of 4 up to 1024, then the next multiple of 1/8 of the
+ * power of two below the request (no table, one clz). */
 static inline size_t
 slab_class_size(size_t size)
 {
-    return (size + SLAB_UNIT - 1) & ~(size_t)(SLAB_UNIT - 1);
+    if (size <= SLAB_SMALL_MAX) {
+        return (size + SLAB_UNIT - 1) & ~(size_t)(SLAB_UNIT - 1);
+    }
+    size_t n = size - 1;
+    unsigned shift = (unsigned)(63 - __builtin_clzll((unsigned long long)n)) - 3;
+    return ((n >> shift) + 1) << shift;
 }
 
 /* A chunk of at least `size` bytes (1..SLAB_MAX_CHUNK), or 0 when the region
  * is exhausted or the kernel refuses to commit more memory. */
 uint32_t slab_alloc(struct slab *s, size_t size);
-/* Give back a chunk; `size` is the size it was allocated with (same class). */
+/* Pages in the span that the class of a `size`-byte request carves: 1 for
+ * the small classes, 2..16 for the medium ones; 0 if size is out of range. */
+size_t slab_span_pages(size_t size);
+/* Give back a chunk; `size` is the size it was allocated with (same class).
+ * Finds the chunk's page or span from the reference alone, O(1). */
 void slab_free(struct slab *s, uint32_t ref, size_t size);
 
 static inline void *
@@ -97,8 +135,9 @@ slab_chunk_bytes(const struct slab *s)
     return s->chunk_bytes;
 }
 
-/* Bytes of pages holding chunks or pooled but still resident: what the
- * slab adds to RSS, short of the bookkeeping arrays. */
+/* Bytes of pages of spans holding chunks or pooled but still resident: an
+ * upper bound of what the slab adds to RSS, short of the bookkeeping (the
+ * never-touched end of a fresh span is counted but not resident). */
 size_t slab_resident(const struct slab *s);
 
 #endif

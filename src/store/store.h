@@ -42,6 +42,9 @@ struct shard {
     uint64_t rng;         /* xorshift state for random keys */
     uint64_t expired;     /* keys removed because their time was up */
     uint64_t evicted;     /* keys removed to make room */
+    uint32_t removing;    /* ref being removed, until released (forget_slot) */
+    size_t policy_mem;    /* the policy's queues and sketch, counted in mem */
+    size_t policy_base;   /* ... beyond this much (an empty shard's) */
     struct evict_policy policy; /* who goes when memory is short */
 } __attribute__((aligned(64)));
 
@@ -127,11 +130,14 @@ void shard_free_item(struct shard *sh, struct item *it);
 /* Store it (made by shard_new_item on this shard), replacing and freeing any
  * item with the same key. The caller must not use a replaced item afterwards. */
 void shard_put(struct shard *sh, struct item *it);
+/* Set key to a value of vlen bytes and this expiry (0 = none), for the
+ * caller to fill at item_val() (lock held): the key's item rewritten in place
+ * when its chunk can take the value, else a new item put in its place. Any
+ * old value is gone: copy it out first if it is needed. */
+struct item *shard_upsert(struct shard *sh, const char *key, size_t klen, size_t vlen,
+                          int64_t expire);
 /* Delete the key; true if a live item was removed. */
 bool shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now);
-/* Unlink and return the item (live or not) without freeing it, or NULL;
- * free it with shard_free_item. */
-struct item *shard_take(struct shard *sh, const char *key, size_t klen);
 /* Set (ms > 0) or clear (ms == 0) the expiry of an item in this shard.
  * Returns the item, which may have moved (an item without an expiry field
  * grows by one): the caller must use the returned pointer. */

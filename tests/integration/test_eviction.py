@@ -373,10 +373,13 @@ def test_scan_resistance_and_eviction_metrics(policy, crab_only):
                             for j in range(start, min(start + 200, scan))])
             present = sum(r == b":1\r\n" for r in c.pipeline([("EXISTS", k) for k in hot]))
             evicted = int(info(c)["evicted_keys"])
-        m = metrics(mport)
+            m = metrics(mport)
+            # the background goes on evicting down to the low watermark
+            # between the two reads: the metrics fall between INFO before and after
+            evicted_after = int(info(c)["evicted_keys"])
         rejected = m['crabcache_evictions_total{reason="admission_rejected"}']
         capacity = m['crabcache_evictions_total{reason="capacity"}']
-        assert rejected + capacity == evicted
+        assert evicted <= rejected + capacity <= evicted_after
         assert m['crabcache_eviction_policy_info{policy="%s"}' % policy] == 1
         crabtest.SUMMARY.append("scan of 3 x max_memory, %s: %d of 300 hot keys kept, "
                                 "%d evicted (%d rejected at admission)" % (

@@ -91,7 +91,7 @@ put(const char *key, const char *val, int64_t expire)
 {
     struct proto_arg k = {key, strlen(key)};
     struct shard *sh = key_lock(&k);
-    shard_put(sh, key_item(sh, &k, val, strlen(val), expire));
+    key_set(sh, &k, val, strlen(val), expire);
     shard_unlock(sh);
 }
 

@@ -1,9 +1,9 @@
 /*
- * test_slab.c -- the slab allocator: class sizes, a randomized model test
- * against a shadow record of live chunks, page reuse, RSS going down after
- * frees (slab_resident and /proc/self/statm), reset, exhaustion of a tiny
- * region, several 16 GiB regions at once, and a microbenchmark (printed,
- * not asserted).
+ * test_slab.c -- the slab allocator: class sizes (small and medium, the
+ * span table), a randomized model test against a shadow record of live
+ * chunks, page and span reuse, RSS going down after frees (slab_resident
+ * and /proc/self/statm), reset, exhaustion of a tiny region, several
+ * 16 GiB regions at once, and microbenchmarks (printed, not asserted).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,7 +70,8 @@ static void
 test_class_sizes(void **state)
 {
     (void)state;
-    assert_int_equal(SLAB_CLASSES, 256);
+    assert_int_equal(SLAB_CLASSES, 288);
+    assert_int_equal(SLAB_MAX_CHUNK, 16384);
     assert_int_equal(slab_class_size(1), 4);
     assert_int_equal(slab_class_size(4), 4);
     assert_int_equal(slab_class_size(5), 8);
@@ -78,12 +79,59 @@ test_class_sizes(void **state)
     assert_int_equal(slab_class_size(33), 36);
     assert_int_equal(slab_class_size(1021), 1024);
     assert_int_equal(slab_class_size(1024), 1024);
+    assert_int_equal(slab_class_size(1025), 1152);
+    assert_int_equal(slab_class_size(1152), 1152);
+    assert_int_equal(slab_class_size(1153), 1280);
+    assert_int_equal(slab_class_size(2048), 2048);
+    assert_int_equal(slab_class_size(2049), 2304);
+    assert_int_equal(slab_class_size(4097), 4608);
+    assert_int_equal(slab_class_size(8193), 9216);
+    assert_int_equal(slab_class_size(15361), 16384);
+    assert_int_equal(slab_class_size(16384), 16384);
     assert_int_equal(SLAB_REGION_MAX, (size_t)16 << 30);
+
+    /* Every size: a class at least as big, 4-byte steps up to 1024, then
+     * at most 12.5% above; classes never shrink; 288 of them. */
+    size_t classes = 0, prev = 0;
+    for (size_t size = 1; size <= SLAB_MAX_CHUNK; size++) {
+        size_t c = slab_class_size(size);
+        assert_true(c >= size);
+        assert_int_equal(c % SLAB_UNIT, 0);
+        assert_true(c >= prev);
+        if (size <= 1024) {
+            assert_true(c - size < SLAB_UNIT);
+        } else {
+            assert_true((c - size) * 8 <= size);
+        }
+        if (c != prev) {
+            classes++;
+            /* the span table: small classes take one page; medium spans
+             * take at most 16, hold 4 chunks or more, waste at most 3% */
+            size_t pages = slab_span_pages(size);
+            assert_int_equal(slab_span_pages(c), pages);
+            size_t span = pages * SLAB_PAGE, chunks = span / c;
+            if (c <= 1024) {
+                assert_int_equal(pages, 1);
+            } else {
+                assert_true(pages >= 1 && pages <= 16);
+                assert_true(chunks >= 4);
+                assert_true((span - chunks * c) * 100 <= 3 * span);
+                print_message("class %5zu: %2zu pages, %2zu chunks, tail %4zu B (%.2f%%)\n",
+                              c, pages, chunks, span - chunks * c,
+                              100.0 * (double)(span - chunks * c) / (double)span);
+            }
+            prev = c;
+        }
+    }
+    assert_int_equal(classes, SLAB_CLASSES);
+    assert_int_equal(slab_span_pages(0), 0);
+    assert_int_equal(slab_span_pages(SLAB_MAX_CHUNK + 1), 0);
 
     struct slab s;
     assert_int_equal(slab_init(&s, 0), 0);
-    /* Every class: chunk_bytes grows by the class size, refs are aligned,
-     * non-zero, inside one page. */
+    /* Every size: chunk_bytes grows by the class size, refs are aligned,
+     * non-zero; small chunks lie inside one page. */
+    int straddle = 0;
     for (size_t size = 1; size <= SLAB_MAX_CHUNK; size++) {
         size_t before = slab_chunk_bytes(&s);
         uint32_t r = slab_alloc(&s, size);
@@ -92,12 +140,62 @@ test_class_sizes(void **state)
         assert_int_equal((uintptr_t)slab_ptr(&s, r) % SLAB_UNIT, 0);
         assert_int_equal(slab_ref(&s, slab_ptr(&s, r)), r);
         size_t off = (size_t)r * SLAB_UNIT % SLAB_PAGE;
-        assert_true(off + slab_class_size(size) <= SLAB_PAGE);
+        if (size <= 1024) {
+            assert_true(off + slab_class_size(size) <= SLAB_PAGE);
+        } else if (off + slab_class_size(size) > SLAB_PAGE) {
+            straddle++;
+        }
         memset(slab_ptr(&s, r), 0xAB, size);
     }
+    assert_true(straddle > 0); /* medium chunks cross pages */
     /* Out-of-range requests are refused, not served. */
     assert_int_equal(slab_alloc(&s, 0), 0);
     assert_int_equal(slab_alloc(&s, SLAB_MAX_CHUNK + 1), 0);
+    slab_deinit(&s);
+}
+
+/* Chunks that start in every page of a span, freed in any order: each
+ * finds its span, and the span goes back empty. */
+static void
+test_span_any_ref(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {1100, 1400, 1900, 3800, 4500, 6600, 13000, 16384};
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t size = sizes[k], c = slab_class_size(size);
+        size_t per_span = slab_span_pages(size) * SLAB_PAGE / c;
+        size_t n = per_span * 3;
+        uint32_t refs[64 * 3];
+        assert_true(n <= 64 * 3);
+        for (size_t i = 0; i < n; i++) {
+            refs[i] = slab_alloc(&s, size);
+            assert_true(refs[i] != 0);
+            fill(&s, refs[i], size, (uint32_t)i);
+        }
+        assert_int_equal(s.pages_used, 3 * slab_span_pages(size));
+        /* free the middle span's chunks from last to first, then the rest
+         * odd ones first */
+        for (size_t i = 2 * per_span; i-- > per_span;) {
+            assert_true(intact(&s, refs[i], size, (uint32_t)i));
+            slab_free(&s, refs[i], size);
+        }
+        assert_int_equal(s.pages_used, 2 * slab_span_pages(size));
+        for (size_t i = 0; i < n; i++) {
+            if ((i < per_span || i >= 2 * per_span) && i % 2 == 1) {
+                slab_free(&s, refs[i], size);
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            if ((i < per_span || i >= 2 * per_span) && i % 2 == 0) {
+                assert_true(intact(&s, refs[i], size, (uint32_t)i));
+                slab_free(&s, refs[i], size);
+            }
+        }
+        assert_int_equal(slab_chunk_bytes(&s), 0);
+        assert_int_equal(s.pages_used, 0);
+    }
     slab_deinit(&s);
 }
 
@@ -154,11 +252,15 @@ test_model_random(void **state)
         int do_alloc = n == 0 || (n < CAP && (rng() % 100) < (growing ? 65u : 35u));
         if (do_alloc) {
             size_t size;
-            uint64_t k = rng() % 10;
-            if (k < 6) {
+            uint64_t k = rng() % 20;
+            if (k < 11) {
                 size = 1 + rng() % 64; /* typical small items */
-            } else if (k < 9) {
+            } else if (k < 16) {
                 size = 1 + rng() % 256;
+            } else if (k < 18) {
+                size = 1 + rng() % 1024;
+            } else if (k < 19) {
+                size = 1025 + rng() % 3072; /* medium */
             } else {
                 size = 1 + rng() % SLAB_MAX_CHUNK;
             }
@@ -193,6 +295,7 @@ test_model_random(void **state)
     }
     assert_int_equal(slab_chunk_bytes(&s), 0);
     /* Every page is back in the pool, at most a few of them resident. */
+    assert_int_equal(s.pages_used, 0);
     assert_true(slab_resident(&s) <= 48 * SLAB_PAGE);
     slab_deinit(&s);
     free(lv);
@@ -256,6 +359,99 @@ test_pages_reused(void **state)
     free(refs);
 }
 
+/* Emptied spans serve the same class again, shorter spans and small pages
+ * are cut from them, and the pieces merge back into long spans, all
+ * without moving the frontier. */
+static void
+test_spans_reused(void **state)
+{
+    (void)state;
+    enum { N = 4000 };
+    static uint32_t refs[N];
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+    /* 5000 -> class 5120: 5 pages, 4 chunks a span */
+    assert_int_equal(slab_span_pages(5000), 5);
+    for (int i = 0; i < N; i++) {
+        refs[i] = slab_alloc(&s, 5000);
+        assert_true(refs[i] != 0);
+    }
+    size_t spans = N / 4;
+    assert_int_equal(slab_resident(&s), spans * 5 * SLAB_PAGE);
+    size_t frontier = s.frontier;
+    /* holes are refilled before a span is opened */
+    for (int i = 0; i < N; i += 3) {
+        slab_free(&s, refs[i], 5000);
+    }
+    size_t used = s.pages_used;
+    for (int i = 0; i < N; i += 3) {
+        refs[i] = slab_alloc(&s, 4900);
+        assert_true(refs[i] != 0);
+    }
+    assert_int_equal(s.pages_used, used);
+    assert_int_equal(s.frontier, frontier);
+    for (int i = 0; i < N; i++) {
+        slab_free(&s, refs[i], 5000);
+    }
+    assert_int_equal(slab_chunk_bytes(&s), 0);
+    assert_int_equal(s.pages_used, 0);
+    assert_true(slab_resident(&s) <= 48 * SLAB_PAGE);
+
+    /* the same class again */
+    for (int i = 0; i < N; i++) {
+        refs[i] = slab_alloc(&s, 5100);
+        assert_true(refs[i] != 0);
+        fill(&s, refs[i], 5100, (uint32_t)i);
+    }
+    assert_int_equal(s.frontier, frontier);
+    assert_int_equal(slab_resident(&s), spans * 5 * SLAB_PAGE);
+    for (int i = 0; i < N; i++) {
+        assert_true(intact(&s, refs[i], 5100, (uint32_t)i));
+        slab_free(&s, refs[i], 5100);
+    }
+    /* a class of 2-page spans (2048: 2 pages, 4 chunks) cut from them:
+     * 5 pages give two spans of 2 and a page left over */
+    assert_int_equal(slab_span_pages(2048), 2);
+    for (int i = 0; i < N; i++) {
+        refs[i] = slab_alloc(&s, 2048);
+        assert_true(refs[i] != 0);
+        fill(&s, refs[i], 2048, (uint32_t)i);
+    }
+    assert_int_equal(s.frontier, frontier);
+    assert_int_equal(s.pages_used, (size_t)N / 4 * 2);
+    for (int i = 0; i < N; i++) {
+        assert_true(intact(&s, refs[i], 2048, (uint32_t)i));
+        slab_free(&s, refs[i], 2048);
+    }
+    /* the pieces are merged again once cold: 16-page spans fit in the
+     * pages that held 2-page ones (all but the warm reserve) */
+    size_t big = (spans * 5 - 48) / 16 * 4;
+    uint32_t *bigrefs = malloc(big * sizeof(*bigrefs));
+    assert_non_null(bigrefs);
+    for (size_t i = 0; i < big; i++) {
+        bigrefs[i] = slab_alloc(&s, 16384);
+        assert_true(bigrefs[i] != 0);
+        fill(&s, bigrefs[i], 16384, (uint32_t)i);
+    }
+    assert_int_equal(s.frontier, frontier);
+    for (size_t i = 0; i < big; i++) {
+        assert_true(intact(&s, bigrefs[i], 16384, (uint32_t)i));
+        slab_free(&s, bigrefs[i], 16384);
+    }
+    free(bigrefs);
+    /* small classes use every page, the left-over ones included */
+    size_t total = (frontier - SLAB_PAGE) / SLAB_PAGE;
+    assert_int_equal(total, spans * 5);
+    for (size_t i = 0; i < total * 4; i++) {
+        uint32_t r = slab_alloc(&s, 1024);
+        assert_true(r != 0);
+    }
+    assert_int_equal(s.frontier, frontier);
+    assert_int_equal(s.pages_used, total);
+    assert_int_equal(slab_resident(&s), total * SLAB_PAGE);
+    slab_deinit(&s);
+}
+
 /* ---- RSS follows what is stored ---- */
 
 static void
@@ -310,6 +506,73 @@ test_resident_drops(void **state)
     }
     slab_deinit(&s);
     free(refs);
+}
+
+/* Medium chunks: 64 MiB of them, one chunk kept in every 16 spans. */
+static void
+resident_drops_medium(size_t size)
+{
+    size_t c = slab_class_size(size);
+    size_t per_span = slab_span_pages(size) * SLAB_PAGE / c;
+    size_t n = ((size_t)64 << 20) / c / per_span * per_span;
+    size_t span_bytes = slab_span_pages(size) * SLAB_PAGE;
+    uint32_t *refs = malloc(n * sizeof(*refs));
+    assert_non_null(refs);
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+    size_t rss0 = rss_bytes();
+    for (size_t i = 0; i < n; i++) {
+        refs[i] = slab_alloc(&s, size);
+        assert_true(refs[i] != 0);
+        fill(&s, refs[i], size, (uint32_t)i);
+    }
+    size_t spans = n / per_span;
+    assert_int_equal(slab_chunk_bytes(&s), n * c);
+    assert_int_equal(slab_resident(&s), spans * span_bytes);
+    size_t rss_full = rss_bytes();
+    assert_true(rss_full >= rss0 + ((size_t)60 << 20));
+
+    size_t keep = 16 * per_span;
+    for (size_t i = 0; i < n; i++) {
+        if (i % keep != keep / 2) {
+            slab_free(&s, refs[i], size);
+        }
+    }
+    size_t kept = (n + keep - 1 - keep / 2) / keep;
+    assert_int_equal(slab_chunk_bytes(&s), kept * c);
+    assert_int_equal(s.pages_used * SLAB_PAGE, kept * span_bytes);
+    assert_true(slab_resident(&s) <= kept * span_bytes + 48 * SLAB_PAGE);
+    size_t rss_after = rss_bytes();
+    print_message("rss, class %zu (%zu-page spans): start %zu KiB, 64 MiB stored %zu KiB, "
+                  "1/16 spans kept %zu KiB\n", c, slab_span_pages(size),
+                  rss0 >> 10, rss_full >> 10, rss_after >> 10);
+    assert_true(rss_after + ((size_t)54 << 20) <= rss_full);
+    for (size_t i = keep / 2; i < n; i += keep) {
+        assert_true(intact(&s, refs[i], size, (uint32_t)i));
+    }
+    /* and the memory comes back when needed */
+    for (size_t i = 0; i < n; i++) {
+        if (i % keep != keep / 2) {
+            refs[i] = slab_alloc(&s, size);
+            assert_true(refs[i] != 0);
+            fill(&s, refs[i], size, (uint32_t)i);
+        }
+    }
+    assert_int_equal(slab_resident(&s), spans * span_bytes);
+    for (size_t i = 0; i < n; i += 7) {
+        assert_true(intact(&s, refs[i], size, (uint32_t)i));
+    }
+    slab_deinit(&s);
+    free(refs);
+}
+
+static void
+test_resident_drops_medium(void **state)
+{
+    (void)state;
+    resident_drops_medium(3000);  /* 3072: 3 pages, 4 chunks */
+    resident_drops_medium(3800);  /* 3840: 15 pages, 16 chunks */
+    resident_drops_medium(16384); /* 16 pages, 4 chunks */
 }
 
 /* ---- reset ---- */
@@ -390,6 +653,64 @@ test_exhaustion(void **state)
     /* A region of one page has nothing to serve. */
     assert_int_equal(slab_init(&s, 1), 0);
     assert_int_equal(slab_alloc(&s, 8), 0);
+    slab_deinit(&s);
+}
+
+static void
+test_exhaustion_medium(void **state)
+{
+    (void)state;
+    struct slab s;
+    /* 17 pages, page 0 never served: one span of 16 pages. */
+    assert_int_equal(slab_init(&s, 17 * SLAB_PAGE), 0);
+    uint32_t refs[32];
+    for (int i = 0; i < 4; i++) {
+        refs[i] = slab_alloc(&s, 16384);
+        assert_true(refs[i] != 0);
+        fill(&s, refs[i], 16384, (uint32_t)i);
+    }
+    assert_int_equal(slab_alloc(&s, 16384), 0);
+    assert_int_equal(slab_alloc(&s, 2048), 0);
+    assert_int_equal(slab_alloc(&s, 4), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_true(intact(&s, refs[i], 16384, (uint32_t)i));
+    }
+    slab_free(&s, refs[2], 16384);
+    assert_int_equal(slab_alloc(&s, 15361), refs[2]);
+    for (int i = 0; i < 4; i++) {
+        slab_free(&s, refs[i], 16384);
+    }
+    assert_int_equal(slab_resident(&s), 16 * SLAB_PAGE); /* warm */
+    /* The empty span is cut into 2-page spans: 8 of them, 4 chunks each. */
+    for (int i = 0; i < 32; i++) {
+        refs[i] = slab_alloc(&s, 2000);
+        assert_true(refs[i] != 0);
+        fill(&s, refs[i], 2000, (uint32_t)i);
+    }
+    assert_int_equal(slab_alloc(&s, 2000), 0);
+    assert_int_equal(slab_alloc(&s, 4), 0);
+    for (int i = 0; i < 32; i++) {
+        assert_true(intact(&s, refs[i], 2000, (uint32_t)i));
+    }
+    /* One 2-page span back: two pages for small classes. */
+    for (int i = 4; i < 8; i++) {
+        slab_free(&s, refs[i], 2000);
+    }
+    uint32_t a = slab_alloc(&s, 1024), b;
+    assert_true(a != 0);
+    for (int i = 0; i < 7; i++) {
+        assert_true(slab_alloc(&s, 1024) != 0);
+    }
+    assert_int_equal(slab_alloc(&s, 1024), 0);
+    b = slab_alloc(&s, 2000); /* no room left for its span */
+    assert_int_equal(b, 0);
+    slab_deinit(&s);
+
+    /* 15 pages of room: a 16-page span never fits, shorter ones do. */
+    assert_int_equal(slab_init(&s, 16 * SLAB_PAGE), 0);
+    assert_int_equal(slab_alloc(&s, 16384), 0);
+    assert_true(slab_alloc(&s, 3840) != 0); /* 15 pages */
+    assert_int_equal(slab_alloc(&s, 4), 0);
     slab_deinit(&s);
 }
 
@@ -477,18 +798,59 @@ test_bench(void **state)
     slab_deinit(&s);
 }
 
+static void
+test_bench_medium(void **state)
+{
+    (void)state;
+    enum { LIVE = 1 << 12, OPS = 4000000 };
+    static uint32_t ring[LIVE];
+    static uint16_t sizes[LIVE];
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+    rng_state = 43;
+    for (int i = 0; i < LIVE; i++) {
+        sizes[i] = (uint16_t)(1025 + rng() % (SLAB_MAX_CHUNK - 1024));
+        ring[i] = slab_alloc(&s, sizes[i]);
+        assert_true(ring[i] != 0);
+    }
+    double t0 = now_ns();
+    uint32_t x = 1;
+    for (int i = 0; i < OPS; i++) {
+        unsigned j = (unsigned)i & (LIVE - 1);
+        slab_free(&s, ring[j], sizes[j]);
+        x = x * 1103515245u + 12345u;
+        /* mostly medium, one in 4 small */
+        sizes[j] = (uint16_t)((x & 0x300) ? 1025 + (x >> 16) % (SLAB_MAX_CHUNK - 1024)
+                                            : 1 + (x >> 16) % 1024);
+        ring[j] = slab_alloc(&s, sizes[j]);
+        *(uint32_t *)slab_ptr(&s, ring[j]) = x;
+    }
+    double ns = (now_ns() - t0) / OPS;
+    size_t live = slab_chunk_bytes(&s);
+    print_message("bench medium: %.1f ns per alloc+free pair (%d ops, %d live, "
+                  "chunks %zu KiB, resident %zu KiB, %.1f%% over)\n",
+                  ns, OPS, LIVE, live >> 10, slab_resident(&s) >> 10,
+                  100.0 * ((double)slab_resident(&s) / (double)live - 1));
+    slab_deinit(&s);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_class_sizes),
+        cmocka_unit_test(test_span_any_ref),
         cmocka_unit_test(test_model_random),
         cmocka_unit_test(test_pages_reused),
+        cmocka_unit_test(test_spans_reused),
         cmocka_unit_test(test_resident_drops),
+        cmocka_unit_test(test_resident_drops_medium),
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_exhaustion),
+        cmocka_unit_test(test_exhaustion_medium),
         cmocka_unit_test(test_several_slabs),
         cmocka_unit_test(test_bench),
+        cmocka_unit_test(test_bench_medium),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

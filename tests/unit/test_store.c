@@ -1,7 +1,7 @@
 /*
- * test_store.c -- the hash table (incremental rehash, scan), slots (CRC16,
- * hash tags), the sharded store (put/find/delete, memory accounting,
- * expiry: lazy and active, per-slot counts and visits).
+ * test_store.c -- slots (CRC16, hash tags) and the sharded store
+ * (put/find/delete, item layouts, memory accounting, expiry: lazy and
+ * active, per-slot counts and visits). The index has test_ht.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,17 +17,6 @@
 #include "store/slot.h"
 #include "store/store.h"
 
-/* The hash-table tests' items live in this slab (main() reserves it). */
-static struct slab tslab;
-
-static struct item *
-mk(const char *key, const char *val)
-{
-    struct item *it = item_new(&tslab, key, strlen(key), strlen(val), 0, false);
-    memcpy(item_val(it), val, strlen(val));
-    return it;
-}
-
 /* An item for a store shard (lock held), in that shard's memory. */
 static struct item *
 mk_in(struct shard *sh, const char *key, const char *val, int64_t expire)
@@ -35,13 +24,6 @@ mk_in(struct shard *sh, const char *key, const char *val, int64_t expire)
     struct item *it = shard_new_item(sh, key, strlen(key), strlen(val), expire);
     memcpy(item_val(it), val, strlen(val));
     return it;
-}
-
-static void
-free_it(struct item *it, void *ctx)
-{
-    (void)ctx;
-    item_free(&tslab, it);
 }
 
 /* ---- slots ---- */
@@ -103,57 +85,6 @@ test_slot_hash_tags(void **state)
     assert_int_equal(slot_of("foo{bar", 7), slot_crc16("foo{bar", 7) & 16383);
 }
 
-/* ---- hash table ---- */
-
-static void
-test_ht_grow_and_find(void **state)
-{
-    (void)state;
-    struct ht h;
-    ht_init(&h, &tslab);
-    char key[32];
-    for (int i = 0; i < 10000; i++) {
-        snprintf(key, sizeof(key), "key:%d", i);
-        struct item *it = mk(key, "v");
-        ht_insert(&h, it, ht_hash(key, strlen(key)));
-        /* every key inserted so far is findable, also mid-rehash */
-        if (i % 997 == 0) {
-            for (int j = 0; j <= i; j += 7) {
-                snprintf(key, sizeof(key), "key:%d", j);
-                assert_non_null(ht_find(&h, key, strlen(key), ht_hash(key, strlen(key))));
-            }
-        }
-    }
-    assert_int_equal(ht_count(&h), 10000);
-    while (ht_rehash(&h, 100)) {
-    }
-    assert_true(h.size[0] >= 10000);
-    assert_null(ht_find(&h, "nope", 4, ht_hash("nope", 4)));
-    ht_clear(&h, free_it, NULL);
-    assert_int_equal(ht_count(&h), 0);
-}
-
-static void
-test_ht_replace_remove(void **state)
-{
-    (void)state;
-    struct ht h;
-    ht_init(&h, &tslab);
-    struct item *a = mk("k", "1");
-    uint64_t hk = ht_hash("k", 1);
-    assert_null(ht_replace(&h, a, hk));
-    struct item *b = mk("k", "2");
-    assert_ptr_equal(ht_replace(&h, b, hk), a);
-    item_free(&tslab, a);
-    assert_int_equal(ht_count(&h), 1);
-    assert_ptr_equal(ht_find(&h, "k", 1, hk), b);
-    assert_ptr_equal(ht_remove(&h, "k", 1, hk), b);
-    item_free(&tslab, b);
-    assert_null(ht_remove(&h, "k", 1, hk));
-    assert_int_equal(ht_count(&h), 0);
-    ht_deinit(&h);
-}
-
 struct seen {
     unsigned char *bits;
     size_t visits;
@@ -166,60 +97,6 @@ mark_seen(struct item *it, void *ctx)
     int i = atoi(item_key(it) + 4);
     s->bits[i] = 1;
     s->visits++;
-}
-
-/* SCAN visits every item present for the whole scan, even when the table
- * grows or shrinks between calls. */
-static void
-test_ht_scan_during_resize(void **state)
-{
-    (void)state;
-    struct ht h;
-    ht_init(&h, &tslab);
-    char key[32];
-    enum { N = 5000 };
-    for (int i = 0; i < N; i++) {
-        snprintf(key, sizeof(key), "key:%d", i);
-        ht_insert(&h, mk(key, "v"), ht_hash(key, strlen(key)));
-    }
-    while (ht_rehash(&h, 1000)) {
-    }
-    struct seen s = {calloc(N * 2, 1), 0};
-    size_t cursor = 0;
-    int step = 0;
-    do {
-        cursor = ht_scan(&h, cursor, mark_seen, &s);
-        /* grow in the middle of the scan */
-        if (step++ == 50) {
-            for (int i = N; i < 2 * N; i++) {
-                snprintf(key, sizeof(key), "key:%d", i);
-                ht_insert(&h, mk(key, "v"), ht_hash(key, strlen(key)));
-            }
-        }
-    } while (cursor != 0);
-    for (int i = 0; i < N; i++) {
-        assert_true(s.bits[i]);
-    }
-    /* shrink in the middle of a second scan */
-    for (int i = 100; i < 2 * N; i++) {
-        snprintf(key, sizeof(key), "key:%d", i);
-        item_free(&tslab, ht_remove(&h, key, strlen(key), ht_hash(key, strlen(key))));
-    }
-    memset(s.bits, 0, N * 2);
-    cursor = 0;
-    step = 0;
-    do {
-        cursor = ht_scan(&h, cursor, mark_seen, &s);
-        if (step++ == 3) {
-            ht_maybe_shrink(&h);
-            ht_rehash(&h, 5);
-        }
-    } while (cursor != 0);
-    for (int i = 0; i < 100; i++) {
-        assert_true(s.bits[i]);
-    }
-    free(s.bits);
-    ht_clear(&h, free_it, NULL);
 }
 
 /* ---- store ---- */
@@ -355,13 +232,23 @@ test_store_item_layouts(void **state)
             shard_unlock(sh);
         }
     }
+    /* the moves left dead chunks in the policy's queues: the cron's
+     * maintenance releases them (they are half of every queue) */
     struct evict_stats es;
     store_evict_stats(st, &es);
+    assert_true(es.dead_entries > 0);
+    for (int round = 0; round < 4; round++) {
+        for (unsigned i = 0; i < st->nshards; i++) {
+            store_cron(st, i, 100, 0);
+        }
+    }
+    store_evict_stats(st, &es);
+    assert_int_equal(es.dead_entries, 0);
     assert_int_equal(es.count, store_count(st));
     /* the policy's weights are the items' memory, kept exact through moves */
     size_t items_mem = 0;
     for (unsigned i = 0; i < st->nshards; i++) {
-        items_mem += st->shards[i].mem - ht_mem(&st->shards[i].ht);
+        items_mem += st->shards[i].mem - ht_mem(&st->shards[i].ht) - st->shards[i].policy_mem;
     }
     assert_int_equal(es.weight, items_mem);
     /* delete them all: only the tables' memory is left */
@@ -376,8 +263,18 @@ test_store_item_layouts(void **state)
             shard_unlock(sh);
         }
     }
+    for (int round = 0; round < 4; round++) {
+        for (unsigned i = 0; i < st->nshards; i++) {
+            store_cron(st, i, 100, 0);
+        }
+    }
     for (unsigned i = 0; i < st->nshards; i++) {
-        assert_int_equal(st->shards[i].mem, ht_mem(&st->shards[i].ht));
+        /* the policy's queues and sketch are counted too (by the cron),
+         * beyond an empty policy's fixed floor */
+        size_t pm = evict_mem(&st->shards[i].policy), floor = st->shards[i].policy_base;
+        assert_int_equal(st->shards[i].policy_mem, pm > floor ? pm - floor : 0);
+        assert_int_equal(st->shards[i].mem,
+                         ht_mem(&st->shards[i].ht) + st->shards[i].policy_mem);
     }
     /* large items freed by a flush too (LeakSanitizer checks) */
     struct shard *sh = shard_lock(st, store_shard_of(st, "big", 3));
@@ -390,6 +287,37 @@ test_store_item_layouts(void **state)
     store_destroy(&st);
     free(key);
     free(val);
+}
+
+/* The policy's queues and sketch count in used memory once they grow past
+ * an empty policy's floor, and the policy's capacity follows the items'
+ * share of the shard's memory. */
+static void
+test_store_policy_memory_counted(void **state)
+{
+    (void)state;
+    struct store *st = store_create(1, 64 << 20, STORE_TINYLFU);
+    struct shard *sh = &st->shards[0];
+    char key[32];
+    for (int i = 0; i < 50000; i++) {
+        snprintf(key, sizeof(key), "key:%012d", i);
+        sh = shard_lock(st, 0);
+        shard_put(sh, mk_in(sh, key, "0123456789", 0));
+        shard_unlock(sh);
+    }
+    store_cron(st, 0, 10, 0);
+    size_t pm = evict_mem(&sh->policy);
+    assert_true(pm > sh->policy_base + 150000); /* 50,000 queue refs at least */
+    assert_int_equal(sh->policy_mem, pm - sh->policy_base);
+    struct evict_stats es;
+    store_evict_stats(st, &es);
+    assert_int_equal(sh->mem, es.weight + ht_mem(&sh->ht) + sh->policy_mem);
+    /* items are about 32 of every ~44 bytes here: the capacity follows */
+    double share = (double)es.weight / (double)sh->mem;
+    double cap = 64.0 * (1 << 20) * 0.85 * share;
+    assert_true(share < 0.85);
+    assert_true((double)es.capacity > cap * 0.93 && (double)es.capacity < cap * 1.07);
+    store_destroy(&st);
 }
 
 static void
@@ -463,20 +391,15 @@ test_store_scan_all_shards(void **state)
 int
 main(void)
 {
-    if (slab_init(&tslab, (size_t)1 << 30) != 0) {
-        return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slot_known_values),
         cmocka_unit_test(test_slot_hash_tags),
         cmocka_unit_test(test_slot_crc_matches_definition),
-        cmocka_unit_test(test_ht_grow_and_find),
-        cmocka_unit_test(test_ht_replace_remove),
-        cmocka_unit_test(test_ht_scan_during_resize),
         cmocka_unit_test(test_store_put_find_delete_memory),
         cmocka_unit_test(test_store_lazy_expiry),
         cmocka_unit_test(test_store_active_expiry),
         cmocka_unit_test(test_store_item_layouts),
+        cmocka_unit_test(test_store_policy_memory_counted),
         cmocka_unit_test(test_store_slots),
         cmocka_unit_test(test_store_scan_all_shards),
     };

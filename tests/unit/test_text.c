@@ -357,6 +357,111 @@ test_no_rescan(void **state)
     text_parser_deinit(&p);
 }
 
+/* Lines of 16 bytes and more start on the one-pass fast path; these put
+ * separators, '\r' and '\n' on both sides of its 16-byte block edges and
+ * in the overlapping last block. Every split also runs the general path. */
+static void
+test_fast_path_blocks(void **state)
+{
+    (void)state;
+    /* '\n' at offsets 15, 16, 17: the end of the first block, the start of
+     * the second. */
+    CHECK("GET 0123456789\r\n", "(GET|0123456789)EAGAIN:0");
+    CHECK("GET 01234567890\r\n", "(GET|01234567890)EAGAIN:0");
+    CHECK("GET 012345678901\r\n", "(GET|012345678901)EAGAIN:0");
+    CHECK("GET 0123456789a\n", "(GET|0123456789a)EAGAIN:0");
+    CHECK("GET 0123456789ab\n", "(GET|0123456789ab)EAGAIN:0");
+    /* '\r' the last byte of a block, its '\n' the first of the next. */
+    CHECK("PUT k 0123456789\r\n", "(PUT|k|0123456789)EAGAIN:0");
+    CHECK("PUT k 012345678 \r\n", "(PUT|k|012345678)EAGAIN:0");
+    CHECK("PUT k 0123456789 \r\nGET k\r\n", "(PUT|k|0123456789)(GET|k)EAGAIN:0");
+    /* A separator on each side of a block edge, tokens across it. */
+    CHECK("PUT abcdefghijklm nopqrstuvwxyz 60\r\n",
+          "(PUT|abcdefghijklm|nopqrstuvwxyz|60)EAGAIN:0");
+    CHECK("PUT abcdefghijkl mnopqrstuvwxyz\t60\r\n",
+          "(PUT|abcdefghijkl|mnopqrstuvwxyz|60)EAGAIN:0");
+    CHECK("PUT abcdefghijk \tlmnopqrstuvwxyz 60\n",
+          "(PUT|abcdefghijk|lmnopqrstuvwxyz|60)EAGAIN:0");
+    /* A '\r' not before '\n' at a block edge is a byte of its token. */
+    CHECK("PUT k 012345678\rab\r\n", "(PUT|k|012345678\\x0dab)EAGAIN:0");
+    CHECK("PUT k 01234567\r\r\n", "(PUT|k|01234567\\x0d)EAGAIN:0");
+    /* Leading and trailing blanks, a blank or empty line in a pipeline. */
+    CHECK("                \r\n", "()EAGAIN:0");
+    CHECK("\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\tx\n", "(x)EAGAIN:0");
+    CHECK("\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nPING\n",
+          "()()()()()()()()()()()()()()()()(PING)EAGAIN:0");
+    CHECK("\r\nGET k\r\n\r\nGET 0123456789abcdef\r\n",
+          "()(GET|k)()(GET|0123456789abcdef)EAGAIN:0");
+    /* More tokens than argv holds at first (8) and than a block has (16). */
+    CHECK("a b c d e f g h i j k l m n o p q r s t\r\n",
+          "(a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q|r|s|t)EAGAIN:0");
+    /* No end of line yet: how much is left over. */
+    CHECK("GET a\r\nPUT 0123456789abcdef v", "(GET|a)EAGAIN:22");
+    CHECK("PUT 0123456789abcdef v\r", "EAGAIN:23");
+    /* NUL and high bytes inside blocks. */
+    CHECK("PUT k \x00\xff\x80 \x0b\x0c\x01 end\n",
+          "(PUT|k|\\x00\\xff\\x80|\\x0b\\x0c\\x01|end)EAGAIN:0");
+}
+
+/* The limit on the fast path: it looks at min(len, max_line + 2) bytes,
+ * and leaves a max_line below 14 to the general path. */
+static void
+test_fast_path_limit(void **state)
+{
+    (void)state;
+    CHECK_MAX(20, "PUT k 0123456789abcd\r\n", "(PUT|k|0123456789abcd)EAGAIN:0");
+    CHECK_MAX(20, "PUT k 0123456789abcd\n", "(PUT|k|0123456789abcd)EAGAIN:0");
+    CHECK_MAX(20, "PUT k 0123456789abcde\r\n", "ERR:line too long");
+    CHECK_MAX(20, "PUT k 0123456789abcde\n", "ERR:line too long");
+    CHECK_MAX(20, "PUT k 0123456789abcd\r", "EAGAIN:21");
+    CHECK_MAX(20, "PUT k 0123456789abcd\rx", "ERR:line too long");
+    CHECK_MAX(20, "PUT k 0123456789abcdefghijklmnop\r\nPING\r\n", "ERR:line too long");
+    CHECK_MAX(20, "GET k\r\nPUT k 0123456789abcdefghij", "(GET|k)ERR:line too long");
+    CHECK_MAX(20, "GET 0123456789abcd\r\nGET 0123456789abcd\r\n",
+              "(GET|0123456789abcd)(GET|0123456789abcd)EAGAIN:0");
+    CHECK_MAX(14, "0123456789abcd\r\n0123456789abcde\r\n", "(0123456789abcd)ERR:line too long");
+    CHECK_MAX(13, "0123456789abc\r\n0123456789abcd\r\n", "(0123456789abc)ERR:line too long");
+    CHECK_MAX(1, "a\nbb\n", "(a)ERR:line too long");
+}
+
+/* Fast path against general path: random lines over an alphabet of
+ * separators, CR, LF and token bytes, each parsed from the whole input
+ * (the fast path wherever 16 bytes remain) and one byte at a time (the
+ * general path only: a line is never whole when it starts), with the
+ * default limit and with small ones. */
+static void
+test_fast_path_matches_general(void **state)
+{
+    static const char alphabet[] = {' ', '\t', '\r', '\n', 'a', 'b', '\0', '\xff', '\x0b'};
+    /* weights: mostly token bytes, some separators, fewer CR and LF */
+    static const int pick[] = {0, 0, 1, 2, 3, 4, 4, 4, 4, 5, 5, 5, 6, 7, 8};
+    char in[200];
+    unsigned seed = 12345;
+
+    (void)state;
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t len, max_line;
+        char *whole, *bytes;
+        seed = seed * 1103515245u + 12345u;
+        len = (seed >> 16) % sizeof(in);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            in[i] = alphabet[pick[(seed >> 16) % (sizeof(pick) / sizeof(pick[0]))]];
+        }
+        seed = seed * 1103515245u + 12345u;
+        max_line = (seed >> 16) % 3 == 0 ? 1 + (seed >> 18) % 40 : 0;
+        whole = drive_opt(max_line, in, len, len, 0);
+        bytes = drive_opt(max_line, in, len, 1, 1);
+        if (strcmp(whole, bytes) != 0) {
+            print_error("iteration %d, %zu bytes, max_line %zu: whole %s, bytewise %s\n", iter,
+                        len, max_line, whole, bytes);
+        }
+        assert_string_equal(whole, bytes);
+        free(whole);
+        free(bytes);
+    }
+}
+
 int
 main(void)
 {
@@ -371,6 +476,9 @@ main(void)
         cmocka_unit_test(test_many_tokens_and_reuse),
         cmocka_unit_test(test_long_line_linear),
         cmocka_unit_test(test_no_rescan),
+        cmocka_unit_test(test_fast_path_blocks),
+        cmocka_unit_test(test_fast_path_limit),
+        cmocka_unit_test(test_fast_path_matches_general),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /*
  * main.c -- crabcache-sim: replays the cache traces offline through the
- * eviction module (W-TinyLFU as shipped, and exact LRU from the same
- * module), with Belady's OPT beside them, and compares with the published
+ * eviction module (W-TinyLFU as shipped, and its `lru` kind, a CLOCK), with
+ * an exact LRU and Belady's OPT beside them, and compares with the published
  * figures of the traces README.
  *
  *   crabcache-sim [--traces DIR] [--trace NAME]... [--size N]... [--json]
@@ -95,7 +95,7 @@ struct job {
     uint64_t size;
     double caffeine;
     bool lru_target;
-    struct replay_result ours, lru, opt;
+    struct replay_result ours, lru, clock, opt;
     bool has_opt;
 };
 
@@ -130,8 +130,9 @@ worker(void *arg)
         struct job *j = &pool->jobs[i];
         struct replay_config cfg = {EVICT_TINYLFU, j->size, &pool->opt->params};
         replay_policy(j->trace, &cfg, &j->ours);
+        replay_lru_exact(j->trace, j->size, &j->lru);
         cfg.kind = EVICT_LRU;
-        replay_policy(j->trace, &cfg, &j->lru);
+        replay_policy(j->trace, &cfg, &j->clock);
         if (pool->opt->opt) {
             replay_opt(j->trace, j->size, &j->opt);
             j->has_opt = true;
@@ -186,8 +187,8 @@ print_results(const struct job *jobs, size_t n, bool json)
     if (json) {
         printf("[\n");
     } else {
-        printf("%-24s %8s %8s %8s %8s %8s %6s  %s\n", "trace", "size",
-               "ours", "lru", "caffeine", "opt", "win%", "target");
+        printf("%-24s %8s %8s %8s %8s %8s %8s %6s  %s\n", "trace", "size",
+               "ours", "lru", "clock", "caffeine", "opt", "win%", "target");
     }
     for (size_t i = 0; i < n; i++) {
         const struct job *j = &jobs[i];
@@ -198,6 +199,8 @@ print_results(const struct job *jobs, size_t n, bool json)
             print_num(pct(&j->ours), true);
             printf(",\"lru\":");
             print_num(pct(&j->lru), true);
+            printf(",\"clock\":");
+            print_num(pct(&j->clock), true);
             printf(",\"caffeine\":");
             print_num(j->caffeine, true);
             printf(",\"opt\":");
@@ -213,6 +216,8 @@ print_results(const struct job *jobs, size_t n, bool json)
             print_num(pct(&j->ours), false);
             printf(" ");
             print_num(pct(&j->lru), false);
+            printf(" ");
+            print_num(pct(&j->clock), false);
             printf(" ");
             print_num(j->caffeine, false);
             printf(" ");

@@ -1,18 +1,18 @@
 /*
  * replay.c -- one replay of a decoded trace: through the evict module (the
- * very code the server runs), or through Belady's OPT.
+ * very code the server runs), through an exact LRU of its own (the
+ * reference the README's LRU figures come from), or through Belady's OPT.
  *
  * Replay model (traces README): every record is a GET; a hit is reported
  * with evict_on_access; a miss with evict_on_miss, then the key is inserted
  * (weight 1) and evict_one is called while more than `size` entries are
  * resident. All requests are counted, warm-up included.
  *
- * The key -> entry map is the dense id: entry i + 1 embeds the evict_node
- * of key id i (entry 0 is unused, so no node has ref 0). The entries array
- * is the policy's base: an entry is a multiple of EVICT_REF_UNIT bytes, so
- * the node of entry e has ref e * SIM_ENTRY_REFS, and the ops callbacks map
- * a ref back to its key id by division (the server maps refs to items the
- * same way, through its slab).
+ * The key -> entry map is the dense id: key id i is the 4-byte entry i + 1
+ * of an array that is the policy's base (entry 0 is unused, so no item has
+ * ref 0), so its ref is i + 1. The entry's first byte is the item's meta
+ * byte: the policy owns its low 5 bits, and the simulator keeps its own
+ * "resident" flag in the top bit, as the store keeps its item flags there.
  */
 #include "sim.h"
 
@@ -21,32 +21,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SIM_RESIDENT 0x80u
+_Static_assert((SIM_RESIDENT & EVICT_META_MASK) == 0,
+               "the resident flag is one of the owner's bits");
+
 struct sim_entry {
-    struct evict_node node;
+    uint8_t meta;       /* policy bits + SIM_RESIDENT */
+    uint8_t pad[3];
 };
-
-#define SIM_ENTRY_REFS (sizeof(struct sim_entry) / EVICT_REF_UNIT)
-_Static_assert(sizeof(struct sim_entry) % EVICT_REF_UNIT == 0,
-               "an entry is a whole number of ref units");
-
-static inline evict_ref
-id_ref(uint32_t id)
-{
-    return (evict_ref)((id + 1) * SIM_ENTRY_REFS);
-}
-
-static inline uint32_t
-ref_id(evict_ref ref)
-{
-    return (uint32_t)(ref / SIM_ENTRY_REFS - 1);
-}
+_Static_assert(sizeof(struct sim_entry) == EVICT_REF_UNIT,
+               "an entry is one ref unit");
 
 static uint64_t
 sim_hash(evict_ref ref, void *ctx)
 {
     const uint64_t *hashes = ctx;
 
-    return hashes[ref_id(ref)];
+    return hashes[ref - 1];
 }
 
 static uint64_t
@@ -62,11 +53,12 @@ replay_policy(const struct trace *t, const struct replay_config *cfg,
               struct replay_result *out)
 {
     struct sim_entry *entries = xcalloc((size_t)t->nkeys + 1, sizeof(*entries));
-    struct evict_ops ops = {sim_hash, sim_weight, (void *)t->hashes};
+    struct evict_ops ops = {sim_hash, sim_weight, NULL, (void *)t->hashes};
     struct evict_params params = *cfg->base;
     struct evict_policy policy;
     struct evict_stats st;
     uint64_t hits = 0;
+    uint64_t resident = 0;
 
     params.kind = cfg->kind;
     params.capacity = cfg->size;
@@ -78,19 +70,24 @@ replay_policy(const struct trace *t, const struct replay_config *cfg,
     }
     for (size_t i = 0; i < t->nreq; i++) {
         uint32_t id = t->ids[i];
-        evict_ref ref = id_ref(id);
+        evict_ref ref = id + 1;
 
-        if (evict_node_segment(&entries[id + 1].node) != EVICT_SEG_NONE) {
+        if (entries[ref].meta & SIM_RESIDENT) {
             hits++;
             evict_on_access(&policy, ref, t->hashes[id]);
             continue;
         }
         evict_on_miss(&policy, t->hashes[id]);
+        entries[ref].meta |= SIM_RESIDENT;
         evict_on_insert(&policy, ref, t->hashes[id], 1);
-        while (evict_count(&policy) > cfg->size) {
-            if (evict_one(&policy) == 0) {
+        resident++;
+        while (resident > cfg->size) {
+            evict_ref victim = evict_one(&policy);
+            if (victim == 0) {
                 break;
             }
+            entries[victim].meta &= (uint8_t)~SIM_RESIDENT;
+            resident--;
         }
     }
     evict_stats(&policy, &st);
@@ -101,6 +98,71 @@ replay_policy(const struct trace *t, const struct replay_config *cfg,
     out->rejections = st.rejections;
     evict_deinit(&policy);
     free(entries);
+    return 0;
+}
+
+/* ---- exact LRU: a doubly linked list of key ids --------------------------- */
+
+#define LRU_NONE UINT32_MAX
+
+int
+replay_lru_exact(const struct trace *t, uint64_t size,
+                 struct replay_result *out)
+{
+    /* prev/next per id; the head is the MRU end. */
+    uint32_t *prev = xmalloc((size_t)t->nkeys * sizeof(uint32_t));
+    uint32_t *next = xmalloc((size_t)t->nkeys * sizeof(uint32_t));
+    uint8_t *in = xcalloc((size_t)t->nkeys, 1);
+    uint32_t head = LRU_NONE;
+    uint32_t tail = LRU_NONE;
+    uint64_t n = 0;
+    uint64_t hits = 0;
+
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < t->nreq; i++) {
+        uint32_t id = t->ids[i];
+
+        if (in[id]) {
+            hits++;
+            if (head == id) {
+                continue;
+            }
+            /* unlink (not the head, so prev exists) */
+            next[prev[id]] = next[id];
+            if (next[id] != LRU_NONE) {
+                prev[next[id]] = prev[id];
+            } else {
+                tail = prev[id];
+            }
+        } else {
+            in[id] = 1;
+            n++;
+        }
+        prev[id] = LRU_NONE;
+        next[id] = head;
+        if (head != LRU_NONE) {
+            prev[head] = id;
+        } else {
+            tail = id;
+        }
+        head = id;
+        if (n > size) {
+            uint32_t victim = tail;
+            tail = prev[victim];
+            if (tail != LRU_NONE) {
+                next[tail] = LRU_NONE;
+            } else {
+                head = LRU_NONE;
+            }
+            in[victim] = 0;
+            n--;
+        }
+    }
+    out->hits = hits;
+    out->requests = t->nreq;
+    free(prev);
+    free(next);
+    free(in);
     return 0;
 }
 

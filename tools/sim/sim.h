@@ -64,6 +64,11 @@ struct replay_result {
 int replay_policy(const struct trace *t, const struct replay_config *cfg,
                   struct replay_result *out);
 
+/* Exact LRU, a list of its own (the reference for the README's LRU figures;
+ * the module's `lru` kind is a CLOCK approximation). Returns 0. */
+int replay_lru_exact(const struct trace *t, uint64_t size,
+                     struct replay_result *out);
+
 /* Belady's OPT with bypass (evict the resident key, or refuse the incoming
  * one, whose next use is farthest). Needs trace_build_next_use first. */
 int replay_opt(const struct trace *t, uint64_t size, struct replay_result *out);
