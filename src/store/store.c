@@ -365,10 +365,15 @@ shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
 }
 
 static void
-put_hashed(struct shard *sh, struct item *it, uint64_t h)
+put_hashed(struct shard *sh, struct item *it, uint64_t h, bool absent)
 {
     size_t tm = ht_mem(&sh->ht);
-    struct item *old = ht_replace(&sh->ht, it, h);
+    struct item *old = NULL;
+    if (absent) {
+        ht_insert(&sh->ht, it, h); /* the caller has just looked: no second search */
+    } else {
+        old = ht_replace(&sh->ht, it, h);
+    }
     if (old) {
         /* same key, same slot: the slot's count does not change */
         forget_slot(sh, old, false);
@@ -387,7 +392,7 @@ put_hashed(struct shard *sh, struct item *it, uint64_t h)
 void
 shard_put(struct shard *sh, struct item *it)
 {
-    put_hashed(sh, it, ht_hash(item_key(it), item_klen(it)));
+    put_hashed(sh, it, ht_hash(item_key(it), item_klen(it)), false);
 }
 
 /*
@@ -420,7 +425,7 @@ shard_upsert(struct shard *sh, const char *key, size_t klen, size_t vlen, int64_
     }
     table_mem_sync(sh, tm);
     struct item *it = item_new(&sh->slab, key, klen, vlen, expire, false);
-    put_hashed(sh, it, h);
+    put_hashed(sh, it, h, old == NULL);
     return it;
 }
 
