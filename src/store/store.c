@@ -452,12 +452,6 @@ shard_new_item(struct shard *sh, const char *key, size_t klen, size_t vlen, int6
     return item_new(&sh->slab, key, klen, vlen, expire, false);
 }
 
-void
-shard_free_item(struct shard *sh, struct item *it)
-{
-    item_free(&sh->slab, it);
-}
-
 struct item *
 shard_set_expire(struct shard *sh, struct item *it, int64_t ms)
 {

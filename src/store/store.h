@@ -123,10 +123,9 @@ void store_unlock_all(struct store *st);
 struct item *shard_find(struct shard *sh, const char *key, size_t klen, int64_t now);
 /* A new item in this shard's memory (item_new): key copied, vlen bytes of
  * value for the caller to fill, expiry (0 = none). Not in the table yet:
- * shard_put it, or shard_free_item it. */
+ * shard_put it. */
 struct item *shard_new_item(struct shard *sh, const char *key, size_t klen, size_t vlen,
                             int64_t expire);
-void shard_free_item(struct shard *sh, struct item *it);
 /* Store it (made by shard_new_item on this shard), replacing and freeing any
  * item with the same key. The caller must not use a replaced item afterwards. */
 void shard_put(struct shard *sh, struct item *it);
