@@ -414,14 +414,10 @@ evict_adjust_capacity(struct evict_policy *p, uint64_t capacity)
 int
 evict_set_capacity(struct evict_policy *p, uint64_t capacity)
 {
-    double ratio;
-
     if (capacity == 0) {
         return -EINVAL;
     }
-    ratio = (double)p->window_max / (double)p->capacity;
-    p->capacity = capacity;
-    set_budgets(p, ratio);
+    evict_adjust_capacity(p, capacity);
     if (p->kind == EVICT_TINYLFU) {
         demote_protected(p);
     }
@@ -537,6 +533,17 @@ evict_on_insert(struct evict_policy *p, evict_ref ref, uint64_t key_hash,
     }
 }
 
+/* A use of a live item: W-TinyLFU counts up to FREQ_MAX (a second chance
+ * per use, up to three); lru is classic CLOCK, one reference bit, so a scan
+ * longer than the cache evicts what it passes, as an LRU does. */
+static void
+bump_freq(struct evict_policy *p, evict_ref ref, unsigned f)
+{
+    if (f < (p->kind == EVICT_TINYLFU ? FREQ_MAX : 1u)) {
+        set_freq(p, ref, f + 1);
+    }
+}
+
 void
 evict_on_overwrite(struct evict_policy *p, evict_ref ref, uint64_t key_hash)
 {
@@ -548,9 +555,7 @@ evict_on_overwrite(struct evict_policy *p, evict_ref ref, uint64_t key_hash)
         return;
     }
     p->last_miss_valid = false;
-    if (f < (p->kind == EVICT_TINYLFU ? FREQ_MAX : 1u)) {
-        set_freq(p, ref, f + 1);
-    }
+    bump_freq(p, ref, f);
     if (p->kind != EVICT_TINYLFU || counted) {
         return;
     }
@@ -581,12 +586,7 @@ evict_on_access(struct evict_policy *p, evict_ref ref, uint64_t key_hash)
     if (seg == EVICT_SEG_NONE || (*m & EVICT_META_DEAD)) {
         return;
     }
-    /* W-TinyLFU counts up to FREQ_MAX (a second chance per hit, up to
-     * three); lru is classic CLOCK, one reference bit: a scan longer than
-     * the cache evicts what it passes, as an LRU does. */
-    if (f < (p->kind == EVICT_TINYLFU ? FREQ_MAX : 1u)) {
-        set_freq(p, ref, f + 1);
-    }
+    bump_freq(p, ref, f);
     if (p->kind != EVICT_TINYLFU) {
         return;
     }
