@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "store/slab.h"
+#include "util/clock.h"
 
 /* xorshift64*: deterministic, seedable. */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -756,14 +757,6 @@ test_several_slabs(void **state)
 
 /* ---- microbenchmark (printed, not asserted) ---- */
 
-static double
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 static void
 test_bench(void **state)
 {
@@ -781,7 +774,7 @@ test_bench(void **state)
     }
     /* Steady state: each op frees the oldest live chunk and allocates a new
      * one of another small size (a write replacing an item). */
-    double t0 = now_ns();
+    double t0 = (double)clock_mono_ns();
     uint32_t x = 1;
     for (int i = 0; i < OPS; i++) {
         unsigned j = (unsigned)i & (LIVE - 1);
@@ -791,7 +784,7 @@ test_bench(void **state)
         ring[j] = slab_alloc(&s, sizes[j]);
         *(uint32_t *)slab_ptr(&s, ring[j]) = x; /* touch it, as a store would */
     }
-    double ns = (now_ns() - t0) / OPS;
+    double ns = ((double)clock_mono_ns() - t0) / OPS;
     assert_int_equal(slab_chunk_bytes(&s) > 0, 1);
     print_message("bench: %.1f ns per alloc+free pair (%d ops, %d live, resident %zu KiB)\n",
                   ns, OPS, LIVE, slab_resident(&s) >> 10);
@@ -813,7 +806,7 @@ test_bench_medium(void **state)
         ring[i] = slab_alloc(&s, sizes[i]);
         assert_true(ring[i] != 0);
     }
-    double t0 = now_ns();
+    double t0 = (double)clock_mono_ns();
     uint32_t x = 1;
     for (int i = 0; i < OPS; i++) {
         unsigned j = (unsigned)i & (LIVE - 1);
@@ -825,7 +818,7 @@ test_bench_medium(void **state)
         ring[j] = slab_alloc(&s, sizes[j]);
         *(uint32_t *)slab_ptr(&s, ring[j]) = x;
     }
-    double ns = (now_ns() - t0) / OPS;
+    double ns = ((double)clock_mono_ns() - t0) / OPS;
     size_t live = slab_chunk_bytes(&s);
     print_message("bench medium: %.1f ns per alloc+free pair (%d ops, %d live, "
                   "chunks %zu KiB, resident %zu KiB, %.1f%% over)\n",
