@@ -3,7 +3,7 @@
  * approximate LRU (CLOCK), or noeviction.
  *
  * Model. The store owns the items; the policy keeps, per segment, a FIFO
- * queue of 32-bit refs (evict/queue.h: 4 KiB blocks of refs, about 4 bytes
+ * queue of 32-bit refs (evict/queue.h: 1 KiB blocks of refs, about 4 bytes
  * per entry) and 5 bits in each item. Ref r names the item whose first byte
  * is at base + r * EVICT_REF_UNIT (params.base, fixed for the policy's
  * life); ref 0 is "none", so no item may start at base itself. The low 5
