@@ -506,6 +506,52 @@ ht_remove(struct ht *h, const char *key, size_t klen, uint64_t hash)
     return it;
 }
 
+/* table_find by reference: the tag narrows the slots, the ref decides. */
+static bool
+table_find_ref(const struct ht *h, int t, uint32_t ref, uint64_t hash, struct pos *p)
+{
+    const struct ht_table *tb = &h->t[t];
+    if (tb->used == 0) {
+        return false;
+    }
+    size_t n = tb->ngroups;
+    size_t g = probe_start(h, t, home(hash, n));
+    uint8_t tag = tag_of(hash);
+    for (size_t k = 0; k < n; k++) {
+        const struct ht_group *gr = &tb->g[g];
+        uint64_t tags = tags_load(gr);
+        for (uint64_t m = match(tags, tag); m; m &= m - 1) {
+            unsigned i = first_slot(m);
+            if (gr->ref[i] == ref) {
+                p->t = t;
+                p->g = g;
+                p->i = i;
+                return true;
+            }
+        }
+        if (empties(tags)) {
+            return false;
+        }
+        if (++g == n) {
+            g = 0;
+        }
+    }
+    return false;
+}
+
+bool
+ht_remove_ref(struct ht *h, uint32_t ref, uint64_t hash)
+{
+    step(h);
+    struct pos p;
+    if (!table_find_ref(h, 0, ref, hash, &p) &&
+        !(h->migrating && table_find_ref(h, 1, ref, hash, &p))) {
+        return false;
+    }
+    slot_clear(h, &p);
+    return true;
+}
+
 /* ---- scan ---- */
 
 /* The first hash whose home is group g (g < n). */

@@ -105,6 +105,12 @@ void ht_insert(struct ht *h, struct item *it, uint64_t hash);
 struct item *ht_replace(struct ht *h, struct item *nit, uint64_t hash);
 /* Remove and return the item with this key, or NULL. */
 struct item *ht_remove(struct ht *h, const char *key, size_t klen, uint64_t hash);
+/* Remove the entry of the item `ref` (a slab reference) whose key hashes to
+ * `hash`: the probe compares references, not keys, so the item's key is not
+ * read. Returns false (nothing removed) if no entry of the table names ref
+ * on that hash's probe sequence. For an owner that holds the item already
+ * (an eviction victim) and knows its hash. */
+bool ht_remove_ref(struct ht *h, uint32_t ref, uint64_t hash);
 
 /* Move up to n groups to the new table. Returns true while migrating. */
 bool ht_rehash(struct ht *h, size_t n);

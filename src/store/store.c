@@ -60,12 +60,20 @@ slot_add(struct store *st, const struct item *it, int d)
     atomic_store_explicit(&st->slot_keys[slot], v + (uint32_t)d, memory_order_relaxed);
 }
 
+/* The policy hashes the two items of an admission duel, and the loser is
+ * the victim: shard_evict takes its hash from here instead of hashing its
+ * key again. */
 static uint64_t
 node_hash(evict_ref ref, void *ctx)
 {
-    const struct shard *sh = ctx;
+    struct shard *sh = ctx;
     const struct item *it = item_at(&sh->slab, ref);
-    return ht_hash(item_key(it), item_klen(it));
+    uint64_t h = ht_hash(item_key(it), item_klen(it));
+    sh->hashed_ref[1] = sh->hashed_ref[0];
+    sh->hashed[1] = sh->hashed[0];
+    sh->hashed_ref[0] = ref;
+    sh->hashed[0] = h;
+    return h;
 }
 
 static uint64_t
@@ -838,7 +846,10 @@ shard_evict(struct shard *sh, size_t n)
     size_t done = 0, before = sh->mem;
     size_t tm = ht_mem(&sh->ht);
     while (done < n) {
-        /* dead items met on the way are released (node_release) */
+        /* dead items met on the way are released (node_release); the
+         * hashes remembered are those of this call only: no chunk is
+         * allocated inside it, so their refs still name the same keys */
+        sh->hashed_ref[0] = sh->hashed_ref[1] = 0;
         evict_ref ref = evict_one(&sh->policy);
         if (ref == 0) {
             break;
@@ -848,7 +859,18 @@ shard_evict(struct shard *sh, size_t n)
         if (sh->store->on_evict) {
             sh->store->on_evict(sh->store->on_flush_ctx, it);
         }
-        ht_remove(&sh->ht, item_key(it), item_klen(it), ht_hash(item_key(it), item_klen(it)));
+        uint64_t h;
+        if (ref == sh->hashed_ref[0]) {
+            h = sh->hashed[0];
+        } else if (ref == sh->hashed_ref[1]) {
+            h = sh->hashed[1];
+        } else {
+            h = ht_hash(item_key(it), item_klen(it));
+        }
+        if (!ht_remove_ref(&sh->ht, ref, h)) {
+            /* not reached while the memo above is right; cheap insurance */
+            ht_remove_ref(&sh->ht, ref, ht_hash(item_key(it), item_klen(it)));
+        }
         if (item_expire(it)) {
             sh->nexpires--;
         }

@@ -43,6 +43,8 @@ struct shard {
     uint64_t expired;     /* keys removed because their time was up */
     uint64_t evicted;     /* keys removed to make room */
     uint32_t removing;    /* ref being removed, until released (forget_slot) */
+    uint32_t hashed_ref[2]; /* the last two items the policy hashed ... */
+    uint64_t hashed[2];     /* ... and their hashes (see shard_evict) */
     size_t policy_mem;    /* the policy's queues and sketch, counted in mem */
     size_t policy_base;   /* ... beyond this much (an empty shard's) */
     struct evict_policy policy; /* who goes when memory is short */

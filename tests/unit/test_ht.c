@@ -280,6 +280,57 @@ test_ht_replace_remove(void **state)
     ht_deinit(&h);
 }
 
+/* ht_remove_ref: removal by reference and hash, also while the table is
+ * migrating (inserts keep growing it), never removing another item. */
+static void
+test_ht_remove_ref(void **state)
+{
+    (void)state;
+    enum { N = 6000 };
+    struct ht h;
+    ht_init(&h, &tslab);
+    static struct item *items[N];
+    char key[32];
+    size_t live = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "key:%012d", i);
+        items[i] = mk(key, "v");
+        ht_insert(&h, items[i], ht_hash(key, 16));
+        live++;
+        if (i % 3 == 2) {
+            /* remove an older one: every third, mid-growth */
+            int j = i / 3;
+            uint64_t hj = ht_hash(item_key(items[j]), 16);
+            uint32_t rj = item_ref(&tslab, items[j]);
+            assert_true(ht_remove_ref(&h, rj, hj));
+            assert_false(ht_remove_ref(&h, rj, hj));
+            live--;
+            assert_int_equal(ht_count(&h), live);
+            snprintf(key, sizeof(key), "key:%012d", j);
+            assert_null(ht_find(&h, key, 16, hj));
+            item_free(&tslab, items[j]);
+            items[j] = NULL;
+        }
+    }
+    /* a live item with a wrong hash, and a ref the table does not hold */
+    struct item *other = mk("not-in-table", "v");
+    assert_false(ht_remove_ref(&h, item_ref(&tslab, other), ht_hash("not-in-table", 12)));
+    item_free(&tslab, other);
+    for (int i = 0; i < N; i++) {
+        if (items[i] == NULL) {
+            continue;
+        }
+        snprintf(key, sizeof(key), "key:%012d", i);
+        assert_ptr_equal(ht_find(&h, key, 16, ht_hash(key, 16)), items[i]);
+        assert_true(ht_remove_ref(&h, item_ref(&tslab, items[i]), ht_hash(key, 16)));
+        item_free(&tslab, items[i]);
+        live--;
+    }
+    assert_int_equal(ht_count(&h), 0);
+    assert_int_equal(live, 0);
+    ht_deinit(&h);
+}
+
 struct seen {
     unsigned char *bits;
     size_t visits;
@@ -884,6 +935,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ht_grow_and_find),
         cmocka_unit_test(test_ht_replace_remove),
+        cmocka_unit_test(test_ht_remove_ref),
         cmocka_unit_test(test_ht_scan_during_resize),
         cmocka_unit_test(test_ht_model),
         cmocka_unit_test(test_ht_scan_grow_and_shrink),
