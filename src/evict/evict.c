@@ -226,16 +226,22 @@ main_victim(struct evict_policy *p, struct queue **qp)
     return clock_head(p, prot);
 }
 
-/* Out of the policy: pop the live head r of q, return it. */
+/* Out of the policy: pop the live head r of q (weight w), return it. */
 static evict_ref
-take(struct evict_policy *p, struct queue *q, evict_ref r)
+take_w(struct evict_policy *p, struct queue *q, evict_ref r, uint64_t w)
 {
     queue_pop(q);
     q->count--;
-    q->weight -= item_weight(p, r);
+    q->weight -= w;
     clear_meta(p, r);
     p->evictions++;
     return r;
+}
+
+static evict_ref
+take(struct evict_policy *p, struct queue *q, evict_ref r)
+{
+    return take_w(p, q, r, item_weight(p, r));
 }
 
 /* ---- compaction ----------------------------------------------------------- */
@@ -479,9 +485,14 @@ maybe_grow_sketch(struct evict_policy *p)
  * the window on recency traces (scarab-recs 100000: 75.51 instead of
  * 76.01). Small ones drain in FIFO order: on loops, the window keeping its
  * hit items costs main the frequency it needs (lirs-cs 563: 30.60 instead
- * of 33.43). */
-static void
-drain_window(struct evict_policy *p)
+ * of 33.43).
+ * Returns the window's head it stopped at when main had no room for it, if
+ * that head has had its second chances (clock_head), with its weight in
+ * *wp: the window is still over budget, so it is the very candidate a new
+ * clock_head would return, and evict_tinylfu takes it from here instead of
+ * walking to it and weighing it again. 0 otherwise. */
+static evict_ref
+drain_window(struct evict_policy *p, uint64_t *wp)
 {
     struct queue *win = seg_queue(p, EVICT_SEG_WINDOW);
     struct queue *prob = seg_queue(p, EVICT_SEG_PROBATION);
@@ -495,11 +506,13 @@ drain_window(struct evict_policy *p)
         uint64_t w = item_weight(p, r);
         if (prob->weight + seg_queue(p, EVICT_SEG_PROTECTED)->weight + w >
             main_max) {
-            break;
+            *wp = w;
+            return chance ? r : 0;
         }
         set_freq(p, r, 0);
         head_to_tail(p, win, r, w, prob);
     }
+    return 0;
 }
 
 static void
@@ -698,22 +711,26 @@ evict_tinylfu(struct evict_policy *p)
     struct queue *vq = NULL;
     evict_ref cand;
     evict_ref victim;
+    uint64_t cw = 0;
 
-    drain_window(p);
-    if (win->weight > p->window_max && (cand = clock_head(p, win)) != 0) {
+    cand = drain_window(p, &cw);
+    if (cand == 0 && win->weight > p->window_max && (cand = clock_head(p, win)) != 0) {
+        cw = item_weight(p, cand);
+    }
+    if (cand != 0) {
         victim = main_victim(p, &vq);
         if (victim == 0) {
-            return take(p, win, cand);
+            return take_w(p, win, cand, cw);
         }
         if (admit(p, cand, victim)) {
             p->admissions++;
             take(p, vq, victim);
             set_freq(p, cand, 0);
-            head_to_tail(p, win, cand, item_weight(p, cand), prob);
+            head_to_tail(p, win, cand, cw, prob);
             return victim;
         }
         p->rejections++;
-        return take(p, win, cand);
+        return take_w(p, win, cand, cw);
     }
     victim = main_victim(p, &vq);
     if (victim == 0) {
