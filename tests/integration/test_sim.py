@@ -108,3 +108,27 @@ def test_bad_arguments():
     proc = subprocess.run([SIM, "--bogus"], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2
+
+
+def test_redis_lfu_model_keeps_frequent_keys_through_scans(tmp_path):
+    # Four hot keys, each read 10 times, then two one-time keys before every
+    # hot read: between two reads of a hot key come 11 other keys, so exact
+    # LRU with 8 entries never hits again, while the model of Redis's
+    # allkeys-lfu keeps the hot keys (counters above the new keys' 5) and
+    # hits on most hot reads (sampled eviction sometimes takes a hot key).
+    keys = [h for h in range(4) for _ in range(10)]
+    scan = 1000
+    for i in range(3000):
+        keys += [scan, scan + 1, i % 4]
+        scan += 2
+    path = tmp_path / "scan.txt"
+    write_lirs(path, keys)
+    _, rows = run_sim("--file", str(path), "--format", "lirs", "--size", "8",
+                      "--redis-lfu", "--no-opt")
+    r = rows[0]
+    hot_share = 100.0 * 3000 / len(keys)
+    assert r["lru"] < 5.0
+    assert r["redis_lfu"] > 0.75 * hot_share
+    # Without --redis-lfu the column is absent (null).
+    _, rows = run_sim("--file", str(path), "--format", "lirs", "--size", "8", "--no-opt")
+    assert rows[0]["redis_lfu"] is None

@@ -95,8 +95,9 @@ struct job {
     uint64_t size;
     double caffeine;
     bool lru_target;
-    struct replay_result ours, lru, clock, opt;
+    struct replay_result ours, lru, clock, opt, rlfu;
     bool has_opt;
+    bool has_rlfu;
 };
 
 struct options {
@@ -109,6 +110,7 @@ struct options {
     int format;
     bool json;
     bool opt;
+    bool redis_lfu;
     int threads;
     struct evict_params params;
 };
@@ -136,6 +138,10 @@ worker(void *arg)
         if (pool->opt->opt) {
             replay_opt(j->trace, j->size, &j->opt);
             j->has_opt = true;
+        }
+        if (pool->opt->redis_lfu) {
+            replay_redis_lfu(j->trace, j->size, &j->rlfu);
+            j->has_rlfu = true;
         }
     }
     return NULL;
@@ -187,12 +193,14 @@ print_results(const struct job *jobs, size_t n, bool json)
     if (json) {
         printf("[\n");
     } else {
-        printf("%-24s %8s %8s %8s %8s %8s %8s %6s  %s\n", "trace", "size",
-               "ours", "lru", "clock", "caffeine", "opt", "win%", "target");
+        printf("%-24s %8s %8s %8s %8s %8s %8s %9s %6s  %s\n", "trace", "size",
+               "ours", "lru", "clock", "caffeine", "opt", "redis-lfu", "win%",
+               "target");
     }
     for (size_t i = 0; i < n; i++) {
         const struct job *j = &jobs[i];
         double opt = j->has_opt ? pct(&j->opt) : NA;
+        double rlfu = j->has_rlfu ? pct(&j->rlfu) : NA;
         if (json) {
             printf("  {\"trace\":\"%s\",\"size\":%llu,\"ours\":", j->trace->name,
                    (unsigned long long)j->size);
@@ -205,6 +213,8 @@ print_results(const struct job *jobs, size_t n, bool json)
             print_num(j->caffeine, true);
             printf(",\"opt\":");
             print_num(opt, true);
+            printf(",\"redis_lfu\":");
+            print_num(rlfu, true);
             printf(",\"window\":%.4f,\"admissions\":%llu,\"rejections\":%llu,"
                    "\"result\":\"%s\"}%s\n",
                    j->ours.window_ratio,
@@ -222,6 +232,8 @@ print_results(const struct job *jobs, size_t n, bool json)
             print_num(j->caffeine, false);
             printf(" ");
             print_num(opt, false);
+            printf("  ");
+            print_num(rlfu, false);
             printf(" %6.1f  %s\n", 100.0 * j->ours.window_ratio, verdict(j));
         }
     }
@@ -235,7 +247,7 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: crabcache-sim [--traces DIR] [--trace NAME]... [--size N]...\n"
-            "                     [--json] [--no-opt] [--threads N]\n"
+            "                     [--json] [--no-opt] [--redis-lfu] [--threads N]\n"
             "                     [--file PATH [--format lirs|arc|scarab|cache2k]]\n"
             "                     [--doorkeeper] [--sketch-counters N]"
             " [--fixed-window R]\n");
@@ -258,6 +270,8 @@ parse_args(int argc, char **argv, struct options *o)
             o->json = true;
         } else if (strcmp(a, "--no-opt") == 0) {
             o->opt = false;
+        } else if (strcmp(a, "--redis-lfu") == 0) {
+            o->redis_lfu = true;
         } else if (strcmp(a, "--doorkeeper") == 0) {
             o->params.doorkeeper = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

@@ -73,4 +73,9 @@ int replay_lru_exact(const struct trace *t, uint64_t size,
  * one, whose next use is farthest). Needs trace_build_next_use first. */
 int replay_opt(const struct trace *t, uint64_t size, struct replay_result *out);
 
+/* A model of Redis 7's allkeys-lfu (redis_lfu.c): logarithmic counters
+ * from 5, 5 samples into a pool of 16. Returns 0. */
+int replay_redis_lfu(const struct trace *t, uint64_t size,
+                     struct replay_result *out);
+
 #endif
