@@ -129,6 +129,15 @@ item_free(struct slab *s, struct item *it)
     slab_free(s, item_ref(s, it), chunk_size_of(it));
 }
 
+size_t
+item_free_mem(struct slab *s, struct item *it)
+{
+    size_t chunk = chunk_size_of(it);
+    size_t m = slab_class_size(chunk) + item_drop_body(it);
+    slab_free(s, item_ref(s, it), chunk);
+    return m;
+}
+
 static void
 set_body(struct item *it, char *body)
 {

@@ -99,8 +99,7 @@ node_release(evict_ref ref, void *ctx)
     if (ref == sh->removing) {
         sh->removing = 0; /* released inside evict_on_remove: see forget_slot */
     }
-    mem_changed(sh, -(ssize_t)item_mem(it));
-    item_free(&sh->slab, it);
+    mem_changed(sh, -(ssize_t)item_free_mem(&sh->slab, it));
 }
 
 static enum evict_kind
@@ -875,8 +874,7 @@ shard_evict(struct shard *sh, size_t n)
             sh->nexpires--;
         }
         slot_add(sh->store, it, -1);
-        mem_changed(sh, -(ssize_t)item_mem(it));
-        item_free(&sh->slab, it);
+        mem_changed(sh, -(ssize_t)item_free_mem(&sh->slab, it));
         sh->evicted++;
         done++;
     }

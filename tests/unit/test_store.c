@@ -186,6 +186,34 @@ test_store_active_expiry(void **state)
     store_destroy(&st);
 }
 
+/* item_free_mem gives back exactly what item_mem says an item holds, for
+ * every layout (small, wide, with an expiry field, large), and the slab's
+ * chunk bytes go back to where they were. */
+static void
+test_item_free_mem(void **state)
+{
+    (void)state;
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+    static const size_t klens[] = {1, 16, 300};
+    static const size_t vlens[] = {0, 256, 1000, 100000};
+    char key[300];
+    memset(key, 'k', sizeof(key));
+    for (size_t a = 0; a < 3; a++) {
+        for (size_t b = 0; b < 4; b++) {
+            for (int exp = 0; exp < 2; exp++) {
+                size_t before = s.chunk_bytes;
+                struct item *it = item_new(&s, key, klens[a], vlens[b], exp ? 99 : 0, exp);
+                size_t m = item_mem(it);
+                assert_true(m >= klens[a] + vlens[b]);
+                assert_int_equal(item_free_mem(&s, it), m);
+                assert_int_equal(s.chunk_bytes, before);
+            }
+        }
+    }
+    slab_deinit(&s);
+}
+
 /* Every item layout (short, wide key, wide value, large value, with and
  * without an expiry field) round-trips, survives gaining a TTL (the item
  * moves to a larger chunk) and is accounted exactly. */
@@ -394,6 +422,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slot_known_values),
         cmocka_unit_test(test_slot_hash_tags),
+        cmocka_unit_test(test_item_free_mem),
         cmocka_unit_test(test_slot_crc_matches_definition),
         cmocka_unit_test(test_store_put_find_delete_memory),
         cmocka_unit_test(test_store_lazy_expiry),
