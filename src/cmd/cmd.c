@@ -16,12 +16,16 @@
 #include "cmd/args.h"
 #include "cmd/slowlog.h"
 #include "cmd/keys.h"
+#include "core/cmdclock.h"
 #include "core/durable.h"
 #include "core/server.h"
 #include "util/clock.h"
-#include "util/tclock.h"
 
 _Thread_local int64_t cmd_now_ms;
+
+/* This thread's statistics block, looked up once (tstats_self() is a call
+ * and a thread-local test per use). */
+static _Thread_local struct tstats *cmd_ts;
 
 const struct cmd cmd_table[CMD_COUNT] = {
 #define CMD(name, fn, arity, flags, fk, lk, ks, cats) \
@@ -146,10 +150,6 @@ cmd_lookup(const char *name, size_t len)
     return NULL;
 }
 
-/* This thread's statistics block, looked up once (tstats_self() is a call
- * and a thread-local test per use). */
-static _Thread_local struct tstats *cmd_ts;
-
 void
 cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv)
 {
@@ -160,8 +160,8 @@ cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *ar
     size_t start = c->r.out->len;
     /* One wall-clock time gives both the command's time (expiry decisions)
      * and the start of its duration; within a batch it is the end of the
-     * previous command (util/tclock.h). A clock step backwards counts as 0. */
-    int64_t t0 = tclock_start();
+     * previous command (core/cmdclock.h). A clock step backwards counts as 0. */
+    int64_t t0 = cmdclock_start();
     cmd_now_ms = t0 / 1000;
     c->wal_err = 0;
     prop_begin(c);
@@ -173,7 +173,7 @@ cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *ar
         c->r.out->len = start;
         reply_error(&c->r, "MISCONF write-ahead log failing, this write was not persisted");
     }
-    int64_t dt = tclock_end() - t0;
+    int64_t dt = cmdclock_end() - t0;
     if (dt < 0) {
         dt = 0;
     }

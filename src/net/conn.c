@@ -19,6 +19,7 @@
 
 #include "cmd/args.h"
 #include "cmd/cmd.h"
+#include "core/cmdclock.h"
 #include "core/durable.h"
 #include "core/server.h"
 #include "net/internal.h"
@@ -26,12 +27,12 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
-#include "util/tclock.h"
 
 #define READ_CHUNK (64 * 1024)
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
-static void flush(struct conn *cn);
+static void flush_at(struct conn *cn, int64_t now_ms);
+#define flush(cn) flush_at((cn), 0)
 
 static void
 fmt_addr(const struct sockaddr_storage *sa, char *out, size_t len)
@@ -389,8 +390,9 @@ on_written(uv_write_t *req, int status)
         conn_close(cn);
         return;
     }
-    cn->write_progress_ms = clock_ms();
-    flush(cn);
+    int64_t now_ms = clock_ms();
+    cn->write_progress_ms = now_ms;
+    flush_at(cn, now_ms);
 }
 
 static void
@@ -402,8 +404,11 @@ maybe_resume_reading(struct conn *cn)
     }
 }
 
+/* Send what cn->out holds. now_ms is the current time when the caller has
+ * it (stamped as write progress if the socket takes bytes), else 0: the
+ * clock is read only then. */
 static void
-flush(struct conn *cn)
+flush_at(struct conn *cn, int64_t now_ms)
 {
     if (cn->closing || cn->writing) {
         return;
@@ -443,7 +448,7 @@ flush(struct conn *cn)
         if (w > 0) {
             STAT_ADD(tstats_self()->net_out, (uint64_t)w);
             buf_consume(wire, (size_t)w);
-            cn->write_progress_ms = clock_ms();
+            cn->write_progress_ms = now_ms ? now_ms : clock_ms();
         } else if (w < 0 && w != UV_EAGAIN) {
             conn_close(cn);
             return;
@@ -534,16 +539,21 @@ rate_allows(struct conn *cn)
  *
  * Per-request work is kept to parsing and dispatch: the settings read here
  * (rate limiting on/off, max_output_buffer), the idle clock (c->last_ms) and
- * the input byte counter are read or written once per turn, the commands
- * chain their clock readings (util/tclock.h), and the output
+ * the input byte counter are read or written once per turn, and the output
  * limit is checked per request against the bytes queued before the turn
- * (wbuf and tls_out do not change while requests run) plus cn->out. */
+ * (wbuf and tls_out do not change while requests run) plus cn->out.
+ *
+ * Clock: the turn reads the wall clock once (cmdclock_begin); the commands
+ * chain their readings from it (core/cmdclock.h), the idle stamp and the
+ * turn budget use it, and *end_ms is the time the turn ended (for the
+ * write-progress stamp of the flush after it), from the chain. */
 static bool
-process_input(struct conn *cn)
+process_input(struct conn *cn, int64_t *end_ms)
 {
     struct proto_req req;
     struct client *c = &cn->c;
-    int64_t t0 = clock_mono_us();
+    /* Commands of this turn time themselves back to back. */
+    int64_t t0 = cmdclock_begin();
     unsigned done = 0;
     bool stamped = false;
     bool rate_limited = ratelimit_enabled();
@@ -551,10 +561,8 @@ process_input(struct conn *cn)
     size_t queued_before = buf_unread(&cn->wbuf) + buf_unread(&cn->tls_out);
     uint64_t in_bytes = 0;
     bool more = false;
-    /* Commands of this turn time themselves back to back (util/tclock.h). */
-    tclock_begin();
     while (buf_unread(&cn->in) > 0 && !c->close_after_reply && !cn->closing) {
-        if (++done % TURN_CHECK == 0 && clock_mono_us() - t0 > TURN_BUDGET_US) {
+        if (++done % TURN_CHECK == 0 && cmdclock_read() - t0 > TURN_BUDGET_US) {
             more = true;
             break;
         }
@@ -606,8 +614,8 @@ process_input(struct conn *cn)
         }
         in_bytes += used;
         if (!stamped) {
-            /* idle timeout: seconds; one clock read per turn is enough */
-            c->last_ms = clock_ms();
+            /* idle timeout: seconds; the turn's start is close enough */
+            c->last_ms = t0 / 1000;
             stamped = true;
         }
         if (!rate_limited || rate_allows(cn)) {
@@ -627,7 +635,8 @@ process_input(struct conn *cn)
             }
         }
     }
-    tclock_break();
+    *end_ms = cmdclock_last() / 1000;
+    cmdclock_break();
     if (in_bytes != 0) {
         STAT_ADD(tstats_self()->net_in, in_bytes);
     }
@@ -643,7 +652,7 @@ process_input(struct conn *cn)
 /* After a turn: queue the connection if input is left (and stop reading
  * meanwhile: the client cannot outrun us into memory), then flush. */
 static void
-end_turn(struct conn *cn, bool more)
+end_turn(struct conn *cn, bool more, int64_t now_ms)
 {
     if (more && !cn->closing) {
         enqueue(cn);
@@ -653,7 +662,7 @@ end_turn(struct conn *cn, bool more)
         }
     }
     if (!cn->closing) {
-        flush(cn);
+        flush_at(cn, now_ms);
     }
     /* flush may have handed replies to uv_write while reading goes on:
      * a client that never reads them is caught here too */
@@ -682,8 +691,9 @@ on_turn(uv_idle_t *h)
         if (cn->closing) {
             continue;
         }
-        bool more = process_input(cn);
-        end_turn(cn, more);
+        int64_t now_ms;
+        bool more = process_input(cn, &now_ms);
+        end_turn(cn, more, now_ms);
         if (!more && !cn->closing) {
             maybe_resume_reading(cn);
         }
@@ -746,13 +756,14 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         cn->in.len += (size_t)n;
     }
     bool more = false;
+    int64_t now_ms = 0;
     if (cn->c.close_after_reply) {
         /* closing once the last reply is out: later input is dropped */
         buf_reset(&cn->in, 0);
     } else {
-        more = process_input(cn);
+        more = process_input(cn, &now_ms);
     }
-    end_turn(cn, more);
+    end_turn(cn, more, now_ms);
 }
 
 void

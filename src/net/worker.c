@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/cmdclock.h"
 #include "core/server.h"
 #include "net/internal.h"
 #include "net/tls.h"
@@ -189,6 +190,9 @@ on_cron(uv_timer_t *t)
     struct worker *w = t->data;
     int64_t now = clock_ms();
     struct store *st = server.store;
+    if (w->id == 0) {
+        cmdclock_calibrate(); /* the TSC factor of the command clock */
+    }
     if (atomic_load(&server.active_expire)) {
         for (unsigned i = w->id; i < st->nshards; i += N.n) {
             /* Budget: enough scan steps (one group of 8 slots each) per tick
