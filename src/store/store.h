@@ -43,6 +43,8 @@ struct shard {
     uint64_t expired;     /* keys removed because their time was up */
     uint64_t evicted;     /* keys removed to make room */
     uint32_t removing;    /* ref being removed, until released (forget_slot) */
+    _Atomic bool slots_counted; /* store->slot_keys kept for this shard's
+                                 * slots (from the first store_slot_count) */
     uint32_t hashed_ref[2]; /* the last two items the policy hashed ... */
     uint64_t hashed[2];     /* ... and their hashes (see shard_evict) */
     size_t policy_mem;    /* the policy's queues and sketch, counted in mem */
@@ -199,7 +201,11 @@ uint64_t store_scan(struct store *st, uint64_t cursor, ht_visit_fn fn, void *ctx
 /* A random live key copied into key and klen (malloc'd; caller frees), or false. */
 bool store_random_key(struct store *st, char **key, size_t *klen, int64_t now);
 
-/* Keys in one slot, and a visit of them (scans only the slot's shard). */
+/* Keys in one slot, and a visit of them (scans only the slot's shard).
+ * The per-slot counts are kept per shard from the first store_slot_count
+ * of one of its slots on: that first call counts the shard's keys under its
+ * lock (O(keys in the shard), once); a store nobody asks costs its writes
+ * no CRC16 of the key for them. */
 size_t store_slot_count(struct store *st, unsigned slot);
 void store_slot_visit(struct store *st, unsigned slot, ht_visit_fn fn, void *ctx);
 

@@ -355,6 +355,48 @@ count_visit(struct item *it, void *ctx)
     (*(size_t *)ctx)++;
 }
 
+/* Slot counts start on a shard's first store_slot_count (its keys counted
+ * then) and follow inserts, overwrites, deletes and evictions after it: at
+ * the end every slot's count is what a visit of the slot finds. */
+static void
+test_store_slot_counts_follow_writes(void **state)
+{
+    (void)state;
+    struct store *st = store_create(4, 256 * 1024, STORE_TINYLFU);
+    char key[64];
+    char val[100];
+    memset(val, 'v', sizeof(val) - 1);
+    val[sizeof(val) - 1] = '\0';
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 4000; i++) {
+            snprintf(key, sizeof(key), "k:%d", (i * 7 + round * 1000) % 6000);
+            assert_true(store_make_room(st));
+            struct shard *sh = shard_lock(st, store_shard_of(st, key, strlen(key)));
+            if (i % 5 == 4) {
+                shard_delete(sh, key, strlen(key), 0);
+            } else {
+                struct item *it = shard_upsert(sh, key, strlen(key), i % 2 ? 20 : 90, 0);
+                memcpy(item_val(it), val, item_vlen(it));
+            }
+            shard_unlock(sh);
+        }
+        /* round 0: the first shard's slots start counting mid-way */
+        if (round == 0) {
+            (void)store_slot_count(st, 0);
+        }
+    }
+    assert_true(store_evicted_total(st) > 0);
+    size_t total = 0;
+    for (unsigned sl = 0; sl < SLOT_COUNT; sl++) {
+        size_t visited = 0;
+        store_slot_visit(st, sl, count_visit, &visited);
+        assert_int_equal(store_slot_count(st, sl), visited);
+        total += visited;
+    }
+    assert_int_equal(total, store_count(st));
+    store_destroy(&st);
+}
+
 static void
 test_store_slots(void **state)
 {
@@ -430,6 +472,7 @@ main(void)
         cmocka_unit_test(test_store_item_layouts),
         cmocka_unit_test(test_store_policy_memory_counted),
         cmocka_unit_test(test_store_slots),
+        cmocka_unit_test(test_store_slot_counts_follow_writes),
         cmocka_unit_test(test_store_scan_all_shards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
