@@ -23,10 +23,6 @@
 
 _Thread_local int64_t cmd_now_ms;
 
-/* This thread's statistics block, looked up once (tstats_self() is a call
- * and a thread-local test per use). */
-static _Thread_local struct tstats *cmd_ts;
-
 const struct cmd cmd_table[CMD_COUNT] = {
 #define CMD(name, fn, arity, flags, fk, lk, ks, cats) \
     {#name, fn, arity, flags, fk, lk, ks, cats, CMD_ID_##name},
@@ -153,10 +149,7 @@ cmd_lookup(const char *name, size_t len)
 void
 cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv)
 {
-    struct tstats *ts = cmd_ts;
-    if (ts == NULL) {
-        ts = cmd_ts = tstats_self();
-    }
+    struct tstats *ts = tstats_self();
     size_t start = c->r.out->len;
     /* One wall-clock time gives both the command's time (expiry decisions)
      * and the start of its duration; within a batch it is the end of the

@@ -149,13 +149,7 @@ prop_expire(struct client *c, const struct item *it)
 }
 
 /* The client whose command runs on this thread (for the flush hook). */
-static _Thread_local struct client *current;
-
-void
-prop_begin(struct client *c)
-{
-    current = c;
-}
+_Thread_local struct client *prop_current;
 
 /* FLUSHALL's record must be appended with every shard lock held, so the
  * store calls this from inside store_flush(). */
@@ -164,8 +158,8 @@ flush_hook(void *ctx)
 {
     (void)ctx;
     struct wal_rec rec = {.type = WAL_REC_FLUSHALL};
-    if (current) {
-        logrec(current, &rec);
+    if (prop_current) {
+        logrec(prop_current, &rec);
     } else {
         changed();
         durable_log(&rec, 1);

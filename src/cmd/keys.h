@@ -57,9 +57,15 @@ void prop_flush(struct client *c);
 void prop_group_begin(struct client *c);
 void prop_group_end(struct client *c);
 
-/* Start of a command on this thread (cmd_call), and the hook set-up done
- * once persistence is open (after recovery, so replay is not re-logged). */
-void prop_begin(struct client *c);
+/* Start of a command on this thread (cmd_call; NULL after it), and the hook
+ * set-up done once persistence is open (after recovery, so replay is not
+ * re-logged). prop_begin is inline: one thread-local store. */
+extern _Thread_local struct client *prop_current;
+static inline void
+prop_begin(struct client *c)
+{
+    prop_current = c;
+}
 void prop_setup(void);
 
 /* Writes since the last save (INFO rdb_changes_since_last_save). */

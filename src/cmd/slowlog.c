@@ -36,18 +36,12 @@ static struct entry *ring;     /* cap entries; NULL until the first add */
 static size_t cap = SLOWLOG_DEFAULT_MAX_LEN;
 static size_t head, count;
 static uint64_t next_id;
-static _Atomic int64_t threshold = SLOWLOG_DEFAULT_THRESHOLD;
+_Atomic int64_t slowlog_threshold_us = SLOWLOG_DEFAULT_THRESHOLD;
 
 void
 slowlog_set_threshold(int64_t usec)
 {
-    atomic_store(&threshold, usec);
-}
-
-int64_t
-slowlog_threshold(void)
-{
-    return atomic_load_explicit(&threshold, memory_order_relaxed);
+    atomic_store(&slowlog_threshold_us, usec);
 }
 
 static void

@@ -14,6 +14,7 @@
 #ifndef CRAB_CMD_SLOWLOG_H
 #define CRAB_CMD_SLOWLOG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,7 +27,12 @@
 /* Threshold in microseconds: commands taking at least this long are logged;
  * 0 logs everything, negative disables the log. */
 void slowlog_set_threshold(int64_t usec);
-int64_t slowlog_threshold(void);
+extern _Atomic int64_t slowlog_threshold_us;
+static inline int64_t
+slowlog_threshold(void)
+{
+    return atomic_load_explicit(&slowlog_threshold_us, memory_order_relaxed);
+}
 
 /* Entries kept (older ones are dropped first). Shrinking drops the oldest
  * entries at once, as Redis does. */

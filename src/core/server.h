@@ -83,8 +83,16 @@ struct tstats {
 uint64_t tstats_calls(const struct tstats *t);
 
 /* The calling thread's block (created on first use, never freed: threads
- * live as long as the server). Lock-free after the first call. */
-struct tstats *tstats_self(void);
+ * live as long as the server). Lock-free after the first call, inline: one
+ * thread-local load and a test on the hot path. */
+extern _Thread_local struct tstats *tstats_tl;
+struct tstats *tstats_self_create(void);
+static inline struct tstats *
+tstats_self(void)
+{
+    struct tstats *t = tstats_tl;
+    return __builtin_expect(t != NULL, 1) ? t : tstats_self_create();
+}
 
 /* Sum of every thread's counters into out (out->lat and out->next are left
  * NULL). Reads other threads' blocks with relaxed loads, no lock that a

@@ -22,7 +22,7 @@ struct server server;
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tstats *reg_head;
-static _Thread_local struct tstats *self;
+_Thread_local struct tstats *tstats_tl;
 
 #define LINE 64
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -40,9 +40,11 @@ aligned_zalloc(size_t size)
     return p;
 }
 
+/* tstats_self()'s first call on a thread (inline in server.h). */
 struct tstats *
-tstats_self(void)
+tstats_self_create(void)
 {
+    struct tstats *self = tstats_tl;
     if (self == NULL) {
         struct tstats *t = aligned_zalloc(sizeof(*t));
         t->lat = aligned_zalloc(sizeof(uint64_t) * TSTATS_HIST_BUCKETS * CMD_COUNT);
@@ -50,7 +52,7 @@ tstats_self(void)
         t->next = reg_head;
         reg_head = t;
         pthread_mutex_unlock(&reg_lock);
-        self = t;
+        self = tstats_tl = t;
     }
     return self;
 }
