@@ -674,7 +674,7 @@ resp_fast_digits(const char **qp, const char *end)
     return v;
 }
 
-static size_t
+static inline __attribute__((always_inline)) size_t
 resp_parse_whole(struct resp_parser *p, const char *buf, size_t len, struct proto_req *req)
 {
     const char *end = buf + len;
@@ -694,7 +694,7 @@ resp_parse_whole(struct resp_parser *p, const char *buf, size_t len, struct prot
         }
     }
     if ((size_t)count > p->argv_cap) {
-        resp_reserve_args(p, (size_t)count);
+        return 0; /* the general path grows argv (no call here: no frame) */
     }
     for (int i = 0; i < (int)count; i++) {
         long long blen;
@@ -717,9 +717,12 @@ resp_parse_whole(struct resp_parser *p, const char *buf, size_t len, struct prot
 
 /* ---- entry point ----------------------------------------------------------- */
 
-int
-resp_parse(struct resp_parser *p, const char *buf, size_t len, struct proto_req *req,
-           size_t *consumed)
+/* Everything but the fast path; `tried`: resp_parse_whole already failed on
+ * these bytes (it is not tried again). Out of line, so that resp_parse's
+ * fast path needs no stack frame. */
+static __attribute__((noinline)) int
+resp_parse_general(struct resp_parser *p, const char *buf, size_t len, struct proto_req *req,
+                   size_t *consumed, bool tried)
 {
     size_t base = 0; /* start of the current request in buf */
 
@@ -729,7 +732,7 @@ resp_parse(struct resp_parser *p, const char *buf, size_t len, struct proto_req 
     }
     if (p->state == RESP_ST_IDLE) {
         resp_release_big(p);
-        if (len >= 4 && buf[0] == '*') {
+        if (!tried && len >= 4 && buf[0] == '*') {
             size_t used = resp_parse_whole(p, buf, len, req);
             if (used != 0) {
                 *consumed = used;
@@ -777,4 +780,24 @@ resp_parse(struct resp_parser *p, const char *buf, size_t len, struct proto_req 
         }
         return rc;
     }
+}
+
+int
+resp_parse(struct resp_parser *p, const char *buf, size_t len, struct proto_req *req,
+           size_t *consumed)
+{
+    /* A request that starts here and is whole in buf, with no storage to
+     * give back first (resp_release_big would do nothing): one forward pass,
+     * a leaf without a stack frame. Anything else, and whatever the fast
+     * path turns down, is the general path's (a tail call). */
+    if (p->state == RESP_ST_IDLE && len >= 4 && buf[0] == '*' &&
+        p->argv_cap <= RESP_KEEP_ARGS && p->scratch_cap <= RESP_KEEP_SCRATCH) {
+        size_t used = resp_parse_whole(p, buf, len, req);
+        if (used != 0) {
+            *consumed = used;
+            return PROTO_OK;
+        }
+        return resp_parse_general(p, buf, len, req, consumed, true);
+    }
+    return resp_parse_general(p, buf, len, req, consumed, false);
 }
