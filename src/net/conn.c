@@ -625,8 +625,10 @@ process_input(struct conn *cn, int64_t *end_ms)
                 cmd_dispatch_native(c, &req);
             }
         }
-        /* args point into the consumed bytes: drop them only after dispatch */
-        buf_consume(&cn->in, used);
+        /* args point into the consumed bytes: drop them only after dispatch
+         * (buf_consume's reset of an emptied buffer is done once, after the
+         * loop) */
+        cn->in.rpos += used;
         if (maxout != 0 && !cn->closing) {
             size_t q = queued_before + buf_unread(&cn->out);
             if (q > maxout) {
@@ -634,6 +636,9 @@ process_input(struct conn *cn, int64_t *end_ms)
                 break;
             }
         }
+    }
+    if (cn->in.rpos >= cn->in.len) {
+        cn->in.rpos = cn->in.len = 0;
     }
     *end_ms = cmdclock_last() / 1000;
     cmdclock_break();
