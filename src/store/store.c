@@ -877,7 +877,9 @@ shard_evict(struct shard *sh, size_t n)
 {
     size_t done = 0, before = sh->mem;
     size_t tm = ht_mem(&sh->ht);
-    while (done < n) {
+    /* eviction.min_items_threshold: a shard keeps at least that many keys */
+    size_t floor = sh->store->ev.min_items;
+    while (done < n && ht_count(&sh->ht) > floor) {
         /* dead items met on the way are released (node_release); the
          * hashes remembered are those of this call only: no chunk is
          * allocated inside it, so their refs still name the same keys */
@@ -919,17 +921,23 @@ shard_evict(struct shard *sh, size_t n)
     return done;
 }
 
-/* Pick the shard to evict from: the one furthest above its share among a
- * few probed round-robin (reads of sh->mem are racy on purpose: a hint). */
+/* Pick the shard to evict from: the fullest of four probed round-robin
+ * (reads of sh->mem are racy on purpose: a hint). With equal capacities,
+ * the fullest shard is the one whose policy is furthest over its own, so
+ * that its eviction is a duel rather than a main victim taken early:
+ * lirs-loop through the server (1 MiB) hit 35.3 % with four probes, 30.9 %
+ * with two, 35.7 % with all eight (whose cost grows with the shards). */
 static unsigned
 pick_shard(struct store *st)
 {
-    unsigned start = atomic_fetch_add(&st->evict_cursor, 1);
+    static _Thread_local unsigned cursor; /* no shared line written */
+    unsigned start = cursor++;
+    unsigned probes = st->nshards < 4 ? st->nshards : 4;
+    unsigned stride = st->nshards / probes;
     unsigned best = start & st->mask;
     size_t best_mem = 0;
-    unsigned probes = st->nshards < 4 ? st->nshards : 4;
     for (unsigned i = 0; i < probes; i++) {
-        unsigned idx = (start + i * (st->nshards / probes)) & st->mask;
+        unsigned idx = (start + i * stride) & st->mask;
         size_t m = __atomic_load_n(&st->shards[idx].mem, __ATOMIC_RELAXED);
         if (m > best_mem) {
             best_mem = m;
@@ -939,27 +947,19 @@ pick_shard(struct store *st)
     return best;
 }
 
-static bool
-items_above_min(struct store *st)
-{
-    if (st->ev.min_items == 0) {
-        return true;
-    }
-    size_t n = 0;
-    for (unsigned i = 0; i < st->nshards; i++) {
-        n += __atomic_load_n(&st->shards[i].ht.t[0].used, __ATOMIC_RELAXED) +
-             __atomic_load_n(&st->shards[i].ht.t[1].used, __ATOMIC_RELAXED);
-    }
-    return n > st->ev.min_items;
-}
-
 static size_t
 step_size(struct store *st, size_t used, size_t max)
 {
     if (st->ev.batch) {
         return st->ev.batch_size ? st->ev.batch_size : 64;
     }
-    size_t n = 8;
+    /* One item a step: a W-TinyLFU evicts once per insert, the window's
+     * candidate dueling the main area's victim. A step of several made room
+     * ahead of the inserts, taking main victims undueled and letting the next
+     * window items into the main area without a duel: through the server,
+     * lirs-loop at 1 MiB (bench/eviction) hit 28.3 % with 8 a step, 34.9 %
+     * with 1 (the simulator gives 36.8 % at that many keys). */
+    size_t n = 1;
     if (st->ev.adaptive && used > max) {
         n = 64; /* over the hard limit: catch up faster */
     }
@@ -984,9 +984,6 @@ store_make_room(struct store *st)
     atomic_store(&st->evicting, true);
     /* Foreground: get back under the high watermark, in bounded steps. */
     for (int rounds = 0; used > high && rounds < 10000; rounds++) {
-        if (!items_above_min(st)) {
-            break;
-        }
         unsigned idx = pick_shard(st);
         struct shard *sh = shard_lock(st, idx);
         size_t n = shard_evict(sh, step_size(st, used, max));
@@ -1063,8 +1060,7 @@ store_evict_step(struct store *st)
         atomic_store(&st->evicting, true);
     }
     size_t low = (size_t)((double)max * st->ev.low_watermark);
-    if (max == 0 || used <= low || atomic_load(&st->policy) == STORE_NOEVICTION ||
-        !items_above_min(st)) {
+    if (max == 0 || used <= low || atomic_load(&st->policy) == STORE_NOEVICTION) {
         atomic_store(&st->evicting, false);
         return 0;
     }
@@ -1077,15 +1073,29 @@ store_evict_step(struct store *st)
     if (paced && !background_may_evict(st, max)) {
         return 0;
     }
-    unsigned idx = pick_shard(st);
-    struct shard *sh = shard_lock(st, idx);
-    size_t before = sh->mem;
-    size_t n = shard_evict(sh, paced ? 8 : step_size(st, used, max) * 4);
-    size_t freed = before > sh->mem ? before - sh->mem : 0;
-    shard_unlock(sh);
+    /* Paced, up to 8 items a step, each from the shard pick_shard finds
+     * fullest (lirs-loop: 34.9 % -> 35.3 % against 8 from one shard). */
     if (paced) {
-        atomic_fetch_sub(&bg_tokens, (int64_t)freed);
+        size_t n = 0;
+        for (int i = 0; i < 8 && atomic_load(&bg_tokens) > 0; i++) {
+            struct shard *sh = shard_lock(st, pick_shard(st));
+            size_t before = sh->mem;
+            size_t done = shard_evict(sh, 1);
+            size_t freed = before > sh->mem ? before - sh->mem : 0;
+            shard_unlock(sh);
+            atomic_fetch_sub(&bg_tokens, (int64_t)freed);
+            if (done == 0) {
+                break;
+            }
+            n += done;
+        }
+        return n;
     }
+    /* Unpaced (over max_memory, or batch): catch up in larger steps. */
+    size_t k = step_size(st, used, max) * 4;
+    struct shard *sh = shard_lock(st, pick_shard(st));
+    size_t n = shard_evict(sh, k < 32 ? 32 : k);
+    shard_unlock(sh);
     return n;
 }
 

@@ -60,7 +60,7 @@ struct store_eviction {
     double low_watermark;    /* ... and go on down to low * max_memory (0.70) */
     bool batch;              /* strategy: batch (true) or gradual (false) */
     unsigned batch_size;     /* items per step for batch */
-    uint64_t min_items;      /* never evict below this many keys */
+    uint64_t min_items;      /* never evict a shard below this many keys */
     bool adaptive;           /* grow the step with the pressure */
     double admission_multiplier;
     double window_ratio;
@@ -77,7 +77,6 @@ struct store {
     _Atomic uint32_t *slot_keys; /* SLOT_COUNT counters */
     struct store_eviction ev;    /* read without lock; changed by CONFIG SET */
     _Atomic bool evicting;       /* between crossing high and reaching low */
-    _Atomic unsigned evict_cursor;
     /* Called by store_flush with every shard lock held (the WAL logs
      * FLUSHALL there). NULL = none. */
     void (*on_flush)(void *ctx);

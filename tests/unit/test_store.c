@@ -397,6 +397,43 @@ test_store_slot_counts_follow_writes(void **state)
     store_destroy(&st);
 }
 
+/* eviction.min_items_threshold is a floor per shard: with room for about
+ * 13 items of 1 KiB in each of 4 shards, a floor of 50 keeps 50 in every
+ * shard (memory goes over the limit and make_room says so), and with no
+ * floor the shards drop well below it. */
+static void
+test_store_min_items_per_shard(void **state)
+{
+    (void)state;
+    for (int floor = 0; floor <= 50; floor += 50) {
+        struct store *st = store_create(4, 64 * 1024, STORE_TINYLFU);
+        struct store_eviction ev = st->ev;
+        ev.min_items = (uint64_t)floor;
+        store_set_eviction(st, &ev);
+        char key[32];
+        for (int i = 0; i < 2000; i++) {
+            snprintf(key, sizeof(key), "k:%d", i);
+            (void)store_make_room(st);
+            struct shard *sh = shard_lock(st, store_shard_of(st, key, strlen(key)));
+            struct item *it = shard_upsert(sh, key, strlen(key), 1000, 0);
+            memset(item_val(it), 'v', item_vlen(it));
+            shard_unlock(sh);
+        }
+        assert_true(store_evicted_total(st) > 0);
+        for (unsigned i = 0; i < st->nshards; i++) {
+            struct shard *sh = shard_lock(st, i);
+            size_t n = ht_count(&sh->ht);
+            shard_unlock(sh);
+            if (floor) {
+                assert_true(n >= 50);
+            } else {
+                assert_true(n < 40);
+            }
+        }
+        store_destroy(&st);
+    }
+}
+
 static void
 test_store_slots(void **state)
 {
@@ -472,6 +509,7 @@ main(void)
         cmocka_unit_test(test_store_item_layouts),
         cmocka_unit_test(test_store_policy_memory_counted),
         cmocka_unit_test(test_store_slots),
+        cmocka_unit_test(test_store_min_items_per_shard),
         cmocka_unit_test(test_store_slot_counts_follow_writes),
         cmocka_unit_test(test_store_scan_all_shards),
     };
