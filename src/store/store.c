@@ -947,23 +947,30 @@ pick_shard(struct store *st)
     return best;
 }
 
+/*
+ * Items a writer's step evicts from shard sh (lock held). A W-TinyLFU
+ * evicts once per insert, the window's candidate dueling the main area's
+ * victim; a step of several makes room ahead of the inserts, taking main
+ * victims undueled. In a small shard that shows: through the server,
+ * lirs-loop at 1 MiB (48 keys a shard) hit 28.3 % with 8 a step and 35.3 %
+ * with 1 (the simulator gives 36.8 % at that many keys), while replays of
+ * 3,000-12,000 keys (zipf-drift-scan, web07, multi2, gli) moved by 0.1 at
+ * most. In a large one a lock round per item costs throughput: 400k keys
+ * in 40 MiB, SETs evicting at 1 item a step ran at 0.82 of the speed of
+ * overwrites, against 0.98 at 8 (bench/eviction, same run, medians of 3).
+ */
+#define SMALL_SHARD_KEYS 1024u
+
 static size_t
-step_size(struct store *st, size_t used, size_t max)
+step_size(struct store *st, struct shard *sh, size_t used, size_t max)
 {
     if (st->ev.batch) {
         return st->ev.batch_size ? st->ev.batch_size : 64;
     }
-    /* One item a step: a W-TinyLFU evicts once per insert, the window's
-     * candidate dueling the main area's victim. A step of several made room
-     * ahead of the inserts, taking main victims undueled and letting the next
-     * window items into the main area without a duel: through the server,
-     * lirs-loop at 1 MiB (bench/eviction) hit 28.3 % with 8 a step, 34.9 %
-     * with 1 (the simulator gives 36.8 % at that many keys). */
-    size_t n = 1;
     if (st->ev.adaptive && used > max) {
-        n = 64; /* over the hard limit: catch up faster */
+        return 64; /* over the hard limit: catch up faster */
     }
-    return n;
+    return ht_count(&sh->ht) <= SMALL_SHARD_KEYS ? 1 : 8;
 }
 
 bool
@@ -986,7 +993,7 @@ store_make_room(struct store *st)
     for (int rounds = 0; used > high && rounds < 10000; rounds++) {
         unsigned idx = pick_shard(st);
         struct shard *sh = shard_lock(st, idx);
-        size_t n = shard_evict(sh, step_size(st, used, max));
+        size_t n = shard_evict(sh, step_size(st, sh, used, max));
         shard_unlock(sh);
         if (n == 0) {
             /* this shard is empty; try the others before giving up */
@@ -1073,27 +1080,17 @@ store_evict_step(struct store *st)
     if (paced && !background_may_evict(st, max)) {
         return 0;
     }
-    /* Paced, up to 8 items a step, each from the shard pick_shard finds
-     * fullest (lirs-loop: 34.9 % -> 35.3 % against 8 from one shard). */
+    struct shard *sh = shard_lock(st, pick_shard(st));
     if (paced) {
-        size_t n = 0;
-        for (int i = 0; i < 8 && atomic_load(&bg_tokens) > 0; i++) {
-            struct shard *sh = shard_lock(st, pick_shard(st));
-            size_t before = sh->mem;
-            size_t done = shard_evict(sh, 1);
-            size_t freed = before > sh->mem ? before - sh->mem : 0;
-            shard_unlock(sh);
-            atomic_fetch_sub(&bg_tokens, (int64_t)freed);
-            if (done == 0) {
-                break;
-            }
-            n += done;
-        }
+        size_t before = sh->mem;
+        size_t n = shard_evict(sh, step_size(st, sh, used, max));
+        size_t freed = before > sh->mem ? before - sh->mem : 0;
+        shard_unlock(sh);
+        atomic_fetch_sub(&bg_tokens, (int64_t)freed);
         return n;
     }
     /* Unpaced (over max_memory, or batch): catch up in larger steps. */
-    size_t k = step_size(st, used, max) * 4;
-    struct shard *sh = shard_lock(st, pick_shard(st));
+    size_t k = step_size(st, sh, used, max) * 4;
     size_t n = shard_evict(sh, k < 32 ? 32 : k);
     shard_unlock(sh);
     return n;
