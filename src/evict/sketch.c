@@ -143,42 +143,48 @@ door_test(const struct sketch *s, uint64_t hash)
     return true;
 }
 
-/* Word index and nibble shift of the key's counter in each row. */
-static void
-counter_slots(const struct sketch *s, uint64_t hash, uint64_t word[4],
-              unsigned shift[4])
+/*
+ * A key's counters: mix64 of its hash picks the block (low bits) and, in the
+ * 20 bits from bit 40, five bits per row r: the low bit chooses word 2r or
+ * 2r+1 of the block, the other four the nibble in it. The four words are
+ * distinct, so the rows are updated independently, without branches.
+ */
+#define ROW_WORD(blk, sel, r) ((blk) + 2u * (r) + (((sel) >> (5u * (r))) & 1u))
+#define ROW_SHIFT(sel, r) ((unsigned)(((sel) >> (5u * (r) + 1u)) & 15u) * 4u)
+
+bool
+sketch__increment_counters(struct sketch *s, uint64_t hash)
 {
     uint64_t m = mix64(hash);
-    uint64_t base = (m & s->block_mask) * WORDS_PER_BLOCK;
+    uint64_t *blk = s->table + (m & s->block_mask) * WORDS_PER_BLOCK;
     uint64_t sel = m >> 40;
+    uint64_t added = 0;
 
-    for (unsigned r = 0; r < 4; r++) {
-        unsigned bits = (unsigned)(sel >> (r * 5)) & 31u;
-        word[r] = base + 2 * r + (bits & 1u);
-        shift[r] = (bits >> 1) * 4;
-    }
+#define ROW_INC(r)                                                        \
+    do {                                                                  \
+        uint64_t *w_ = ROW_WORD(blk, sel, r);                             \
+        unsigned sh_ = ROW_SHIFT(sel, r);                                 \
+        uint64_t up_ = ((*w_ >> sh_) & 15u) != SKETCH_MAX_COUNT;          \
+        *w_ += up_ << sh_;                                                \
+        added |= up_;                                                     \
+    } while (0)
+    ROW_INC(0);
+    ROW_INC(1);
+    ROW_INC(2);
+    ROW_INC(3);
+#undef ROW_INC
+    return added != 0;
 }
 
 void
-sketch_increment(struct sketch *s, uint64_t hash)
+sketch__increment_door(struct sketch *s, uint64_t hash)
 {
-    uint64_t word[4];
-    unsigned shift[4];
-    bool added = false;
-
-    if (s->door != NULL && !door_test_and_set(s, hash)) {
-        added = true;
-    } else {
-        counter_slots(s, hash, word, shift);
-        for (unsigned r = 0; r < 4; r++) {
-            uint64_t v = (s->table[word[r]] >> shift[r]) & 15u;
-            if (v < SKETCH_MAX_COUNT) {
-                s->table[word[r]] += 1ULL << shift[r];
-                added = true;
-            }
+    if (door_test_and_set(s, hash)) {
+        if (!sketch__increment_counters(s, hash)) {
+            return;
         }
     }
-    if (added && ++s->additions >= s->sample_size) {
+    if (++s->additions >= s->sample_size) {
         sketch_halve(s);
     }
 }
@@ -186,16 +192,14 @@ sketch_increment(struct sketch *s, uint64_t hash)
 unsigned
 sketch_estimate(const struct sketch *s, uint64_t hash)
 {
-    uint64_t word[4];
-    unsigned shift[4];
+    uint64_t m = mix64(hash);
+    const uint64_t *blk = s->table + (m & s->block_mask) * WORDS_PER_BLOCK;
+    uint64_t sel = m >> 40;
     unsigned est = SKETCH_MAX_COUNT;
 
-    counter_slots(s, hash, word, shift);
     for (unsigned r = 0; r < 4; r++) {
-        unsigned v = (unsigned)(s->table[word[r]] >> shift[r]) & 15u;
-        if (v < est) {
-            est = v;
-        }
+        unsigned v = (unsigned)(*ROW_WORD(blk, sel, r) >> ROW_SHIFT(sel, r)) & 15u;
+        est = v < est ? v : est;
     }
     if (s->door != NULL && door_test(s, hash)) {
         est++;

@@ -65,7 +65,13 @@ void sketch_deinit(struct sketch *s);
  * May trigger a halving of all counters (O(table size), once every
  * sample_size increments).
  */
-void sketch_increment(struct sketch *s, uint64_t hash);
+static inline void sketch_increment(struct sketch *s, uint64_t hash);
+
+/* Internals of sketch_increment (inline below), not for other callers:
+ * add one to the key's four counters (those below 15), true when any grew;
+ * and the increment of a sketch with a doorkeeper. */
+bool sketch__increment_counters(struct sketch *s, uint64_t hash);
+void sketch__increment_door(struct sketch *s, uint64_t hash);
 
 /* The estimated access count of the key, 0..16 (16 only with doorkeeper). */
 unsigned sketch_estimate(const struct sketch *s, uint64_t hash);
@@ -75,5 +81,16 @@ void sketch_halve(struct sketch *s);
 
 /* Bytes of memory the sketch holds. */
 size_t sketch_bytes(const struct sketch *s);
+
+static inline void
+sketch_increment(struct sketch *s, uint64_t hash)
+{
+    if (s->door != NULL) {
+        sketch__increment_door(s, hash);
+    } else if (sketch__increment_counters(s, hash) &&
+               ++s->additions >= s->sample_size) {
+        sketch_halve(s);
+    }
+}
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * test_sketch.c -- the count-min sketch of the evict layer: counting,
  * saturation at 15, halving (manual and automatic), over-estimation only,
- * and the doorkeeper.
+ * the doorkeeper, and the counter layout against a reference model.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +11,7 @@
 
 #include "evict/sketch.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static uint64_t
@@ -176,6 +177,113 @@ test_resize(void **state)
     sketch_deinit(&s);
 }
 
+/*
+ * Reference model of the counter layout (the specification the sketch must
+ * keep bit for bit: the eviction policy's choices depend on it): mix64 of
+ * the hash, block = low bits, row r takes five bits from bit 40 + 5r, the
+ * low one choosing word 2r or 2r+1, the rest the nibble.
+ */
+static uint64_t
+ref_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static void
+ref_slots(uint64_t block_mask, uint64_t hash, uint64_t word[4], unsigned shift[4])
+{
+    uint64_t m = ref_mix64(hash);
+    uint64_t base = (m & block_mask) * 8;
+    uint64_t sel = m >> 40;
+
+    for (unsigned r = 0; r < 4; r++) {
+        unsigned bits = (unsigned)(sel >> (r * 5)) & 31u;
+        word[r] = base + 2 * r + (bits & 1u);
+        shift[r] = (bits >> 1) * 4;
+    }
+}
+
+/* The reference increment on a plain table; true when a counter grew. */
+static int
+ref_increment(uint64_t *table, uint64_t block_mask, uint64_t hash)
+{
+    uint64_t word[4];
+    unsigned shift[4];
+    int added = 0;
+
+    ref_slots(block_mask, hash, word, shift);
+    for (unsigned r = 0; r < 4; r++) {
+        if (((table[word[r]] >> shift[r]) & 15u) < 15u) {
+            table[word[r]] += 1ULL << shift[r];
+            added = 1;
+        }
+    }
+    return added;
+}
+
+static unsigned
+ref_estimate(const uint64_t *table, uint64_t block_mask, uint64_t hash)
+{
+    uint64_t word[4];
+    unsigned shift[4];
+    unsigned est = 15;
+
+    ref_slots(block_mask, hash, word, shift);
+    for (unsigned r = 0; r < 4; r++) {
+        unsigned v = (unsigned)(table[word[r]] >> shift[r]) & 15u;
+        est = v < est ? v : est;
+    }
+    return est;
+}
+
+static void
+test_matches_reference_layout(void **state)
+{
+    struct sketch s;
+    uint64_t *ref;
+    size_t words;
+    uint64_t additions = 0;
+    uint64_t resets = 0;
+    uint64_t rng = 777;
+
+    (void)state;
+    memset(&s, 0, sizeof(s));
+    sketch_init(&s, 200, 4, false);
+    words = (size_t)(s.block_mask + 1) * 8;
+    ref = calloc(words, sizeof(*ref));
+    assert_non_null(ref);
+    /* Skewed keys (many saturate), across several automatic halvings. */
+    for (int i = 0; i < 200000; i++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t k = (rng >> 33) % ((rng >> 62) == 0 ? 5000 : 40);
+        uint64_t h = key_hash(k);
+
+        sketch_increment(&s, h);
+        if (ref_increment(ref, s.block_mask, h) && ++additions >= s.sample_size) {
+            for (size_t w = 0; w < words; w++) {
+                ref[w] = (ref[w] >> 1) & 0x7777777777777777ULL;
+            }
+            additions /= 2;
+            resets++;
+        }
+        if (i % 1000 == 0) {
+            assert_memory_equal(s.table, ref, words * sizeof(*ref));
+        }
+        assert_int_equal(sketch_estimate(&s, h), ref_estimate(ref, s.block_mask, h));
+    }
+    assert_memory_equal(s.table, ref, words * sizeof(*ref));
+    assert_int_equal(s.additions, additions);
+    assert_int_equal(s.resets, resets);
+    assert_true(resets > 3);
+    free(ref);
+    sketch_deinit(&s);
+}
+
 int
 main(void)
 {
@@ -187,6 +295,7 @@ main(void)
         cmocka_unit_test(test_never_underestimates),
         cmocka_unit_test(test_doorkeeper),
         cmocka_unit_test(test_resize),
+        cmocka_unit_test(test_matches_reference_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
