@@ -1,11 +1,24 @@
 /*
- * slot.c -- CRC16 (XMODEM: poly 0x1021, init 0, no reflection), eight bytes
- * at a time from tables derived at start-up from the byte table below, and
- * the hash-tag rule of Redis Cluster.
+ * slot.c -- CRC16 (XMODEM: poly 0x1021, init 0, no reflection) and the
+ * hash-tag rule of Redis Cluster.
+ *
+ * The CRC takes eight bytes a step: by carry-less multiplication (two
+ * PCLMULQDQ, Barrett reduction) where the CPU has it, else from slicing-by-8
+ * tables derived at start-up from the byte table below. slot_of, on every
+ * keyed command, reads a key of 8 bytes or more once: each word is checked
+ * for a '{' and folded into the CRC in the same pass; keys with a brace,
+ * and short keys, take the general path (memchr, then the CRC of the tag).
  */
 #include "store/slot.h"
 
 #include <string.h>
+
+#if defined(__x86_64__)
+#define SLOT_CLMUL 1
+#include <immintrin.h>
+#else
+#define SLOT_CLMUL 0
+#endif
 
 /* crc_table[i] = CRC16-XMODEM of the byte i followed by a zero byte, i.e.
  * the byte-at-a-time step table (generated, and checked by test_store's
@@ -71,10 +84,10 @@ slot_build_tables(void)
     }
 }
 
-uint16_t
-slot_crc16(const char *buf, size_t len)
+/* The table CRC, for short inputs and CPUs without carry-less multiply. */
+static uint16_t
+crc16_table(const uint8_t *p, size_t len)
 {
-    const uint8_t *p = (const uint8_t *)buf;
     unsigned crc = 0;
 
     for (; len >= 8; p += 8, len -= 8) {
@@ -94,8 +107,123 @@ slot_crc16(const char *buf, size_t len)
     return (uint16_t)crc;
 }
 
-unsigned
-slot_of(const char *key, size_t klen)
+/*
+ * Carry-less multiply (PCLMULQDQ), 8 bytes a step. Over GF(2), with the
+ * message's first byte the highest power: the CRC of M is M * x^16 mod P,
+ * P = x^16 + 0x1021. Appending 8 bytes C to a message of CRC c gives the CRC
+ * (t * x^16) mod P with t = c * x^48 + C, a 64-bit polynomial. That is
+ * reduced by Barrett's method: with mu = floor(x^80 / P) = x^64 + mu_low,
+ * the quotient is q = t + floor(t * mu_low / x^64), and the remainder the
+ * low 16 bits of q * 0x1021 (t * x^16 has none). Two multiplications a step.
+ * Zero bytes in front of a message leave its CRC (initial value 0) alone, so
+ * a length that is not a multiple of 8 starts with its first len % 8 bytes as
+ * a short polynomial.
+ */
+#define CRC_POLY_LOW 0x1021u
+
+#if SLOT_CLMUL
+static int crc_use_clmul;
+static uint64_t crc_mu_low; /* floor(x^80 / P) - x^64, computed at start-up */
+
+static uint64_t
+load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return __builtin_bswap64(v);
+}
+
+static uint32_t
+load_be32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return __builtin_bswap32(v);
+}
+
+__attribute__((target("pclmul,sse2"))) static inline unsigned
+clmul_reduce(uint64_t t)
+{
+    __m128i mu = _mm_cvtsi64_si128((long long)crc_mu_low);
+    __m128i pl = _mm_cvtsi32_si128((int)CRC_POLY_LOW);
+    __m128i h = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)t), mu, 0x00);
+    uint64_t q = t ^ (uint64_t)_mm_cvtsi128_si64(_mm_srli_si128(h, 8));
+    __m128i r = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)q), pl, 0x00);
+
+    return (unsigned)_mm_cvtsi128_si32(r) & 0xffffu;
+}
+
+/* len >= 4 */
+__attribute__((target("pclmul,sse2"))) static uint16_t
+crc16_clmul(const uint8_t *p, size_t len)
+{
+    size_t head = len & 7;
+    unsigned crc = 0;
+
+    if (len < 8) {
+        /* 4..7 bytes, big-endian, from two overlapping loads */
+        uint64_t t = ((uint64_t)load_be32(p) << ((len - 4) * 8)) | load_be32(p + len - 4);
+        return (uint16_t)clmul_reduce(t);
+    }
+    if (head != 0) {
+        crc = clmul_reduce(load_be64(p) >> ((8 - head) * 8));
+        p += head;
+        len -= head;
+    }
+    for (; len > 0; p += 8, len -= 8) {
+        crc = clmul_reduce(((uint64_t)crc << 48) ^ load_be64(p));
+    }
+    return (uint16_t)crc;
+}
+
+__attribute__((constructor)) static void
+slot_init_clmul(void)
+{
+    /* mu = floor(x^80 / P) by long division, one quotient bit per step:
+     * rem holds the 17 dividend bits x^(i+16) .. x^i, the dividend's lower
+     * bits are all 0. The quotient's top bit (x^64) is left out. */
+    uint32_t rem = 1u << 16;
+    uint64_t q = 0;
+
+    for (int i = 64; i >= 0; i--) {
+        unsigned bit = (rem >> 16) & 1u;
+        if (i < 64) {
+            q = (q << 1) | bit;
+        }
+        if (bit) {
+            rem ^= 0x10000u | CRC_POLY_LOW;
+        }
+        rem <<= 1;
+    }
+    crc_mu_low = q;
+    __builtin_cpu_init();
+    crc_use_clmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse2");
+}
+#endif
+
+uint16_t
+slot_crc16(const char *buf, size_t len)
+{
+#if SLOT_CLMUL
+    if (len >= 4 && crc_use_clmul) {
+        return crc16_clmul((const uint8_t *)buf, len);
+    }
+#endif
+    return crc16_table((const uint8_t *)buf, len);
+}
+
+/* Nonzero when one of the 8 bytes of x is '{' (the classic zero-byte test on
+ * x ^ "{{{{{{{{"; exact for "is there one", which is all that is asked). */
+static inline uint64_t
+has_open_brace(uint64_t x)
+{
+    uint64_t v = x ^ 0x7b7b7b7b7b7b7b7bULL;
+    return (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL;
+}
+
+/* The slot by the hash-tag rule, the general way. */
+static unsigned
+slot_of_tagged(const char *key, size_t klen)
 {
     const char *open = memchr(key, '{', klen);
     if (open) {
@@ -107,3 +235,47 @@ slot_of(const char *key, size_t klen)
     }
     return slot_crc16(key, klen) & (SLOT_COUNT - 1);
 }
+
+/*
+ * A key of 8 bytes or more with no '{' (by far the common case) in one pass:
+ * each 8-byte word is tested for a brace and, while there is none, folded
+ * into the CRC (crc16_clmul's steps). A brace anywhere sends the key to
+ * slot_of_tagged.
+ */
+#if SLOT_CLMUL
+__attribute__((target("pclmul,sse2"))) unsigned
+slot_of(const char *key, size_t klen)
+{
+    const uint8_t *p = (const uint8_t *)key;
+    size_t head = klen & 7;
+    unsigned crc = 0;
+    uint64_t v;
+
+    if (klen < 8 || !crc_use_clmul) {
+        return slot_of_tagged(key, klen);
+    }
+    if (head != 0) {
+        memcpy(&v, p, 8);
+        if (has_open_brace(v)) {
+            return slot_of_tagged(key, klen);
+        }
+        crc = clmul_reduce(__builtin_bswap64(v) >> ((8 - head) * 8));
+        p += head;
+        klen -= head;
+    }
+    for (; klen > 0; p += 8, klen -= 8) {
+        memcpy(&v, p, 8);
+        if (has_open_brace(v)) {
+            return slot_of_tagged(key, (size_t)(p - (const uint8_t *)key) + klen);
+        }
+        crc = clmul_reduce(((uint64_t)crc << 48) ^ __builtin_bswap64(v));
+    }
+    return crc & (SLOT_COUNT - 1);
+}
+#else
+unsigned
+slot_of(const char *key, size_t klen)
+{
+    return slot_of_tagged(key, klen);
+}
+#endif
