@@ -36,6 +36,10 @@
 #include "store/ht.h"
 
 #include <string.h>
+/* XXH3 compiled in here (the same function as the library's): a short key
+ * is hashed without the call through the PLT and the length dispatch of
+ * the shared library. */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "util/mem.h"
@@ -174,11 +178,6 @@ ht_deinit(struct ht *h)
     ht_init(h, h->slab);
 }
 
-size_t
-ht_mem(const struct ht *h)
-{
-    return h->mem;
-}
 
 /* ---- migration bookkeeping ---- */
 
@@ -206,7 +205,27 @@ probe_start(const struct ht *h, int t, size_t g)
 
 /* ---- one table ---- */
 
-static bool
+/* item_key_eq with the common key lengths 8..16 compared by two
+ * overlapping word loads each side (no call); other lengths by memcmp. */
+static inline bool
+key_eq(const struct item *it, const char *key, size_t klen)
+{
+    if (item_klen(it) != klen) {
+        return false;
+    }
+    const char *k = item_key(it);
+    if (klen >= 8 && klen <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, k, 8);
+        memcpy(&b0, key, 8);
+        memcpy(&a1, k + klen - 8, 8);
+        memcpy(&b1, key + klen - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(k, key, klen) == 0;
+}
+
+static inline __attribute__((always_inline)) bool
 table_find(struct ht *h, int t, const char *key, size_t klen, uint64_t hash, struct pos *p)
 {
     const struct ht_table *tb = &h->t[t];
@@ -222,7 +241,7 @@ table_find(struct ht *h, int t, const char *key, size_t klen, uint64_t hash, str
         for (uint64_t m = match(tags, tag); m; m &= m - 1) {
             unsigned i = first_slot(m);
             h->key_cmps++;
-            if (item_key_eq(AT(h, gr->ref[i]), key, klen)) {
+            if (key_eq(AT(h, gr->ref[i]), key, klen)) {
                 p->t = t;
                 p->g = g;
                 p->i = i;
@@ -239,13 +258,20 @@ table_find(struct ht *h, int t, const char *key, size_t klen, uint64_t hash, str
     return false;
 }
 
-static bool
+/* The second table only while migrating (rare): out of line. */
+static __attribute__((noinline)) bool
+find_pos_new(struct ht *h, const char *key, size_t klen, uint64_t hash, struct pos *p)
+{
+    return table_find(h, 1, key, klen, hash, p);
+}
+
+static inline __attribute__((always_inline)) bool
 find_pos(struct ht *h, const char *key, size_t klen, uint64_t hash, struct pos *p)
 {
     if (table_find(h, 0, key, klen, hash, p)) {
         return true;
     }
-    return h->migrating && table_find(h, 1, key, klen, hash, p);
+    return h->migrating && find_pos_new(h, key, klen, hash, p);
 }
 
 /* Put ref in the first free slot of its probe sequence (the key is known

@@ -89,7 +89,11 @@ ht_slots(const struct ht *h)
 void ht_reserve(struct ht *h, size_t n);
 
 /* Bytes of the tables (pages really held). */
-size_t ht_mem(const struct ht *h);
+static inline size_t
+ht_mem(const struct ht *h)
+{
+    return h->mem;
+}
 
 /* Prefetch for a lookup of `hash` that follows soon: stage 0 the home
  * group(s), stage 1 (after stage 0 had time to land) the item of the
