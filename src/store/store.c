@@ -871,14 +871,13 @@ store_set_policy(struct store *st, enum store_policy policy)
     }
 }
 
-/* Evict up to n items from one shard (lock held). Returns how many. */
+/* Evict up to n items from one shard (lock held), leaving it at least
+ * `floor` keys. Returns how many. */
 static size_t
-shard_evict(struct shard *sh, size_t n)
+shard_evict(struct shard *sh, size_t n, size_t floor)
 {
     size_t done = 0, before = sh->mem;
     size_t tm = ht_mem(&sh->ht);
-    /* eviction.min_items_threshold: a shard keeps at least that many keys */
-    size_t floor = sh->store->ev.min_items;
     while (done < n && ht_count(&sh->ht) > floor) {
         /* dead items met on the way are released (node_release); the
          * hashes remembered are those of this call only: no chunk is
@@ -961,6 +960,16 @@ pick_shard(struct store *st)
  */
 #define SMALL_SHARD_KEYS 1024u
 
+/* eviction.min_items_threshold: the keys a shard keeps while memory is
+ * between the watermarks and max_memory. Above max_memory itself the floor
+ * gives way, so that a write under tinylfu or lru never fails for room
+ * (10 keys in each of 8 shards is 8 MB at 100 KB values). */
+static size_t
+key_floor(const struct store *st, size_t used, size_t max)
+{
+    return used > max ? 0 : st->ev.min_items;
+}
+
 static size_t
 step_size(struct store *st, struct shard *sh, size_t used, size_t max)
 {
@@ -993,14 +1002,14 @@ store_make_room(struct store *st)
     for (int rounds = 0; used > high && rounds < 10000; rounds++) {
         unsigned idx = pick_shard(st);
         struct shard *sh = shard_lock(st, idx);
-        size_t n = shard_evict(sh, step_size(st, sh, used, max));
+        size_t n = shard_evict(sh, step_size(st, sh, used, max), key_floor(st, used, max));
         shard_unlock(sh);
         if (n == 0) {
             /* this shard is empty; try the others before giving up */
             bool any = false;
             for (unsigned i = 0; i < st->nshards && !any; i++) {
                 sh = shard_lock(st, i);
-                any = shard_evict(sh, 1) > 0;
+                any = shard_evict(sh, 1, key_floor(st, used, max)) > 0;
                 shard_unlock(sh);
             }
             if (!any) {
@@ -1083,7 +1092,7 @@ store_evict_step(struct store *st)
     struct shard *sh = shard_lock(st, pick_shard(st));
     if (paced) {
         size_t before = sh->mem;
-        size_t n = shard_evict(sh, step_size(st, sh, used, max));
+        size_t n = shard_evict(sh, step_size(st, sh, used, max), key_floor(st, used, max));
         size_t freed = before > sh->mem ? before - sh->mem : 0;
         shard_unlock(sh);
         atomic_fetch_sub(&bg_tokens, (int64_t)freed);
@@ -1091,7 +1100,7 @@ store_evict_step(struct store *st)
     }
     /* Unpaced (over max_memory, or batch): catch up in larger steps. */
     size_t k = step_size(st, sh, used, max) * 4;
-    size_t n = shard_evict(sh, k < 32 ? 32 : k);
+    size_t n = shard_evict(sh, k < 32 ? 32 : k, key_floor(st, used, max));
     shard_unlock(sh);
     return n;
 }

@@ -397,37 +397,45 @@ test_store_slot_counts_follow_writes(void **state)
     store_destroy(&st);
 }
 
-/* eviction.min_items_threshold is a floor per shard: with room for about
- * 13 items of 1 KiB in each of 4 shards, a floor of 50 keeps 50 in every
- * shard (memory goes over the limit and make_room says so), and with no
- * floor the shards drop well below it. */
+/* eviction.min_items_threshold is a floor per shard while memory is under
+ * max_memory: with room for about 110 items of 100 bytes a shard under the
+ * high watermark, a floor of 125 keeps 125 in every shard (memory sits
+ * between the watermark and the limit) and no floor lets them drop below
+ * it. A floor that does not fit in max_memory gives way: writes still find
+ * room and memory stays under the limit. */
 static void
 test_store_min_items_per_shard(void **state)
 {
     (void)state;
-    for (int floor = 0; floor <= 50; floor += 50) {
-        struct store *st = store_create(4, 64 * 1024, STORE_TINYLFU);
+    const size_t max = 64 * 1024;
+    const uint64_t floors[] = {0, 125, 100000};
+    for (int f = 0; f < 3; f++) {
+        struct store *st = store_create(4, max, STORE_TINYLFU);
         struct store_eviction ev = st->ev;
-        ev.min_items = (uint64_t)floor;
+        ev.min_items = floors[f];
         store_set_eviction(st, &ev);
         char key[32];
-        for (int i = 0; i < 2000; i++) {
+        for (int i = 0; i < 5000; i++) {
             snprintf(key, sizeof(key), "k:%d", i);
-            (void)store_make_room(st);
+            assert_true(store_make_room(st));
             struct shard *sh = shard_lock(st, store_shard_of(st, key, strlen(key)));
-            struct item *it = shard_upsert(sh, key, strlen(key), 1000, 0);
+            struct item *it = shard_upsert(sh, key, strlen(key), 100, 0);
             memset(item_val(it), 'v', item_vlen(it));
             shard_unlock(sh);
         }
+        assert_true(store_make_room(st));
         assert_true(store_evicted_total(st) > 0);
+        assert_true(store_memory_exact(st) <= max);
         for (unsigned i = 0; i < st->nshards; i++) {
             struct shard *sh = shard_lock(st, i);
             size_t n = ht_count(&sh->ht);
             shard_unlock(sh);
-            if (floor) {
-                assert_true(n >= 50);
+            if (floors[f] == 0) {
+                assert_true(n < 125);
+            } else if (floors[f] == 125) {
+                assert_true(n >= 125);
             } else {
-                assert_true(n < 40);
+                assert_true(n < 200); /* the floor gave way at the limit */
             }
         }
         store_destroy(&st);
