@@ -127,8 +127,8 @@ lookup_build(void)
     }
 }
 
-const struct cmd *
-cmd_lookup(const char *name, size_t len)
+static inline __attribute__((always_inline)) const struct cmd *
+lookup(const char *name, size_t len)
 {
     uint64_t w0, w1;
     if (len == 0 || len > LOOKUP_MAX_LEN) {
@@ -146,8 +146,16 @@ cmd_lookup(const char *name, size_t len)
     return NULL;
 }
 
-void
-cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv)
+const struct cmd *
+cmd_lookup(const char *name, size_t len)
+{
+    return lookup(name, len);
+}
+
+/* The call and its accounting; inline in cmd_dispatch (the RESP path),
+ * out of line as cmd_call for the others. */
+static inline __attribute__((always_inline)) void
+call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv)
 {
     struct tstats *ts = tstats_self();
     size_t start = c->r.out->len;
@@ -190,6 +198,12 @@ cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *ar
 }
 
 void
+cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv)
+{
+    call(cmd, c, argc, argv);
+}
+
+void
 cmd_reply_arity(struct client *c, const char *name)
 {
     reply_errorf(&c->r, "ERR wrong number of arguments for '%s' command", name);
@@ -202,7 +216,7 @@ cmd_reply_unknown_subcommand(struct client *c, const struct proto_arg *sub, cons
     reply_errorf(&c->r, "ERR unknown subcommand '%.*s'. Try %s HELP.", n, sub->ptr, cmd);
 }
 
-static void
+static __attribute__((noinline, cold)) void
 reject(struct client *c, const struct cmd *cmd, const char *err)
 {
     if (cmd) {
@@ -211,7 +225,7 @@ reject(struct client *c, const struct cmd *cmd, const char *err)
     reply_error(&c->r, err);
 }
 
-static void
+static __attribute__((noinline, cold)) void
 unknown_command(struct client *c, int argc, struct proto_arg *argv)
 {
     char args[512];
@@ -235,6 +249,28 @@ cmd_auth_required(const struct client *c)
     return server.auth_tokens != NULL && server.auth_tokens[0] != NULL && !c->authed;
 }
 
+static __attribute__((noinline, cold)) void
+reject_arity(struct client *c, const struct cmd *cmd)
+{
+    char err[128];
+    snprintf(err, sizeof(err), "ERR wrong number of arguments for '%s' command", cmd->name);
+    reject(c, cmd, err);
+}
+
+/* A write while the write-ahead log is failing: refused (true). */
+static __attribute__((noinline)) bool
+reject_if_durable_failing(struct client *c, const struct cmd *cmd)
+{
+    char msg[200];
+    if (durable_error(msg, sizeof(msg)) != 0) {
+        char err[300];
+        snprintf(err, sizeof(err), "MISCONF write-ahead log failing, writes refused: %s", msg);
+        reject(c, cmd, err);
+        return true;
+    }
+    return false;
+}
+
 void
 cmd_dispatch(struct client *c, struct proto_req *req)
 {
@@ -242,20 +278,18 @@ cmd_dispatch(struct client *c, struct proto_req *req)
         return;
     }
     struct proto_arg *argv = req->argv;
-    const struct cmd *cmd = cmd_lookup(argv[0].ptr, argv[0].len);
-    if (cmd == NULL) {
+    const struct cmd *cmd = lookup(argv[0].ptr, argv[0].len);
+    if (__builtin_expect(cmd == NULL, 0)) {
         unknown_command(c, req->argc, argv);
         return;
     }
-    if ((cmd->arity > 0 && req->argc != cmd->arity) ||
-        (cmd->arity < 0 && req->argc < -cmd->arity)) {
-        char err[128];
-        snprintf(err, sizeof(err), "ERR wrong number of arguments for '%s' command",
-                 cmd->name);
-        reject(c, cmd, err);
+    if (__builtin_expect((cmd->arity > 0 && req->argc != cmd->arity) ||
+                             (cmd->arity < 0 && req->argc < -cmd->arity),
+                         0)) {
+        reject_arity(c, cmd);
         return;
     }
-    if (cmd_auth_required(c) && !(cmd->flags & CMD_NOAUTH)) {
+    if (__builtin_expect(cmd_auth_required(c) && !(cmd->flags & CMD_NOAUTH), 0)) {
         reject(c, cmd, "NOAUTH Authentication required.");
         return;
     }
@@ -263,17 +297,10 @@ cmd_dispatch(struct client *c, struct proto_req *req)
         reject(c, cmd, ERR_OOM);
         return;
     }
-    if ((cmd->flags & CMD_WRITE) && durable_enabled()) {
-        char msg[200];
-        if (durable_error(msg, sizeof(msg)) != 0) {
-            char err[300];
-            snprintf(err, sizeof(err), "MISCONF write-ahead log failing, writes refused: %s",
-                     msg);
-            reject(c, cmd, err);
-            return;
-        }
+    if ((cmd->flags & CMD_WRITE) && durable_enabled() && reject_if_durable_failing(c, cmd)) {
+        return;
     }
-    cmd_call(cmd, c, req->argc, argv);
+    call(cmd, c, req->argc, argv);
 }
 
 void
