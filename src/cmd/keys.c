@@ -19,20 +19,6 @@
 static _Atomic uint64_t dirty_base;
 
 struct item *
-key_read(struct shard *sh, const struct proto_arg *k, int64_t now)
-{
-    struct item *it = shard_find(sh, k->ptr, k->len, now);
-    struct tstats *ts = tstats_self();
-    if (it) {
-        STAT_INC(ts->hits);
-    } else {
-        STAT_INC(ts->misses);
-        shard_note_miss(sh, k->ptr, k->len);
-    }
-    return it;
-}
-
-struct item *
 key_set(struct shard *sh, const struct proto_arg *k, const void *v, size_t vlen,
         int64_t expire)
 {
@@ -43,7 +29,7 @@ key_set(struct shard *sh, const struct proto_arg *k, const void *v, size_t vlen,
     return it;
 }
 
-static void
+static inline void
 changed(void)
 {
     STAT_INC(tstats_self()->changes);
@@ -122,6 +108,10 @@ prop_group_end(struct client *c)
 void
 prop_set(struct client *c, const struct item *it)
 {
+    if (!durable_enabled()) {
+        changed(); /* what logrec would do: no record to build */
+        return;
+    }
     struct wal_rec rec = {.type = WAL_REC_SET,
                           .key = item_key(it),
                           .klen = item_klen(it),

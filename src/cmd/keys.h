@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cmd/args.h"
 #include "cmd/client.h"
 #include "core/server.h"
 #include "proto/proto.h"
@@ -31,8 +32,21 @@ key_lock(const struct proto_arg *k)
     return shard_lock(server.store, key_shard(k));
 }
 
-/* Look a key up for reading, counting a keyspace hit or miss. */
-struct item *key_read(struct shard *sh, const struct proto_arg *k, int64_t now);
+/* Look a key up for reading, counting a keyspace hit or miss (inline: the
+ * lookup of every read command). */
+static inline struct item *
+key_read(struct shard *sh, const struct proto_arg *k, int64_t now)
+{
+    struct item *it = shard_find(sh, k->ptr, k->len, now);
+    struct tstats *ts = tstats_self();
+    if (it) {
+        STAT_INC(ts->hits);
+    } else {
+        STAT_INC(ts->misses);
+        shard_note_miss(sh, k->ptr, k->len);
+    }
+    return it;
+}
 /* Look a key up for writing (no hit/miss accounting). */
 static inline struct item *
 key_write(struct shard *sh, const struct proto_arg *k, int64_t now)

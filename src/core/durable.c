@@ -37,11 +37,7 @@ static struct {
     durable_wake_fn wake;
 } D;
 
-bool
-durable_enabled(void)
-{
-    return D.wal != NULL;
-}
+bool durable__on;
 
 bool
 durable_sync(void)
@@ -471,6 +467,7 @@ durable_open(const struct config *cfg, durable_wake_fn wake, char *err, size_t e
         return -1;
     }
     D.wal = persist_wal(D.p);
+    durable__on = D.wal != NULL;
     D.sync = pc.sync == WAL_SYNC_ALWAYS;
     server.store->on_evict = on_evict;
     log_info("recovered",
@@ -493,6 +490,7 @@ durable_close(void)
         server.store->on_evict = NULL;
         persist_close(&D.p);
         D.wal = NULL;
+        durable__on = false;
     }
 }
 

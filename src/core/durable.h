@@ -27,7 +27,15 @@ int durable_open(const struct config *cfg, durable_wake_fn wake, char *err, size
 /* Flush and close (SIGTERM). */
 void durable_close(void);
 
-bool durable_enabled(void);
+/* Whether a write-ahead log is open: set by durable_open before the workers
+ * start and cleared by durable_close after they stop. Inline (one load):
+ * every write asks. */
+extern bool durable__on;
+static inline bool
+durable_enabled(void)
+{
+    return durable__on;
+}
 /* The sync policy: replies wait for durable_lsn(). */
 bool durable_sync(void);
 uint64_t durable_lsn(void);
