@@ -210,6 +210,11 @@ cmd_set(struct client *c, int argc, struct proto_arg *argv)
 {
     int flags;
     struct proto_arg *expire;
+    if (argc == 3) {
+        /* plain SET k v, the common case: no option to parse */
+        set_generic(c, 0, &argv[1], &argv[2], NULL, "set", false);
+        return;
+    }
     if (!parse_set_flags(c, argc, argv, 3, false, &flags, &expire)) {
         return;
     }
