@@ -5,9 +5,10 @@
  * The CRC takes eight bytes a step: by carry-less multiplication (two
  * PCLMULQDQ, Barrett reduction) where the CPU has it, else from slicing-by-8
  * tables derived at start-up from the byte table below. slot_of, on every
- * keyed command, reads a key of 8 bytes or more once: each word is checked
- * for a '{' and folded into the CRC in the same pass; keys with a brace,
- * and short keys, take the general path (memchr, then the CRC of the tag).
+ * keyed command, tests a key of 8 bytes or more for a '{' 16 bytes at a
+ * time (SSE2) and, without one, folds it straight into the CRC; keys with a
+ * brace, and short keys, take the general path (memchr, then the CRC of the
+ * tag).
  */
 #include "store/slot.h"
 
@@ -212,17 +213,9 @@ slot_crc16(const char *buf, size_t len)
     return crc16_table((const uint8_t *)buf, len);
 }
 
-/* Nonzero when one of the 8 bytes of x is '{' (the classic zero-byte test on
- * x ^ "{{{{{{{{"; exact for "is there one", which is all that is asked). */
-static inline uint64_t
-has_open_brace(uint64_t x)
-{
-    uint64_t v = x ^ 0x7b7b7b7b7b7b7b7bULL;
-    return (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL;
-}
-
-/* The slot by the hash-tag rule, the general way. */
-static unsigned
+/* The slot by the hash-tag rule, the general way (out of line: slot_of's
+ * fast path then needs no saved registers). */
+static __attribute__((noinline)) unsigned
 slot_of_tagged(const char *key, size_t klen)
 {
     const char *open = memchr(key, '{', klen);
@@ -237,38 +230,54 @@ slot_of_tagged(const char *key, size_t klen)
 }
 
 /*
- * A key of 8 bytes or more with no '{' (by far the common case) in one pass:
- * each 8-byte word is tested for a brace and, while there is none, folded
- * into the CRC (crc16_clmul's steps). A brace anywhere sends the key to
- * slot_of_tagged.
+ * A key of 8 bytes or more with no '{' (by far the common case): the brace
+ * test takes 16 bytes at once (SSE2 byte compare, overlapping loads for the
+ * tail), then the CRC folds the key 8 bytes a step (crc16_clmul's steps).
+ * A brace anywhere sends the key to slot_of_tagged.
  */
 #if SLOT_CLMUL
+__attribute__((target("pclmul,sse2"))) static inline int
+has_brace_sse(const uint8_t *p, size_t klen)
+{
+    const __m128i brace = _mm_set1_epi8('{');
+    __m128i v;
+    int m = 0;
+
+    if (klen < 16) {
+        uint64_t lo, hi;
+        memcpy(&lo, p, 8);
+        memcpy(&hi, p + klen - 8, 8);
+        v = _mm_set_epi64x((long long)hi, (long long)lo);
+        return _mm_movemask_epi8(_mm_cmpeq_epi8(v, brace));
+    }
+    for (size_t i = 0; i + 16 <= klen; i += 16) {
+        v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        m |= _mm_movemask_epi8(_mm_cmpeq_epi8(v, brace));
+    }
+    if (klen & 15) {
+        v = _mm_loadu_si128((const __m128i *)(const void *)(p + klen - 16));
+        m |= _mm_movemask_epi8(_mm_cmpeq_epi8(v, brace));
+    }
+    return m;
+}
+
 __attribute__((target("pclmul,sse2"))) unsigned
 slot_of(const char *key, size_t klen)
 {
     const uint8_t *p = (const uint8_t *)key;
     size_t head = klen & 7;
     unsigned crc = 0;
-    uint64_t v;
 
-    if (klen < 8 || !crc_use_clmul) {
+    if (klen < 8 || !crc_use_clmul || has_brace_sse(p, klen)) {
         return slot_of_tagged(key, klen);
     }
     if (head != 0) {
-        memcpy(&v, p, 8);
-        if (has_open_brace(v)) {
-            return slot_of_tagged(key, klen);
-        }
-        crc = clmul_reduce(__builtin_bswap64(v) >> ((8 - head) * 8));
+        crc = clmul_reduce(load_be64(p) >> ((8 - head) * 8));
         p += head;
         klen -= head;
     }
     for (; klen > 0; p += 8, klen -= 8) {
-        memcpy(&v, p, 8);
-        if (has_open_brace(v)) {
-            return slot_of_tagged(key, (size_t)(p - (const uint8_t *)key) + klen);
-        }
-        crc = clmul_reduce(((uint64_t)crc << 48) ^ __builtin_bswap64(v));
+        crc = clmul_reduce(((uint64_t)crc << 48) ^ load_be64(p));
     }
     return crc & (SLOT_COUNT - 1);
 }
