@@ -484,15 +484,82 @@ ht_prefetch(const struct ht *h, uint64_t hash, int stage)
     }
 }
 
-struct item *
-ht_find(struct ht *h, const char *key, size_t klen, uint64_t hash)
+/* The memcmp of key_eq, out of line: the lookup loop then makes no call
+ * for the common key lengths and keeps its values in registers. */
+static __attribute__((noinline)) bool
+key_eq_call(const struct item *it, const char *key, size_t klen)
+{
+    return memcmp(item_key(it), key, klen) == 0;
+}
+
+/* table_find of t[0] when no migration is going on (probes start at the
+ * home group), returning the item itself. */
+static inline struct item *
+find_item(struct ht *h, const char *key, size_t klen, uint64_t hash)
+{
+    const struct ht_table *tb = &h->t[0];
+    size_t n = tb->ngroups;
+    if (tb->used == 0) {
+        return NULL;
+    }
+    size_t g = home(hash, n);
+    uint8_t tag = tag_of(hash);
+    for (size_t k = 0; k < n; k++) {
+        const struct ht_group *gr = &tb->g[g];
+        uint64_t tags = tags_load(gr);
+        for (uint64_t m = match(tags, tag); m; m &= m - 1) {
+            struct item *it = AT(h, gr->ref[first_slot(m)]);
+            h->key_cmps++;
+            if (item_klen(it) != klen) {
+                continue;
+            }
+            if (klen >= 8 && klen <= 16) {
+                const char *ik = item_key(it);
+                uint64_t a0, a1, b0, b1;
+                memcpy(&a0, ik, 8);
+                memcpy(&b0, key, 8);
+                memcpy(&a1, ik + klen - 8, 8);
+                memcpy(&b1, key + klen - 8, 8);
+                if (((a0 ^ b0) | (a1 ^ b1)) == 0) {
+                    return it;
+                }
+            } else if (key_eq_call(it, key, klen)) {
+                return it;
+            }
+        }
+        if (empties(tags)) {
+            return NULL;
+        }
+        if (++g == n) {
+            g = 0;
+        }
+    }
+    return NULL;
+}
+
+/* ht_find while a migration is going on: it moves a group or two first
+ * (which may end it), then probes both tables. */
+static __attribute__((noinline)) struct item *
+find_migrating(struct ht *h, const char *key, size_t klen, uint64_t hash)
 {
     step(h);
+    if (!h->migrating) {
+        return find_item(h, key, klen, hash);
+    }
     struct pos p;
     if (!find_pos(h, key, klen, hash, &p)) {
         return NULL;
     }
     return AT(h, h->t[p.t].g[p.g].ref[p.i]);
+}
+
+struct item *
+ht_find(struct ht *h, const char *key, size_t klen, uint64_t hash)
+{
+    if (__builtin_expect(h->migrating, 0)) {
+        return find_migrating(h, key, klen, hash);
+    }
+    return find_item(h, key, klen, hash); /* step() would do nothing */
 }
 
 void
