@@ -151,22 +151,27 @@ door_test(const struct sketch *s, uint64_t hash)
  */
 #define ROW_WORD(blk, sel, r) ((blk) + 2u * (r) + (((sel) >> (5u * (r))) & 1u))
 #define ROW_SHIFT(sel, r) ((unsigned)(((sel) >> (5u * (r) + 1u)) & 15u) * 4u)
+/* The same two from the unshifted mix m (sel = m >> 40), one shift and one
+ * mask each: the word's byte offset in the row pair and the nibble's shift. */
+#define ROW_WORD_M(blk, m, r)                                                   \
+    ((uint64_t *)(void *)((char *)((blk) + 2u * (r)) + (((m) >> (37u + 5u * (r))) & 8u)))
+#define ROW_SHIFT_M(m, r) ((unsigned)((m) >> (39u + 5u * (r))) & 60u)
 
 bool
 sketch__increment_counters(struct sketch *s, uint64_t hash)
 {
     uint64_t m = mix64(hash);
     uint64_t *blk = s->table + (m & s->block_mask) * WORDS_PER_BLOCK;
-    uint64_t sel = m >> 40;
     uint64_t added = 0;
 
 #define ROW_INC(r)                                                        \
     do {                                                                  \
-        uint64_t *w_ = ROW_WORD(blk, sel, r);                             \
-        unsigned sh_ = ROW_SHIFT(sel, r);                                 \
-        uint64_t up_ = ((*w_ >> sh_) & 15u) != SKETCH_MAX_COUNT;          \
-        *w_ += up_ << sh_;                                                \
-        added |= up_;                                                     \
+        uint64_t *w_ = ROW_WORD_M(blk, m, r);                             \
+        unsigned sh_ = ROW_SHIFT_M(m, r);                                 \
+        uint64_t inc_ = (uint64_t)(((*w_ >> sh_) & 15u) != SKETCH_MAX_COUNT) \
+                        << sh_;                                           \
+        *w_ += inc_;                                                      \
+        added |= inc_;                                                    \
     } while (0)
     ROW_INC(0);
     ROW_INC(1);
