@@ -696,22 +696,46 @@ resp_parse_whole(struct resp_parser *p, const char *buf, size_t len, struct prot
     if ((size_t)count > p->argv_cap) {
         return 0; /* the general path grows argv (no call here: no frame) */
     }
+    struct proto_arg *argv = p->argv;
     for (int i = 0; i < (int)count; i++) {
         long long blen;
-        if (q == end || *q != '$') {
+        unsigned d;
+        /* The shortest whole bulk, "$0\r\n\r\n", has 6 bytes: with fewer
+         * left the request is incomplete either way. With 6, the length
+         * line of 1 or 2 digits (nearly all) is read without more bounds
+         * checks; longer ones go through resp_fast_digits. */
+        if (end - q < 6 || q[0] != '$') {
             return 0;
         }
-        q++;
-        blen = resp_fast_digits(&q, end);
-        if (blen < 0 || blen > max_bulk || (size_t)(end - q) < (size_t)blen + 2) {
+        d = (unsigned char)q[1] - (unsigned)'0';
+        if (d > 9) {
             return 0;
         }
-        p->argv[i].ptr = q;
-        p->argv[i].len = (size_t)blen;
+        if (q[2] == '\r') {
+            blen = d;
+            q += 4;
+        } else {
+            unsigned d1 = (unsigned char)q[2] - (unsigned)'0';
+            if (d1 <= 9 && d != 0 && q[3] == '\r') {
+                blen = d * 10 + d1;
+                q += 5;
+            } else {
+                q++;
+                blen = resp_fast_digits(&q, end);
+                if (blen < 0) {
+                    return 0;
+                }
+            }
+        }
+        if (blen > max_bulk || (size_t)(end - q) < (size_t)blen + 2) {
+            return 0;
+        }
+        argv[i].ptr = q;
+        argv[i].len = (size_t)blen;
         q += blen + 2;
     }
     req->argc = (int)count;
-    req->argv = p->argv;
+    req->argv = argv;
     return (size_t)(q - buf);
 }
 
