@@ -534,26 +534,12 @@ rate_allows(struct conn *cn)
     return false;
 }
 
-/* Execute the complete requests in cn->in, for at most TURN_BUDGET_US.
- * Stops at a protocol error or QUIT (close_after_reply), and when the client
- * was dropped. Returns true when the turn ended with input left over (the
- * caller queues the connection for another turn).
- *
- * Per-request work is kept to parsing and dispatch: the settings read here
- * (rate limiting on/off, max_output_buffer), the idle clock (c->last_ms) and
- * the input byte counter are read or written once per turn, and the output
- * limit is checked per request against the bytes queued before the turn
- * (wbuf and tls_out do not change while requests run) plus cn->out.
- *
- * Clock: the turn reads the wall clock once (cmdclock_begin); the commands
- * chain their readings from it (core/cmdclock.h), the idle stamp and the
- * turn budget use it, and *end_ms is the time the turn ended (for the
- * write-progress stamp of the flush after it), from the chain. */
 /*
  * Pipelined requests wait on memory: in a real run the index group and the
  * item of each key miss the caches, and those two loads were a third of
- * the server's CPU time at P16. When the input holds several whole RESP
- * requests, their keys (argv[1]) are found first and the cache lines the
+ * the server's CPU time at P16. When the input holds several whole requests
+ * (RESP or native lines), their keys (argv[1]: resp_peek_keys,
+ * text_peek_keys) are found first and the cache lines the
  * lookups will touch are prefetched for all of them at once, so the misses
  * overlap instead of being paid one request at a time. The prefetch runs
  * under each shard's lock (store_prefetch reads the table), stage 0 (index
@@ -563,69 +549,14 @@ rate_allows(struct conn *cn)
  */
 #define PREFETCH_MAX 16 /* <= 32: a uint32_t marks the keys done */
 
-/* A length line "<digits>\r\n" at *qp (1 to 9 digits); -1 if not one. */
-static inline __attribute__((always_inline)) long
-peek_len(const char **qp, const char *end)
-{
-    const char *q = *qp;
-    if (end - q < 3) {
-        return -1;
-    }
-    unsigned d = (unsigned char)q[0] - (unsigned)'0';
-    if (d > 9) {
-        return -1;
-    }
-    if (q[1] == '\r') {
-        *qp = q + 3;
-        return d;
-    }
-    const char *lim = end - q > 10 ? q + 10 : end - 2;
-    long v = d;
-    for (q++; q < lim && (d = (unsigned char)*q - (unsigned)'0') <= 9; q++) {
-        v = v * 10 + d;
-    }
-    if (q >= end - 1 || *q != '\r') {
-        return -1;
-    }
-    *qp = q + 2;
-    return v;
-}
-
 static void
 prefetch_pipeline(struct conn *cn)
 {
-    const char *b = buf_rptr(&cn->in);
-    const char *end = b + buf_unread(&cn->in);
     const char *key[PREFETCH_MAX];
     size_t klen[PREFETCH_MAX];
-    int n = 0;
-
-    while (n < PREFETCH_MAX && end - b > 4 && *b == '*') {
-        const char *q = b + 1;
-        long cnt = peek_len(&q, end);
-        if (cnt < 2) {
-            break;
-        }
-        for (long i = 0; i < cnt; i++) {
-            long bl;
-            if (q == end || *q != '$') {
-                goto scanned;
-            }
-            q++;
-            bl = peek_len(&q, end);
-            if (bl < 0 || end - q < bl + 2) {
-                goto scanned;
-            }
-            if (i == 1) {
-                key[n] = q;
-                klen[n] = (size_t)bl;
-            }
-            q += bl + 2;
-        }
-        n++;
-        b = q;
-    }
-scanned:
+    int n = cn->mode == MODE_RESP
+                ? resp_peek_keys(buf_rptr(&cn->in), buf_unread(&cn->in), key, klen, PREFETCH_MAX)
+                : text_peek_keys(buf_rptr(&cn->in), buf_unread(&cn->in), key, klen, PREFETCH_MAX);
     if (n < 2) {
         return; /* one request (or none): nothing to overlap */
     }
@@ -654,6 +585,21 @@ scanned:
     }
 }
 
+/* Execute the complete requests in cn->in, for at most TURN_BUDGET_US.
+ * Stops at a protocol error or QUIT (close_after_reply), and when the client
+ * was dropped. Returns true when the turn ended with input left over (the
+ * caller queues the connection for another turn).
+ *
+ * Per-request work is kept to parsing and dispatch: the settings read here
+ * (rate limiting on/off, max_output_buffer), the idle clock (c->last_ms) and
+ * the input byte counter are read or written once per turn, and the output
+ * limit is checked per request against the bytes queued before the turn
+ * (wbuf and tls_out do not change while requests run) plus cn->out.
+ *
+ * Clock: the turn reads the wall clock once (cmdclock_begin); the commands
+ * chain their readings from it (core/cmdclock.h), the idle stamp and the
+ * turn budget use it, and *end_ms is the time the turn ended (for the
+ * write-progress stamp of the flush after it), from the chain. */
 static bool
 process_input(struct conn *cn, int64_t *end_ms)
 {
@@ -668,7 +614,7 @@ process_input(struct conn *cn, int64_t *end_ms)
     size_t queued_before = buf_unread(&cn->wbuf) + buf_unread(&cn->tls_out);
     uint64_t in_bytes = 0;
     bool more = false;
-    if (cn->mode == MODE_RESP && c->authed && !c->close_after_reply && !cn->closing) {
+    if (cn->mode != MODE_UNKNOWN && c->authed && !c->close_after_reply && !cn->closing) {
         prefetch_pipeline(cn);
     }
     while (buf_unread(&cn->in) > 0 && !c->close_after_reply && !cn->closing) {

@@ -293,3 +293,47 @@ text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req 
     }
     return text_parse_general(p, buf, len, req, consumed);
 }
+
+static inline bool
+is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+int
+text_peek_keys(const char *buf, size_t len, const char **key, size_t *klen, int max)
+{
+    const char *b = buf;
+    const char *end = buf + len;
+    int n = 0;
+
+    while (n < max && b < end) {
+        const char *nl = memchr(b, '\n', (size_t)(end - b));
+        if (nl == NULL) {
+            break;
+        }
+        const char *eol = nl > b && nl[-1] == '\r' ? nl - 1 : nl;
+        const char *q = b;
+        while (q < eol && is_blank(*q)) {
+            q++;
+        }
+        while (q < eol && !is_blank(*q)) {
+            q++; /* the command name */
+        }
+        while (q < eol && is_blank(*q)) {
+            q++;
+        }
+        if (q == eol) {
+            break; /* no key */
+        }
+        const char *k = q;
+        while (q < eol && !is_blank(*q)) {
+            q++;
+        }
+        key[n] = k;
+        klen[n] = (size_t)(q - k);
+        n++;
+        b = nl + 1;
+    }
+    return n;
+}

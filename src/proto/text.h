@@ -59,6 +59,17 @@ void text_parser_reset(struct text_parser *p);
 int text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
                size_t *consumed);
 
+/*
+ * A look ahead, for prefetching: the second token (the key) of each whole
+ * line at the start of buf[0..len), at most max of them. Stops at the first
+ * line that is not complete or has fewer than two tokens. Fills key[i]
+ * (pointing into buf) and klen[i]; returns how many. A hint only:
+ * text_parse decides what the requests are; wherever it accepts one of
+ * these lines, its argv[1] is the key found here (fuzz_text checks that).
+ * Reads nothing outside buf[0..len).
+ */
+int text_peek_keys(const char *buf, size_t len, const char **key, size_t *klen, int max);
+
 /* After PROTO_EPROTO: the error text ("line too long"); "" otherwise.
  * A static string. */
 const char *text_parser_error(const struct text_parser *p);

@@ -13,6 +13,9 @@
  *     pieces, moving the unconsumed bytes to a new block before every call
  *     (ASan catches a parser that kept a stale pointer), gives the same
  *     sequence of requests and the same ending.
+ *   - resp_peek_keys (the prefetch look-ahead) reads nothing outside the input
+ *     (an exactly-sized copy: ASan) and, for every request it found that
+ *     resp_parse then accepts, found that request's argv[1].
  * The "too big" limits depend, as in Redis, on how much has arrived when no
  * terminator is in sight, so the equivalence check runs on inputs shorter
  * than those limits; a second pass with a tiny max_inline checks only the
@@ -189,6 +192,40 @@ drive(const struct opts *op, const uint8_t *in, size_t len, uint32_t mode, struc
     resp_parser_deinit(&p);
 }
 
+static void
+check_peek(const uint8_t *in, size_t len)
+{
+    enum { MAX = 32 };
+    const char *key[MAX];
+    size_t klen[MAX];
+    char *buf = xmalloc(len ? len : 1);
+    memcpy(buf, in, len);
+    int n = resp_peek_keys(buf, len, key, klen, MAX);
+    if (n < 0 || n > MAX) {
+        abort();
+    }
+    struct resp_parser p;
+    resp_parser_init(&p);
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        struct proto_req req;
+        size_t used = 0;
+        if (key[i] < buf || key[i] + klen[i] > buf + len) {
+            abort();
+        }
+        if (resp_parse(&p, buf + off, len - off, &req, &used) != PROTO_OK) {
+            break; /* a hint may run ahead of what the parser accepts */
+        }
+        if (req.argc < 2 || req.argv[1].len != klen[i] ||
+            memcmp(req.argv[1].ptr, key[i], klen[i]) != 0) {
+            abort();
+        }
+        off += used;
+    }
+    resp_parser_deinit(&p);
+    free(buf);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -204,6 +241,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     op.max_inline = RESP_DEFAULT_MAX_INLINE;
     data++;
     size--;
+    check_peek(data, size);
 
     if (size < RESP_DEFAULT_MAX_INLINE) {
         drive(&op, data, size, 0, &whole);

@@ -11,7 +11,10 @@
  *   - feeding the same stream whole, one byte at a time or in pseudo-random
  *     pieces, moving the unconsumed bytes to a new block before every call,
  *     gives the same lines and the same ending. The line limit is decided
- *     independently of how the bytes arrive, so this holds for every limit.
+ *     independently of how the bytes arrive, so this holds for every limit;
+ *   - text_peek_keys (the prefetch look-ahead) reads nothing outside the
+ *     input (an exactly-sized copy: ASan) and, for every line it found that
+ *     text_parse then accepts, found that line's argv[1].
  *
  * text.c is #included so that libFuzzer's coverage instrumentation covers it
  * (the crabcore library is built without it).
@@ -142,6 +145,41 @@ drive(size_t max_line, const uint8_t *in, size_t len, uint32_t mode, struct out 
     text_parser_deinit(&p);
 }
 
+static void
+check_peek(const uint8_t *in, size_t len, size_t max_line)
+{
+    enum { MAX = 32 };
+    const char *key[MAX];
+    size_t klen[MAX];
+    char *buf = xmalloc(len ? len : 1);
+    memcpy(buf, in, len);
+    int n = text_peek_keys(buf, len, key, klen, MAX);
+    if (n < 0 || n > MAX) {
+        abort();
+    }
+    struct text_parser p;
+    text_parser_init(&p);
+    p.max_line = max_line;
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        struct proto_req req;
+        size_t used = 0;
+        if (key[i] < buf || klen[i] == 0 || key[i] + klen[i] > buf + len) {
+            abort();
+        }
+        if (text_parse(&p, buf + off, len - off, &req, &used) != PROTO_OK) {
+            break; /* a hint may run ahead of what the parser accepts */
+        }
+        if (req.argc < 2 || req.argv[1].len != klen[i] ||
+            memcmp(req.argv[1].ptr, key[i], klen[i]) != 0) {
+            abort();
+        }
+        off += used;
+    }
+    text_parser_deinit(&p);
+    free(buf);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -155,6 +193,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     max_line = data[0] < 200 ? (size_t)data[0] : TEXT_DEFAULT_MAX_LINE;
     data++;
     size--;
+    check_peek(data, size, max_line);
 
     drive(max_line, data, size, 0, &whole);
     modes[2] = 3 + (uint32_t)size * 2654435761u;

@@ -815,6 +815,29 @@ test_fast_path_matches_general(void **state)
     }
 }
 
+/* resp_peek_keys: the keys of the whole requests in front, stopping at a
+ * partial one, an inline one or one without a key. */
+static void
+test_peek_keys(void **state)
+{
+    (void)state;
+    const char *key[4];
+    size_t klen[4];
+    const char in[] = "*2\r\n$3\r\nGET\r\n$1\r\na\r\n"
+                      "*3\r\n$3\r\nSET\r\n$2\r\nbc\r\n$1\r\nv\r\n"
+                      "*2\r\n$3\r\nGET\r\n$3\r\nde";
+    assert_int_equal(resp_peek_keys(in, strlen(in), key, klen, 4), 2);
+    assert_int_equal(klen[0], 1);
+    assert_memory_equal(key[0], "a", 1);
+    assert_int_equal(klen[1], 2);
+    assert_memory_equal(key[1], "bc", 2);
+    assert_int_equal(resp_peek_keys(in, strlen(in), key, klen, 1), 1);
+    const char *stops[] = {"*1\r\n$4\r\nPING\r\n", "GET a\r\n", "*2\r\n$-1\r\n", ""};
+    for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+        assert_int_equal(resp_peek_keys(stops[i], strlen(stops[i]), key, klen, 4), 0);
+    }
+}
+
 int
 main(void)
 {
@@ -837,6 +860,7 @@ main(void)
         cmocka_unit_test(test_big_bulk_linear),
         cmocka_unit_test(test_trickle_linear),
         cmocka_unit_test(test_no_rescan),
+        cmocka_unit_test(test_peek_keys),
         cmocka_unit_test(test_fast_path_matches_general),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -462,6 +462,26 @@ test_fast_path_matches_general(void **state)
     }
 }
 
+/* text_peek_keys: the second token of each whole line in front, stopping at
+ * a partial line or one without a key. */
+static void
+test_peek_keys(void **state)
+{
+    (void)state;
+    const char *key[4];
+    size_t klen[4];
+    const char in[] = "GET a\r\n  PUT\t bc v 60\nGET de";
+    assert_int_equal(text_peek_keys(in, strlen(in), key, klen, 4), 2);
+    assert_int_equal(klen[0], 1);
+    assert_memory_equal(key[0], "a", 1);
+    assert_int_equal(klen[1], 2);
+    assert_memory_equal(key[1], "bc", 2);
+    const char *stops[] = {"PING\r\nGET a\r\n", "\r\n", "GET a", ""};
+    for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+        assert_int_equal(text_peek_keys(stops[i], strlen(stops[i]), key, klen, 4), 0);
+    }
+}
+
 int
 main(void)
 {
@@ -478,6 +498,7 @@ main(void)
         cmocka_unit_test(test_no_rescan),
         cmocka_unit_test(test_fast_path_blocks),
         cmocka_unit_test(test_fast_path_limit),
+        cmocka_unit_test(test_peek_keys),
         cmocka_unit_test(test_fast_path_matches_general),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
