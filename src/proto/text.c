@@ -38,6 +38,8 @@
 
 #include "util/mem.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -300,6 +302,66 @@ is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
+/* The key of the line [b, eol), or false when it has fewer than two
+ * tokens: byte by byte. */
+static bool
+peek_line_key(const char *b, const char *eol, const char **key, size_t *klen)
+{
+    const char *q = b;
+    while (q < eol && is_blank(*q)) {
+        q++;
+    }
+    while (q < eol && !is_blank(*q)) {
+        q++; /* the command name */
+    }
+    while (q < eol && is_blank(*q)) {
+        q++;
+    }
+    if (q == eol) {
+        return false; /* no key */
+    }
+    const char *k = q;
+    while (q < eol && !is_blank(*q)) {
+        q++;
+    }
+    *key = k;
+    *klen = (size_t)(q - k);
+    return true;
+}
+
+#ifdef TEXT_FAST
+/* The same for a line of at most 32 bytes with 32 readable bytes at b: one
+ * bit per byte that separates (space, tab, or past the line's end), and the
+ * tokens are the runs of clear bits. */
+static inline bool
+peek_line_key32(const char *b, size_t n, const char **key, size_t *klen)
+{
+    const __m128i sp = _mm_set1_epi8(' ');
+    const __m128i tab = _mm_set1_epi8('\t');
+    __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)b);
+    __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(b + 16));
+    uint64_t m0 = (uint32_t)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(v0, sp), _mm_cmpeq_epi8(v0, tab)));
+    uint64_t m1 = (uint32_t)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(v1, sp), _mm_cmpeq_epi8(v1, tab)));
+    uint64_t m = m0 | m1 << 16 | ~0ULL << n; /* n <= 32 */
+    if (~m == 0) {
+        return false;
+    }
+    unsigned s0 = (unsigned)__builtin_ctzll(~m);            /* command name */
+    unsigned e0 = (unsigned)__builtin_ctzll(m & ~0ULL << s0);
+    uint64_t rest = ~m & ~0ULL << e0;                        /* e0 < 64 */
+    if (rest == 0) {
+        return false; /* no key */
+    }
+    unsigned s1 = (unsigned)__builtin_ctzll(rest);
+    unsigned e1 = (unsigned)__builtin_ctzll(m & ~0ULL << s1);
+    *key = b + s1;
+    *klen = e1 - s1;
+    return true;
+}
+#endif
+
 int
 text_peek_keys(const char *buf, size_t len, const char **key, size_t *klen, int max)
 {
@@ -313,25 +375,18 @@ text_peek_keys(const char *buf, size_t len, const char **key, size_t *klen, int 
             break;
         }
         const char *eol = nl > b && nl[-1] == '\r' ? nl - 1 : nl;
-        const char *q = b;
-        while (q < eol && is_blank(*q)) {
-            q++;
+        bool ok;
+#ifdef TEXT_FAST
+        if (eol - b <= 32 && end - b >= 32) {
+            ok = peek_line_key32(b, (size_t)(eol - b), &key[n], &klen[n]);
+        } else
+#endif
+        {
+            ok = peek_line_key(b, eol, &key[n], &klen[n]);
         }
-        while (q < eol && !is_blank(*q)) {
-            q++; /* the command name */
+        if (!ok) {
+            break;
         }
-        while (q < eol && is_blank(*q)) {
-            q++;
-        }
-        if (q == eol) {
-            break; /* no key */
-        }
-        const char *k = q;
-        while (q < eol && !is_blank(*q)) {
-            q++;
-        }
-        key[n] = k;
-        klen[n] = (size_t)(q - k);
         n++;
         b = nl + 1;
     }

@@ -476,6 +476,15 @@ test_peek_keys(void **state)
     assert_memory_equal(key[0], "a", 1);
     assert_int_equal(klen[1], 2);
     assert_memory_equal(key[1], "bc", 2);
+    /* lines with 32 bytes or more after their start take the SSE2 path */
+    const char in2[] = "  GET  k1  \r\nPUT\tk22 v\r\nGET k333\rx\r\nPING\r\nPING\r\nPING\r\n";
+    assert_int_equal(text_peek_keys(in2, strlen(in2), key, klen, 4), 3);
+    assert_int_equal(klen[0], 2);
+    assert_memory_equal(key[0], "k1", 2);
+    assert_int_equal(klen[1], 3);
+    assert_memory_equal(key[1], "k22", 3);
+    assert_int_equal(klen[2], 6);
+    assert_memory_equal(key[2], "k333\rx", 6);
     const char *stops[] = {"PING\r\nGET a\r\n", "\r\n", "GET a", ""};
     for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
         assert_int_equal(text_peek_keys(stops[i], strlen(stops[i]), key, klen, 4), 0);
