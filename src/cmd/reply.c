@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -152,32 +153,10 @@ reply_bulk_slow(struct reply *r, const void *p, size_t n)
     r->out->len += total;
 }
 
-void
-reply_bulk(struct reply *r, const void *p, size_t n)
+/* Copy n <= 16 bytes by overlapping loads and stores (no call). */
+static inline void
+copy_small(char *d, const char *s, size_t n)
 {
-    /* The hot reply of GET for short values: RESP, at most 16 bytes, room
-     * in the buffer. Plain stores, the value copied by two overlapping
-     * loads and stores, no call (so no stack frame); anything else is
-     * reply_bulk_slow, a tail call. */
-    struct buf *b = r->out;
-    size_t nd = n < 10 ? 1 : 2;
-    size_t total = n + nd + 5;
-    if (r->proto == REPLY_NATIVE || n > 16 || b->cap - b->len < total) {
-        reply_bulk_slow(r, p, n);
-        return;
-    }
-    const char *s = p;
-    char *w = b->data + b->len;
-    char *d = w + nd + 3;
-    w[0] = '$';
-    if (nd == 1) {
-        w[1] = (char)('0' + n);
-    } else { /* 10 to 16 */
-        w[1] = '1';
-        w[2] = (char)('0' + n - 10);
-    }
-    w[nd + 1] = '\r';
-    w[nd + 2] = '\n';
     if (n >= 8) {
         uint64_t x, y;
         memcpy(&x, s, 8);
@@ -195,6 +174,37 @@ reply_bulk(struct reply *r, const void *p, size_t n)
         d[n / 2] = s[n / 2];
         d[n - 1] = s[n - 1];
     }
+}
+
+void
+reply_bulk(struct reply *r, const void *p, size_t n)
+{
+    /* The hot reply of GET for short values: at most 16 bytes, room in the
+     * buffer. Plain stores, the value copied by copy_small, no call (so no
+     * stack frame); anything else is reply_bulk_slow, a tail call. RESP
+     * writes "$<n>\r\n<value>\r\n", native "<value>\r\n". */
+    struct buf *b = r->out;
+    bool native = r->proto == REPLY_NATIVE;
+    size_t nd = native ? 0 : n < 10 ? 1 : 2;
+    size_t head = native ? 0 : nd + 3;
+    size_t total = head + n + 2;
+    if (n > 16 || b->cap - b->len < total) {
+        reply_bulk_slow(r, p, n);
+        return;
+    }
+    char *w = b->data + b->len;
+    if (!native) {
+        w[0] = '$';
+        if (nd == 1) {
+            w[1] = (char)('0' + n);
+        } else { /* 10 to 16 */
+            w[1] = '1';
+            w[2] = (char)('0' + n - 10);
+        }
+        w[nd + 1] = '\r';
+        w[nd + 2] = '\n';
+    }
+    copy_small(w + head, p, n);
     w[total - 2] = '\r';
     w[total - 1] = '\n';
     b->len += total;
