@@ -30,6 +30,7 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
+#include "core/durable.h"
 #include "util/clock.h"
 
 bool cmd_auth_required(const struct client *c);
@@ -130,6 +131,19 @@ remap(struct client *c, size_t start, enum int_map map)
     }
 }
 
+/* A write while the write-ahead log is failing is refused, as over RESP
+ * (MISCONF there): true after replying the error. */
+static __attribute__((noinline)) bool
+native_refuse_write(struct reply *r)
+{
+    char msg[200];
+    if (durable_error(msg, sizeof(msg)) == 0) {
+        return false;
+    }
+    reply_errorf(r, "ERR write-ahead log failing, writes refused: %s", msg);
+    return true;
+}
+
 void
 cmd_dispatch_native(struct client *c, struct proto_req *req)
 {
@@ -178,6 +192,9 @@ cmd_dispatch_native(struct client *c, struct proto_req *req)
     const struct cmd *cmd = &cmd_table[v->id];
     if ((cmd->flags & CMD_DENYOOM) && !store_make_room(server.store)) {
         reply_error(r, ERR_OOM);
+        return;
+    }
+    if ((cmd->flags & CMD_WRITE) && durable_enabled() && native_refuse_write(r)) {
         return;
     }
     if (v->id == CMD_ID_set && req->argc == 4) {

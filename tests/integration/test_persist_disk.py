@@ -17,6 +17,7 @@ The tmpfs is unmounted in teardown whatever happened (lazily if still busy).
 """
 
 import os
+import socket
 import subprocess
 import time
 
@@ -111,6 +112,13 @@ def test_disk_full_refuses_writes_keeps_reads_and_resumes(small_disk):
             with pytest.raises(redis.ResponseError) as e:
                 r.execute_command(*cmd)
             assert "write-ahead log failing" in str(e.value), (cmd, e.value)
+        # the native protocol refuses writes too, and still reads
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(b"PUT new x\r\nGET k0\r\n")
+            f = s.makefile("rb")
+            line = f.readline()
+            assert line.startswith(b"ERROR: write-ahead log failing, writes refused"), line
+            assert f.readline() == value(0) + b"\r\n"
         # reads go on
         assert r.get("k0") == value(0)
         assert r.get("k1") == value(1)
