@@ -205,9 +205,17 @@ probe_start(const struct ht *h, int t, size_t g)
 
 /* ---- one table ---- */
 
+/* The memcmp of key_eq, out of line: the lookup loop then makes no call
+ * for the common key lengths and keeps its values in registers. */
+static __attribute__((noinline)) bool
+key_eq_call(const struct item *it, const char *key, size_t klen)
+{
+    return memcmp(item_key(it), key, klen) == 0;
+}
+
 /* item_key_eq with the common key lengths 8..16 compared by two
  * overlapping word loads each side (no call); other lengths by memcmp. */
-static inline bool
+static inline __attribute__((always_inline)) bool
 key_eq(const struct item *it, const char *key, size_t klen)
 {
     if (item_klen(it) != klen) {
@@ -222,11 +230,15 @@ key_eq(const struct item *it, const char *key, size_t klen)
         memcpy(&b1, key + klen - 8, 8);
         return ((a0 ^ b0) | (a1 ^ b1)) == 0;
     }
-    return memcmp(k, key, klen) == 0;
+    return key_eq_call(it, key, klen);
 }
 
+/* The probe of table t for hash, matching by key, or by reference when
+ * key is NULL (ref is then the item's; key comparisons are not counted).
+ * Inlined into each caller with its constant arguments. */
 static inline __attribute__((always_inline)) bool
-table_find(struct ht *h, int t, const char *key, size_t klen, uint64_t hash, struct pos *p)
+table_probe(struct ht *h, int t, const char *key, size_t klen, uint32_t ref,
+            uint64_t hash, struct pos *p)
 {
     const struct ht_table *tb = &h->t[t];
     if (tb->used == 0) {
@@ -240,8 +252,14 @@ table_find(struct ht *h, int t, const char *key, size_t klen, uint64_t hash, str
         uint64_t tags = tags_load(gr);
         for (uint64_t m = match(tags, tag); m; m &= m - 1) {
             unsigned i = first_slot(m);
-            h->key_cmps++;
-            if (key_eq(AT(h, gr->ref[i]), key, klen)) {
+            bool hit;
+            if (key == NULL) {
+                hit = gr->ref[i] == ref;
+            } else {
+                h->key_cmps++;
+                hit = key_eq(AT(h, gr->ref[i]), key, klen);
+            }
+            if (hit) {
                 p->t = t;
                 p->g = g;
                 p->i = i;
@@ -256,6 +274,12 @@ table_find(struct ht *h, int t, const char *key, size_t klen, uint64_t hash, str
         }
     }
     return false;
+}
+
+static inline __attribute__((always_inline)) bool
+table_find(struct ht *h, int t, const char *key, size_t klen, uint64_t hash, struct pos *p)
+{
+    return table_probe(h, t, key, klen, 0, hash, p);
 }
 
 /* The second table only while migrating (rare): out of line. */
@@ -484,14 +508,6 @@ ht_prefetch(const struct ht *h, uint64_t hash, int stage)
     }
 }
 
-/* The memcmp of key_eq, out of line: the lookup loop then makes no call
- * for the common key lengths and keeps its values in registers. */
-static __attribute__((noinline)) bool
-key_eq_call(const struct item *it, const char *key, size_t klen)
-{
-    return memcmp(item_key(it), key, klen) == 0;
-}
-
 /* table_find of t[0] when no migration is going on (probes start at the
  * home group), returning the item itself. */
 static inline struct item *
@@ -510,20 +526,7 @@ find_item(struct ht *h, const char *key, size_t klen, uint64_t hash)
         for (uint64_t m = match(tags, tag); m; m &= m - 1) {
             struct item *it = AT(h, gr->ref[first_slot(m)]);
             h->key_cmps++;
-            if (item_klen(it) != klen) {
-                continue;
-            }
-            if (klen >= 8 && klen <= 16) {
-                const char *ik = item_key(it);
-                uint64_t a0, a1, b0, b1;
-                memcpy(&a0, ik, 8);
-                memcpy(&b0, key, 8);
-                memcpy(&a1, ik + klen - 8, 8);
-                memcpy(&b1, key + klen - 8, 8);
-                if (((a0 ^ b0) | (a1 ^ b1)) == 0) {
-                    return it;
-                }
-            } else if (key_eq_call(it, key, klen)) {
+            if (key_eq(it, key, klen)) {
                 return it;
             }
         }
@@ -601,35 +604,9 @@ ht_remove(struct ht *h, const char *key, size_t klen, uint64_t hash)
 
 /* table_find by reference: the tag narrows the slots, the ref decides. */
 static bool
-table_find_ref(const struct ht *h, int t, uint32_t ref, uint64_t hash, struct pos *p)
+table_find_ref(struct ht *h, int t, uint32_t ref, uint64_t hash, struct pos *p)
 {
-    const struct ht_table *tb = &h->t[t];
-    if (tb->used == 0) {
-        return false;
-    }
-    size_t n = tb->ngroups;
-    size_t g = probe_start(h, t, home(hash, n));
-    uint8_t tag = tag_of(hash);
-    for (size_t k = 0; k < n; k++) {
-        const struct ht_group *gr = &tb->g[g];
-        uint64_t tags = tags_load(gr);
-        for (uint64_t m = match(tags, tag); m; m &= m - 1) {
-            unsigned i = first_slot(m);
-            if (gr->ref[i] == ref) {
-                p->t = t;
-                p->g = g;
-                p->i = i;
-                return true;
-            }
-        }
-        if (empties(tags)) {
-            return false;
-        }
-        if (++g == n) {
-            g = 0;
-        }
-    }
-    return false;
+    return table_probe(h, t, NULL, 0, ref, hash, p);
 }
 
 bool
