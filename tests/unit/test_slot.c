@@ -126,12 +126,41 @@ test_slot_of_braces_everywhere(void **state)
     assert_int_equal(slot_of("key:000000012345", 16), slot_model("key:000000012345", 16));
 }
 
+static void
+test_slot_known_values(void **state)
+{
+    (void)state;
+    /* Values from the Redis Cluster specification and CLUSTER KEYSLOT. */
+    assert_int_equal(slot_crc16("123456789", 9), 0x31C3);
+    assert_int_equal(slot_of("foo", 3), 12182);
+    assert_int_equal(slot_of("bar", 3), 5061);
+    assert_int_equal(slot_of("hello", 5), 866);
+    assert_int_equal(slot_of("", 0), 0);
+}
+
+static void
+test_slot_hash_tags(void **state)
+{
+    (void)state;
+    assert_int_equal(slot_of("{user1000}.following", 21), slot_of("user1000", 8));
+    assert_int_equal(slot_of("{user1000}.followers", 21), slot_of("user1000", 8));
+    /* empty tag: whole key hashed */
+    assert_int_equal(slot_of("foo{}{bar}", 10), slot_crc16("foo{}{bar}", 10) & 16383);
+    /* only the first { counts */
+    assert_int_equal(slot_of("foo{{bar}}zap", 13), slot_of("{bar", 4));
+    assert_int_equal(slot_of("foo{bar}{zap}", 13), slot_of("bar", 3));
+    /* no closing brace */
+    assert_int_equal(slot_of("foo{bar", 7), slot_crc16("foo{bar", 7) & 16383);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc_every_length_and_alignment),
         cmocka_unit_test(test_slot_of_braces_everywhere),
+        cmocka_unit_test(test_slot_known_values),
+        cmocka_unit_test(test_slot_hash_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

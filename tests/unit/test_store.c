@@ -26,65 +26,6 @@ mk_in(struct shard *sh, const char *key, const char *val, int64_t expire)
     return it;
 }
 
-/* ---- slots ---- */
-
-static void
-test_slot_known_values(void **state)
-{
-    (void)state;
-    /* Values from the Redis Cluster specification and CLUSTER KEYSLOT. */
-    assert_int_equal(slot_crc16("123456789", 9), 0x31C3);
-    assert_int_equal(slot_of("foo", 3), 12182);
-    assert_int_equal(slot_of("bar", 3), 5061);
-    assert_int_equal(slot_of("hello", 5), 866);
-    assert_int_equal(slot_of("", 0), 0);
-}
-
-/* Bit-at-a-time CRC16-XMODEM, the definition, against the table version. */
-static uint16_t
-crc16_bitwise(const unsigned char *p, size_t n)
-{
-    uint16_t crc = 0;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= (uint16_t)(p[i] << 8);
-        for (int b = 0; b < 8; b++) {
-            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
-        }
-    }
-    return crc;
-}
-
-static void
-test_slot_crc_matches_definition(void **state)
-{
-    (void)state;
-    unsigned char buf[64];
-    uint32_t x = 12345;
-    for (int round = 0; round < 2000; round++) {
-        size_t n = (size_t)round % sizeof(buf);
-        for (size_t i = 0; i < n; i++) {
-            x = x * 1103515245u + 12345u;
-            buf[i] = (unsigned char)(x >> 16);
-        }
-        assert_int_equal(slot_crc16((const char *)buf, n), crc16_bitwise(buf, n));
-    }
-}
-
-static void
-test_slot_hash_tags(void **state)
-{
-    (void)state;
-    assert_int_equal(slot_of("{user1000}.following", 21), slot_of("user1000", 8));
-    assert_int_equal(slot_of("{user1000}.followers", 21), slot_of("user1000", 8));
-    /* empty tag: whole key hashed */
-    assert_int_equal(slot_of("foo{}{bar}", 10), slot_crc16("foo{}{bar}", 10) & 16383);
-    /* only the first { counts */
-    assert_int_equal(slot_of("foo{{bar}}zap", 13), slot_of("{bar", 4));
-    assert_int_equal(slot_of("foo{bar}{zap}", 13), slot_of("bar", 3));
-    /* no closing brace */
-    assert_int_equal(slot_of("foo{bar", 7), slot_crc16("foo{bar", 7) & 16383);
-}
-
 struct seen {
     unsigned char *bits;
     size_t visits;
@@ -507,10 +448,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_slot_known_values),
-        cmocka_unit_test(test_slot_hash_tags),
         cmocka_unit_test(test_item_free_mem),
-        cmocka_unit_test(test_slot_crc_matches_definition),
         cmocka_unit_test(test_store_put_find_delete_memory),
         cmocka_unit_test(test_store_lazy_expiry),
         cmocka_unit_test(test_store_active_expiry),
