@@ -1090,18 +1090,17 @@ store_evict_step(struct store *st)
         return 0;
     }
     struct shard *sh = shard_lock(st, pick_shard(st));
-    if (paced) {
-        size_t before = sh->mem;
-        size_t n = shard_evict(sh, step_size(st, sh, used, max), key_floor(st, used, max));
-        size_t freed = before > sh->mem ? before - sh->mem : 0;
-        shard_unlock(sh);
-        atomic_fetch_sub(&bg_tokens, (int64_t)freed);
-        return n;
+    size_t k = step_size(st, sh, used, max);
+    if (!paced) {
+        k = k * 4 < 32 ? 32 : k * 4; /* over max_memory, or batch: catch up */
     }
-    /* Unpaced (over max_memory, or batch): catch up in larger steps. */
-    size_t k = step_size(st, sh, used, max) * 4;
-    size_t n = shard_evict(sh, k < 32 ? 32 : k, key_floor(st, used, max));
+    size_t before = sh->mem;
+    size_t n = shard_evict(sh, k, key_floor(st, used, max));
+    size_t freed = before > sh->mem ? before - sh->mem : 0;
     shard_unlock(sh);
+    if (paced) {
+        atomic_fetch_sub(&bg_tokens, (int64_t)freed);
+    }
     return n;
 }
 
