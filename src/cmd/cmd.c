@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cmd/args.h"
+#include "cmd/call.h"
 #include "cmd/slowlog.h"
 #include "cmd/keys.h"
 #include "core/cmdclock.h"
@@ -152,57 +153,6 @@ cmd_lookup(const char *name, size_t len)
     return lookup(name, len);
 }
 
-/* The call and its accounting; inline in cmd_dispatch (the RESP path),
- * out of line as cmd_call for the others. */
-static inline __attribute__((always_inline)) void
-call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv)
-{
-    struct tstats *ts = tstats_self();
-    size_t start = c->r.out->len;
-    /* One wall-clock time gives both the command's time (expiry decisions)
-     * and the start of its duration; within a batch it is the end of the
-     * previous command (core/cmdclock.h). A clock step backwards counts as 0. */
-    int64_t t0 = cmdclock_start();
-    cmd_now_ms = t0 / 1000;
-    c->wal_err = 0;
-    prop_begin(c);
-    cmd->fn(c, argc, argv);
-    prop_begin(NULL);
-    cmd_now_ms = 0;
-    if (c->wal_err != 0) {
-        /* Applied in memory but not logged: do not acknowledge it. */
-        c->r.out->len = start;
-        reply_error(&c->r, "MISCONF write-ahead log failing, this write was not persisted");
-    }
-    int64_t dt = cmdclock_end() - t0;
-    if (dt < 0) {
-        dt = 0;
-    }
-    struct cmd_stat *s = &ts->cmd[cmd->id];
-    STAT_INC(s->calls);
-    STAT_ADD(s->usec, (uint64_t)dt);
-    tstats_record_latency(ts, cmd->id, (uint64_t)dt);
-    if (c->r.out->len > start) {
-        char first = c->r.out->data[start];
-        if (first == '-' || (c->r.proto == REPLY_NATIVE && first == 'E' &&
-                             c->r.out->len - start > 6 &&
-                             memcmp(c->r.out->data + start, "ERROR:", 6) == 0)) {
-            STAT_INC(s->failed);
-        }
-    }
-    c->last_cmd = cmd->name;
-    int64_t th = slowlog_threshold();
-    if (th >= 0 && dt >= th) {
-        slowlog_add(c, argc, argv, dt);
-    }
-}
-
-void
-cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv)
-{
-    call(cmd, c, argc, argv);
-}
-
 void
 cmd_reply_arity(struct client *c, const char *name)
 {
@@ -300,7 +250,7 @@ cmd_dispatch(struct client *c, struct proto_req *req)
     if ((cmd->flags & CMD_WRITE) && durable_enabled() && reject_if_durable_failing(c, cmd)) {
         return;
     }
-    call(cmd, c, req->argc, argv);
+    cmd_call_inline(cmd, c, req->argc, argv);
 }
 
 void

@@ -66,11 +66,8 @@ void cmd_reply_arity(struct client *c, const char *name);
 void cmd_reply_unknown_subcommand(struct client *c, const struct proto_arg *sub,
                                   const char *cmd);
 
-/* Call a resolved command (no auth/arity checks), counting its stats. */
-void cmd_call(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv);
-
 /* The time of the command being executed, Unix ms: read once per command by
- * cmd_call so that a command sees one "now" (as Redis's command time
+ * the dispatch (cmd/call.h) so that a command sees one "now" (as Redis's command time
  * snapshot); outside a command, the clock. */
 extern _Thread_local int64_t cmd_now_ms;
 static inline int64_t

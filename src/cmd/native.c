@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "cmd/args.h"
+#include "cmd/call.h"
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
 #include "core/durable.h"
@@ -144,49 +145,81 @@ native_refuse_write(struct reply *r)
     return true;
 }
 
-void
-cmd_dispatch_native(struct client *c, struct proto_req *req)
+/* The verbs answered here rather than by a command: PING, QUIT, AUTH, STATS. */
+static __attribute__((noinline)) void
+native_builtin(struct client *c, struct proto_req *req, int vid)
+{
+    struct reply *r = &c->r;
+    if (vid == V_PING) {
+        reply_simple(r, "PONG");
+    } else if (vid == V_QUIT) {
+        reply_ok(r);
+        c->close_after_reply = true;
+    } else if (vid == V_AUTH) {
+        if (server.auth_tokens == NULL || server.auth_tokens[0] == NULL) {
+            /* as Redis: an error, but not a failed attempt */
+            reply_error(r, "ERR AUTH called without any token configured");
+        } else if (auth_check_token(c, req->argv[1].ptr, req->argv[1].len)) {
+            reply_ok(r);
+        } else {
+            reply_error(r, "ERR invalid token");
+        }
+    } else {
+        stats_json(r->out);
+        buf_appendstr(r->out, "\r\n");
+    }
+}
+
+/* A request that names no verb, or a verb with the wrong number of
+ * arguments: its error. */
+static __attribute__((noinline, cold)) void
+native_reject(struct client *c, struct proto_req *req, int vid)
 {
     struct reply *r = &c->r;
     if (req->argc == 0) {
         reply_error(r, "ERR empty command");
-        return;
-    }
-    int vid = verb_find(&req->argv[0]);
-    if (vid < 0) {
+    } else if (vid < 0) {
         int n = req->argv[0].len > 64 ? 64 : (int)req->argv[0].len;
         reply_errorf(r, "ERR unknown command '%.*s'", n, req->argv[0].ptr);
+    } else {
+        reply_errorf(r, "ERR wrong number of arguments: usage: %s", verbs[vid].usage);
+    }
+}
+
+/* PUT key value ttl: SET key value EX ttl. */
+static __attribute__((noinline)) void
+native_put_ttl(struct client *c, const struct cmd *cmd, struct proto_req *req)
+{
+    long long ttl;
+    if (!arg_to_ll(&req->argv[3], &ttl) || ttl <= 0) {
+        reply_error(&c->r, "ERR invalid ttl: expected a positive number of seconds");
+        return;
+    }
+    struct proto_arg argv[5] = {{"SET", 3}, req->argv[1], req->argv[2], {"EX", 2}, req->argv[3]};
+    cmd_call_inline(cmd, c, 5, argv);
+}
+
+/* Same order of checks as cmd_dispatch: verb, arity, authentication,
+ * memory, the write-ahead log, then the call (inline: GET and PUT are the
+ * hot path, every error is out of line). */
+void
+cmd_dispatch_native(struct client *c, struct proto_req *req)
+{
+    struct reply *r = &c->r;
+    int vid = req->argc > 0 ? verb_find(&req->argv[0]) : -1;
+    if (__builtin_expect(vid < 0 || req->argc < verbs[vid].min || req->argc > verbs[vid].max,
+                         0)) {
+        native_reject(c, req, vid);
         return;
     }
     const struct verb *v = &verbs[vid];
-    if (req->argc < v->min || req->argc > v->max) {
-        reply_errorf(r, "ERR wrong number of arguments: usage: %s", v->usage);
-        return;
-    }
     /* authed is set at accept when no token is configured: no call then */
-    if (!v->noauth && !c->authed && cmd_auth_required(c)) {
+    if (__builtin_expect(!v->noauth && !c->authed && cmd_auth_required(c), 0)) {
         reply_error(r, "ERR authentication required");
         return;
     }
     if (v->id < 0) {
-        if (vid == V_PING) {
-            reply_simple(r, "PONG");
-        } else if (vid == V_QUIT) {
-            reply_ok(r);
-            c->close_after_reply = true;
-        } else if (vid == V_AUTH) {
-            if (server.auth_tokens == NULL || server.auth_tokens[0] == NULL) {
-                /* as Redis: an error, but not a failed attempt */
-                reply_error(r, "ERR AUTH called without any token configured");
-            } else if (auth_check_token(c, req->argv[1].ptr, req->argv[1].len)) {
-                reply_ok(r);
-            } else {
-                reply_error(r, "ERR invalid token");
-            }
-        } else {
-            stats_json(r->out);
-            buf_appendstr(r->out, "\r\n");
-        }
+        native_builtin(c, req, vid);
         return;
     }
     const struct cmd *cmd = &cmd_table[v->id];
@@ -198,19 +231,11 @@ cmd_dispatch_native(struct client *c, struct proto_req *req)
         return;
     }
     if (v->id == CMD_ID_set && req->argc == 4) {
-        /* PUT key value ttl -> SET key value EX ttl */
-        long long ttl;
-        if (!arg_to_ll(&req->argv[3], &ttl) || ttl <= 0) {
-            reply_error(r, "ERR invalid ttl: expected a positive number of seconds");
-            return;
-        }
-        struct proto_arg argv[5] = {
-            {"SET", 3}, req->argv[1], req->argv[2], {"EX", 2}, req->argv[3]};
-        cmd_call(cmd, c, 5, argv);
+        native_put_ttl(c, cmd, req);
         return;
     }
     size_t start = r->out->len;
-    cmd_call(cmd, c, req->argc, req->argv);
+    cmd_call_inline(cmd, c, req->argc, req->argv);
     if (v->map != MAP_NONE) {
         remap(c, start, v->map);
     }

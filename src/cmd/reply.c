@@ -31,14 +31,15 @@ void
 reply_ok(struct reply *r)
 {
     struct buf *b = r->out;
-    if (r->proto != REPLY_NATIVE && b->cap - b->len >= 5) {
-        /* the reply of every SET: two stores, no call */
-        memcpy(b->data + b->len, "+OK\r\n", 5);
-        b->len += 5;
+    /* the reply of every SET / PUT: a store or two, no call */
+    const char *ok = r->proto == REPLY_NATIVE ? "OK\r\n" : "+OK\r\n";
+    size_t n = r->proto == REPLY_NATIVE ? 4 : 5;
+    if (b->cap - b->len >= 5) {
+        memcpy(b->data + b->len, ok, 5); /* the 5th byte of "OK\r\n" is its NUL */
+        b->len += n;
         return;
     }
-    buf_append(r->out, r->proto == REPLY_NATIVE ? "OK\r\n" : "+OK\r\n",
-               r->proto == REPLY_NATIVE ? 4 : 5);
+    buf_append(b, ok, n);
 }
 
 void

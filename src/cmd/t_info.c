@@ -7,7 +7,7 @@
  * connection atomics), so INFO, STATS and /metrics agree up to the requests
  * that ran between two reads. Per-command latency percentiles (INFO
  * latencystats) and LATENCY HISTOGRAM come from the per-thread log-linear
- * histograms that cmd_call fills; the percentiles reported are Redis's
+ * histograms that each call fills (cmd/call.h); the percentiles reported are Redis's
  * default latency-tracking-info-percentiles, 50 99 99.9.
  */
 #include <stdio.h>
