@@ -330,6 +330,17 @@ peek_line_key(const char *b, const char *eol, const char **key, size_t *klen)
 }
 
 #ifdef TEXT_FAST
+/* One bit per '\n' among the 32 bytes at b (all readable). */
+static inline uint32_t
+nl_mask32(const char *b)
+{
+    const __m128i nl = _mm_set1_epi8('\n');
+    __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)b);
+    __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(b + 16));
+    return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v0, nl)) |
+           (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v1, nl)) << 16;
+}
+
 /* The same for a line of at most 32 bytes with 32 readable bytes at b: one
  * bit per byte that separates (space, tab, or past the line's end), and the
  * tokens are the runs of clear bits. */
@@ -370,21 +381,27 @@ text_peek_keys(const char *buf, size_t len, const char **key, size_t *klen, int 
     int n = 0;
 
     while (n < max && b < end) {
+#ifdef TEXT_FAST
+        /* A line that ends within 32 readable bytes: its '\n' by one mask,
+         * its key by peek_line_key32, no call. */
+        uint32_t nlm = end - b >= 32 ? nl_mask32(b) : 0;
+        if (nlm != 0) {
+            const char *nl = b + __builtin_ctz(nlm);
+            const char *eol = nl > b && nl[-1] == '\r' ? nl - 1 : nl;
+            if (!peek_line_key32(b, (size_t)(eol - b), &key[n], &klen[n])) {
+                break;
+            }
+            n++;
+            b = nl + 1;
+            continue;
+        }
+#endif
         const char *nl = memchr(b, '\n', (size_t)(end - b));
         if (nl == NULL) {
             break;
         }
         const char *eol = nl > b && nl[-1] == '\r' ? nl - 1 : nl;
-        bool ok;
-#ifdef TEXT_FAST
-        if (eol - b <= 32 && end - b >= 32) {
-            ok = peek_line_key32(b, (size_t)(eol - b), &key[n], &klen[n]);
-        } else
-#endif
-        {
-            ok = peek_line_key(b, eol, &key[n], &klen[n]);
-        }
-        if (!ok) {
+        if (!peek_line_key(b, eol, &key[n], &klen[n])) {
             break;
         }
         n++;
