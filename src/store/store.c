@@ -362,7 +362,7 @@ table_mem_sync(struct shard *sh, size_t before)
 struct item *
 shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
 {
-    uint64_t h = ht_hash(key, klen);
+    uint64_t h = hint_hash(key, klen);
     size_t tm = ht_mem(&sh->ht);
     struct item *it = ht_find(&sh->ht, key, klen, h);
     if (it && item_expired(it, now)) {
@@ -419,7 +419,7 @@ shard_put(struct shard *sh, struct item *it)
 struct item *
 shard_upsert(struct shard *sh, const char *key, size_t klen, size_t vlen, int64_t expire)
 {
-    uint64_t h = ht_hash(key, klen);
+    uint64_t h = hint_hash(key, klen);
     size_t tm = ht_mem(&sh->ht);
     struct item *old = ht_find(&sh->ht, key, klen, h);
     if (old && item_fits_in_place(old, vlen, expire)) {
@@ -447,7 +447,7 @@ bool
 shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now)
 {
     size_t tm = ht_mem(&sh->ht);
-    struct item *it = ht_remove(&sh->ht, key, klen, ht_hash(key, klen));
+    struct item *it = ht_remove(&sh->ht, key, klen, hint_hash(key, klen));
     bool live = false;
     if (it) {
         live = !item_expired(it, now);
@@ -814,7 +814,7 @@ maybe_purge(struct store *st)
 void
 shard_note_miss(struct shard *sh, const char *key, size_t klen)
 {
-    evict_on_miss(&sh->policy, ht_hash(key, klen));
+    evict_on_miss(&sh->policy, hint_hash(key, klen));
 }
 
 void

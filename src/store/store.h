@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "evict/evict.h"
+#include "store/hint.h"
 #include "store/ht.h"
 #include "store/item.h"
 #include "store/slab.h"
@@ -95,10 +96,12 @@ store_shard_of_slot(const struct store *st, unsigned slot)
     return slot & st->mask;
 }
 
+/* The key's shard. Its slot comes from the thread's hints (hint.h) when the
+ * key is one of a pipeline's prefetched keys, so it is not computed twice. */
 static inline unsigned
 store_shard_of(const struct store *st, const char *key, size_t klen)
 {
-    return slot_of(key, klen) & st->mask;
+    return hint_slot(key, klen) & st->mask;
 }
 
 static inline struct shard *
