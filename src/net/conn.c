@@ -24,6 +24,7 @@
 #include "core/server.h"
 #include "net/internal.h"
 #include "net/throttle.h"
+#include "store/hint.h"
 #include "store/ht.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -546,8 +547,15 @@ rate_allows(struct conn *cn)
  * groups) for every key before stage 1 (the first matching item), one lock
  * round per shard and stage. A hint only: nothing is changed, the requests
  * then run exactly as before.
+ *
+ * The slots and hashes computed here are kept in the thread's key hints
+ * (store/hint.h), so the commands that run on these keys in this batch do
+ * not compute them again: process_input selects the i-th key's hint for
+ * its i-th request, and clears the hints at the end of the batch, before
+ * cn->in can be reset or read into (see hint.h for why a hint cannot be
+ * stale).
  */
-#define PREFETCH_MAX 16 /* <= 32: a uint32_t marks the keys done */
+#define PREFETCH_MAX 16 /* <= 32 (a uint32_t marks the keys done), <= HINT_MAX */
 
 static void
 prefetch_pipeline(struct conn *cn)
@@ -561,11 +569,10 @@ prefetch_pipeline(struct conn *cn)
         return; /* one request (or none): nothing to overlap */
     }
     struct store *st = server.store;
-    uint64_t hash[PREFETCH_MAX];
+    const struct key_hint *hint = hint_fill(key, klen, (unsigned)n);
     unsigned shard[PREFETCH_MAX];
     for (int i = 0; i < n; i++) {
-        shard[i] = store_shard_of(st, key[i], klen[i]);
-        hash[i] = ht_hash(key[i], klen[i]);
+        shard[i] = store_shard_of_slot(st, hint[i].slot);
     }
     for (int stage = 0; stage < 2; stage++) {
         uint32_t done = 0;
@@ -576,7 +583,7 @@ prefetch_pipeline(struct conn *cn)
             struct shard *sh = shard_lock(st, shard[i]);
             for (int j = i; j < n; j++) {
                 if (shard[j] == shard[i]) {
-                    store_prefetch(st, shard[j], hash[j], stage);
+                    store_prefetch(st, shard[j], hint[j].hash, stage);
                     done |= 1u << j;
                 }
             }
@@ -615,7 +622,7 @@ process_input(struct conn *cn, int64_t *end_ms)
     uint64_t in_bytes = 0;
     bool more = false;
     if (cn->mode != MODE_UNKNOWN && c->authed && !c->close_after_reply && !cn->closing) {
-        prefetch_pipeline(cn);
+        prefetch_pipeline(cn); /* fills the key hints ... */
     }
     while (buf_unread(&cn->in) > 0 && !c->close_after_reply && !cn->closing) {
         if (++done % TURN_CHECK == 0 && cmdclock_read() - t0 > TURN_BUDGET_US) {
@@ -675,6 +682,7 @@ process_input(struct conn *cn, int64_t *end_ms)
             stamped = true;
         }
         if (!rate_limited || rate_allows(cn)) {
+            hint_select(done - 1); /* this request's key, if prefetched */
             if (cn->mode == MODE_RESP) {
                 cmd_dispatch(c, &req);
             } else {
@@ -693,6 +701,8 @@ process_input(struct conn *cn, int64_t *end_ms)
             }
         }
     }
+    /* ... which point into cn->in: forget them before it can change */
+    hint_clear();
     if (cn->in.rpos >= cn->in.len) {
         cn->in.rpos = cn->in.len = 0;
     }
