@@ -556,9 +556,51 @@ rate_allows(struct conn *cn)
  * stale).
  */
 #define PREFETCH_MAX 16 /* <= 32 (a uint32_t marks the keys done), <= HINT_MAX */
+/* Item prefetches (stage 1) run this many requests ahead of the one being
+ * executed, so that the index group each of them reads has arrived. */
+#define PREFETCH_LEAD 4
+
+struct lookahead {
+    int n;     /* keys peeked (0: no prefetch this batch) */
+    int items; /* keys whose item prefetch has been issued */
+    const struct key_hint *hint;
+    unsigned shard[PREFETCH_MAX];
+};
+
+/* Prefetch stage `stage` for keys [from, to), one lock round per shard. */
+static void
+prefetch_stage(struct store *st, const struct lookahead *la, int from, int to, int stage)
+{
+    uint32_t done = 0;
+    for (int i = from; i < to; i++) {
+        if (done & (1u << i)) {
+            continue;
+        }
+        struct shard *sh = shard_lock(st, la->shard[i]);
+        for (int j = i; j < to; j++) {
+            if (la->shard[j] == la->shard[i]) {
+                store_prefetch(st, la->shard[j], la->hint[j].hash, stage);
+                done |= 1u << j;
+            }
+        }
+        shard_unlock(sh);
+    }
+}
+
+/* Before request i of the batch runs: issue the item prefetches of the
+ * next keys once i comes within PREFETCH_LEAD of the last issued. */
+static inline void
+prefetch_ahead(struct lookahead *la, int i)
+{
+    if (la->items < la->n && i + PREFETCH_LEAD > la->items) {
+        int to = la->items + PREFETCH_LEAD < la->n ? la->items + PREFETCH_LEAD : la->n;
+        prefetch_stage(server.store, la, la->items, to, 1);
+        la->items = to;
+    }
+}
 
 static void
-prefetch_pipeline(struct conn *cn)
+prefetch_pipeline(struct conn *cn, struct lookahead *la)
 {
     const char *key[PREFETCH_MAX];
     size_t klen[PREFETCH_MAX];
@@ -569,27 +611,13 @@ prefetch_pipeline(struct conn *cn)
         return; /* one request (or none): nothing to overlap */
     }
     struct store *st = server.store;
-    const struct key_hint *hint = hint_fill(key, klen, (unsigned)n);
-    unsigned shard[PREFETCH_MAX];
+    la->hint = hint_fill(key, klen, (unsigned)n);
     for (int i = 0; i < n; i++) {
-        shard[i] = store_shard_of_slot(st, hint[i].slot);
+        la->shard[i] = store_shard_of_slot(st, la->hint[i].slot);
     }
-    for (int stage = 0; stage < 2; stage++) {
-        uint32_t done = 0;
-        for (int i = 0; i < n; i++) {
-            if (done & (1u << i)) {
-                continue;
-            }
-            struct shard *sh = shard_lock(st, shard[i]);
-            for (int j = i; j < n; j++) {
-                if (shard[j] == shard[i]) {
-                    store_prefetch(st, shard[j], hint[j].hash, stage);
-                    done |= 1u << j;
-                }
-            }
-            shard_unlock(sh);
-        }
-    }
+    la->n = n;
+    la->items = 0;
+    prefetch_stage(st, la, 0, n, 0);
 }
 
 /* Execute the complete requests in cn->in, for at most TURN_BUDGET_US.
@@ -621,8 +649,9 @@ process_input(struct conn *cn, int64_t *end_ms)
     size_t queued_before = buf_unread(&cn->wbuf) + buf_unread(&cn->tls_out);
     uint64_t in_bytes = 0;
     bool more = false;
+    struct lookahead la = {0, 0, NULL, {0}};
     if (cn->mode != MODE_UNKNOWN && c->authed && !c->close_after_reply && !cn->closing) {
-        prefetch_pipeline(cn); /* fills the key hints ... */
+        prefetch_pipeline(cn, &la); /* fills the key hints ... */
     }
     while (buf_unread(&cn->in) > 0 && !c->close_after_reply && !cn->closing) {
         if (++done % TURN_CHECK == 0 && cmdclock_read() - t0 > TURN_BUDGET_US) {
@@ -682,6 +711,7 @@ process_input(struct conn *cn, int64_t *end_ms)
             stamped = true;
         }
         if (!rate_limited || rate_allows(cn)) {
+            prefetch_ahead(&la, (int)done - 1);
             hint_select(done - 1); /* this request's key, if prefetched */
             if (cn->mode == MODE_RESP) {
                 cmd_dispatch(c, &req);
