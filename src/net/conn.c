@@ -541,12 +541,13 @@ rate_allows(struct conn *cn)
  * the server's CPU time at P16. When the input holds several whole requests
  * (RESP or native lines), their keys (argv[1]: resp_peek_keys,
  * text_peek_keys) are found first and the cache lines the
- * lookups will touch are prefetched for all of them at once, so the misses
- * overlap instead of being paid one request at a time. The prefetch runs
- * under each shard's lock (store_prefetch reads the table), stage 0 (index
- * groups) for every key before stage 1 (the first matching item), one lock
- * round per shard and stage. A hint only: nothing is changed, the requests
- * then run exactly as before.
+ * lookups will touch are prefetched, so the misses overlap instead of being
+ * paid one request at a time. The prefetch runs under each shard's lock
+ * (store_prefetch reads the table): stage 0 (index groups) for every key at
+ * once, one lock round per shard; stage 1 (the first matching item, which
+ * reads the group) PREFETCH_LEAD requests ahead of the one executing, by
+ * when its group has arrived (prefetch_ahead). A hint only: nothing is
+ * changed, the requests then run exactly as before.
  *
  * The slots and hashes computed here are kept in the thread's key hints
  * (store/hint.h), so the commands that run on these keys in this batch do
