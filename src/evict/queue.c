@@ -81,20 +81,17 @@ block_drop(struct queue *q, struct queue_block *b)
 }
 
 void
-queue_push_tail(struct queue *q, uint32_t ref)
+queue__push_tail_block(struct queue *q, uint32_t ref)
 {
-    struct queue_block *b = q->tail;
+    struct queue_block *b = block_new(q, 0);
 
-    if (b == NULL || b->hi == QUEUE_BLOCK_REFS) {
-        b = block_new(q, 0);
-        b->prev = q->tail;
-        if (q->tail != NULL) {
-            q->tail->next = b;
-        } else {
-            q->head = b;
-        }
-        q->tail = b;
+    b->prev = q->tail;
+    if (q->tail != NULL) {
+        q->tail->next = b;
+    } else {
+        q->head = b;
     }
+    q->tail = b;
     b->refs[b->hi++] = ref;
     q->len++;
 }
@@ -118,17 +115,10 @@ queue_push_head(struct queue *q, uint32_t ref)
     q->len++;
 }
 
-uint32_t
-queue_pop(struct queue *q)
+void
+queue__drop_head(struct queue *q)
 {
-    struct queue_block *b = q->head;
-    uint32_t ref = b->refs[b->lo++];
-
-    q->len--;
-    if (b->lo == b->hi) {
-        block_drop(q, b);
-    }
-    return ref;
+    block_drop(q, q->head);
 }
 
 void

@@ -73,11 +73,41 @@ queue_peek(const struct queue *q)
     return q->len == 0 ? 0 : q->head->refs[q->head->lo];
 }
 
-void queue_push_tail(struct queue *q, uint32_t ref);
 void queue_push_head(struct queue *q, uint32_t ref);
 
+/* Out-of-line halves of the inline push and pop below (queue.c): a push
+ * into a new tail block, and the unlinking of the head block a pop has
+ * emptied. Not for other callers. */
+void queue__push_tail_block(struct queue *q, uint32_t ref);
+void queue__drop_head(struct queue *q);
+
+/* Inline: the policy pushes and pops once or twice per eviction. */
+static inline void
+queue_push_tail(struct queue *q, uint32_t ref)
+{
+    struct queue_block *b = q->tail;
+
+    if (b == NULL || b->hi == QUEUE_BLOCK_REFS) {
+        queue__push_tail_block(q, ref);
+        return;
+    }
+    b->refs[b->hi++] = ref;
+    q->len++;
+}
+
 /* Remove and return the head entry (the queue must not be empty). */
-uint32_t queue_pop(struct queue *q);
+static inline uint32_t
+queue_pop(struct queue *q)
+{
+    struct queue_block *b = q->head;
+    uint32_t ref = b->refs[b->lo++];
+
+    q->len--;
+    if (b->lo == b->hi) {
+        queue__drop_head(q);
+    }
+    return ref;
+}
 
 /* Append every entry of `from` to the tail of `to` (blocks relinked, O(1)
  * plus one partial block merge at most); `from` is left empty. Counts and
