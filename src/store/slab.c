@@ -409,8 +409,9 @@ span_take(struct slab *s, unsigned n)
     return frontier_take(s, n);
 }
 
-/* Give class `cls` a fresh empty span at the head of its partial list. */
-static uint32_t
+/* Give class `cls` a fresh empty span at the head of its partial list
+ * (out of line: slab_alloc's common case takes a chunk of a listed span). */
+static __attribute__((noinline)) uint32_t
 span_open(struct slab *s, unsigned cls)
 {
     unsigned n = class_pages(cls);
@@ -487,6 +488,22 @@ slab_alloc(struct slab *s, size_t size)
     return (pi << SLAB_PAGE_SHIFT) + off;
 }
 
+/* The rare ends of slab_free, out of line so that the common free (a span
+ * that had and keeps free chunks) pays no frame for them: the span was full
+ * (back on its class's list) or is now empty (to the pool). */
+static __attribute__((noinline)) void
+free_relist(struct slab *s, unsigned cls, uint32_t pi, int was_full)
+{
+    if (s->pages[pi].used == 0) {
+        if (!was_full) {
+            partial_unlink(s, cls, pi);
+        }
+        span_close(s, cls, pi);
+    } else {
+        partial_push(s, cls, pi);
+    }
+}
+
 void
 slab_free(struct slab *s, uint32_t ref, size_t size)
 {
@@ -506,12 +523,7 @@ slab_free(struct slab *s, uint32_t ref, size_t size)
     pg->free_head = (uint16_t)off;
     pg->used--;
     s->chunk_bytes -= (size_t)units * SLAB_UNIT;
-    if (pg->used == 0) {
-        if (!was_full) {
-            partial_unlink(s, cls, pi);
-        }
-        span_close(s, cls, pi);
-    } else if (was_full) {
-        partial_push(s, cls, pi);
+    if (pg->used == 0 || was_full) {
+        free_relist(s, cls, pi, was_full);
     }
 }
