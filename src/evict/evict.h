@@ -164,6 +164,15 @@ struct evict_policy {
     uint64_t last_miss_hash;     /* de-duplicates on_miss + on_insert */
     bool last_miss_valid;
     uint64_t compact_credit;     /* entries compaction may examine inline */
+    /* The main victim of the last admission duel, its hash and sketch
+     * estimate: a rejected candidate leaves the victim at probation's head,
+     * and the next duel (the store evicts several items a step, with no
+     * request counted in between) reuses them instead of hashing its key
+     * again. duel_ref 0 = none; reset by every change of the sketch
+     * (count_request) and when that ref leaves the policy (take_w, release). */
+    evict_ref duel_ref;
+    unsigned duel_est;
+    uint64_t duel_hash;
     /* counters for figures */
     uint64_t admissions;
     uint64_t rejections;
@@ -299,6 +308,19 @@ void evict_on_miss(struct evict_policy *p, uint64_t key_hash);
  * duel while the window is over its budget.
  */
 evict_ref evict_one(struct evict_policy *p);
+
+/* What evict_take tells of the item it returns. */
+struct evict_taken {
+    uint64_t weight;  /* its weight, as ops.weight() gave it */
+    uint64_t hash;    /* its key hash (ops.hash()), when `hashed` */
+    bool hashed;      /* the policy hashed it for a duel (the loser of one) */
+};
+
+/* evict_one, also telling the owner what the policy knows of the item
+ * (*out, set whenever the result is not 0), so that it frees the item
+ * without weighing it again nor, after a duel, hashing its key. Same
+ * choice as evict_one. */
+evict_ref evict_take(struct evict_policy *p, struct evict_taken *out);
 
 /* Background work for the store's cron: compact the queues whose dead
  * entries pass 1/8 of them, releasing those entries, examining about

@@ -80,10 +80,15 @@ item_new(struct slab *s, const char *key, size_t klen, size_t vlen, int64_t expi
     return it;
 }
 
+/* The chunk size item_new asked for: a large item's header and body
+ * pointer, a small one's header, key and value. */
 static size_t
 chunk_size_of(const struct item *it)
 {
-    return item_chunk_size(item_klen(it), item_vlen(it), item_has_expire_field(it));
+    if (ITEM_FLAGS(it) & ITEM_LARGE) {
+        return item_chunk_size(item_klen(it), item_vlen(it), item_has_expire_field(it));
+    }
+    return item_small_chunk(it);
 }
 
 bool
@@ -112,14 +117,11 @@ item_set_vlen(struct item *it, size_t vlen)
 }
 
 size_t
-item_mem(const struct item *it)
+item__large_mem(const struct item *it)
 {
     size_t m = slab_class_size(chunk_size_of(it));
-    if (ITEM_FLAGS(it) & ITEM_LARGE) {
-        const char *body = item_body(it);
-        m += body ? mem_usable(body) : 0;
-    }
-    return m;
+    const char *body = item_body(it);
+    return m + (body ? mem_usable(body) : 0);
 }
 
 void

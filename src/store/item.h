@@ -32,6 +32,7 @@
 #ifndef CRAB_STORE_ITEM_H
 #define CRAB_STORE_ITEM_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -189,9 +190,45 @@ item_store_expire(struct item *it, int64_t ms)
     memcpy(it->data, &ms, 8);
 }
 
+/* Bytes of the chunk a non-ITEM_LARGE item takes, before the class
+ * rounding (item_chunk_size of its lengths, read from its header). */
+static inline size_t
+item_small_chunk(const struct item *it)
+{
+    uint8_t f = ITEM_FLAGS(it);
+    return offsetof(struct item, data) + ((f & ITEM_EXPIRES) ? 8 : 0) +
+           ((f & ITEM_WIDE) ? 8 : 0) + item_klen(it) + item_vlen(it);
+}
+
+/* item_mem of an ITEM_LARGE item (item.c). */
+size_t item__large_mem(const struct item *it);
+
 /* Bytes this item holds: its chunk's class size, plus the allocator's size
- * of its body when ITEM_LARGE. */
-size_t item_mem(const struct item *it);
+ * of its body when ITEM_LARGE. Inline: the policy weighs items through it
+ * on every eviction. */
+static inline size_t
+item_mem(const struct item *it)
+{
+    if (ITEM_FLAGS(it) & ITEM_LARGE) {
+        return item__large_mem(it);
+    }
+    return slab_class_size(item_small_chunk(it));
+}
+
+/* item_free_mem for a caller that knows item_mem(it) already (`mem`, e.g.
+ * the policy's weight of an evicted item): a small item's chunk is freed
+ * by its class size (the class of its own size) without reading its header
+ * again. Returns mem. */
+static inline size_t
+item_free_weighed(struct slab *s, struct item *it, size_t mem)
+{
+    if (ITEM_FLAGS(it) & ITEM_LARGE) {
+        return item_free_mem(s, it);
+    }
+    assert(mem == item_mem(it));
+    slab_free(s, item_ref(s, it), mem);
+    return mem;
+}
 
 static inline int
 item_key_eq(const struct item *it, const char *key, size_t klen)

@@ -67,20 +67,15 @@ slot_add(struct shard *sh, const struct item *it, int d)
     atomic_store_explicit(&st->slot_keys[slot], v + (uint32_t)d, memory_order_relaxed);
 }
 
-/* The policy hashes the two items of an admission duel, and the loser is
- * the victim: shard_evict takes its hash from here instead of hashing its
- * key again. */
+/* The policy hashes the two items of an admission duel; it hands the
+ * loser's hash back with it (evict_take), and shard_evict does not hash
+ * that key again. */
 static uint64_t
 node_hash(evict_ref ref, void *ctx)
 {
-    struct shard *sh = ctx;
+    const struct shard *sh = ctx;
     const struct item *it = item_at(&sh->slab, ref);
-    uint64_t h = ht_hash(item_key(it), item_klen(it));
-    sh->hashed_ref[1] = sh->hashed_ref[0];
-    sh->hashed[1] = sh->hashed[0];
-    sh->hashed_ref[0] = ref;
-    sh->hashed[0] = h;
-    return h;
+    return ht_hash(item_key(it), item_klen(it));
 }
 
 static uint64_t
@@ -879,36 +874,28 @@ shard_evict(struct shard *sh, size_t n, size_t floor)
     size_t done = 0, before = sh->mem;
     size_t tm = ht_mem(&sh->ht);
     while (done < n && ht_count(&sh->ht) > floor) {
-        /* dead items met on the way are released (node_release); the
-         * hashes remembered are those of this call only: no chunk is
-         * allocated inside it, so their refs still name the same keys */
-        sh->hashed_ref[0] = sh->hashed_ref[1] = 0;
-        evict_ref ref = evict_one(&sh->policy);
+        /* dead items met on the way are released (node_release) */
+        struct evict_taken t;
+        evict_ref ref = evict_take(&sh->policy, &t);
         if (ref == 0) {
             break;
         }
-        /* the victim has left the policy: unlink it and free it here */
+        /* the victim has left the policy: unlink it and free it here, with
+         * the hash of its duel if it lost one and the policy's weight */
         struct item *it = item_at(&sh->slab, ref);
         if (sh->store->on_evict) {
             sh->store->on_evict(sh->store->on_flush_ctx, it);
         }
-        uint64_t h;
-        if (ref == sh->hashed_ref[0]) {
-            h = sh->hashed[0];
-        } else if (ref == sh->hashed_ref[1]) {
-            h = sh->hashed[1];
-        } else {
-            h = ht_hash(item_key(it), item_klen(it));
-        }
+        uint64_t h = t.hashed ? t.hash : ht_hash(item_key(it), item_klen(it));
         if (!ht_remove_ref(&sh->ht, ref, h)) {
-            /* not reached while the memo above is right; cheap insurance */
+            /* not reached while the policy's hash is right; cheap insurance */
             ht_remove_ref(&sh->ht, ref, ht_hash(item_key(it), item_klen(it)));
         }
         if (item_expire(it)) {
             sh->nexpires--;
         }
         slot_add(sh, it, -1);
-        mem_changed(sh, -(ssize_t)item_free_mem(&sh->slab, it));
+        mem_changed(sh, -(ssize_t)item_free_weighed(&sh->slab, it, t.weight));
         sh->evicted++;
         done++;
     }
@@ -982,18 +969,11 @@ step_size(struct store *st, struct shard *sh, size_t used, size_t max)
     return ht_count(&sh->ht) <= SMALL_SHARD_KEYS ? 1 : 8;
 }
 
-bool
-store_make_room(struct store *st)
+/* store_make_room above the high watermark: out of line, so that the
+ * common call (no limit, or under it) pays no frame for the loop. */
+static __attribute__((noinline)) bool
+make_room_evict(struct store *st, size_t max, size_t used, size_t high)
 {
-    size_t max = atomic_load_explicit(&st->max_memory, memory_order_relaxed);
-    if (max == 0) {
-        return true;
-    }
-    size_t used = store_used_memory(st);
-    size_t high = (size_t)((double)max * st->ev.high_watermark);
-    if (used <= high) {
-        return true;
-    }
     if (atomic_load(&st->policy) == STORE_NOEVICTION) {
         return used <= max;
     }
@@ -1020,6 +1000,21 @@ store_make_room(struct store *st)
     }
     maybe_purge(st);
     return used <= max;
+}
+
+bool
+store_make_room(struct store *st)
+{
+    size_t max = atomic_load_explicit(&st->max_memory, memory_order_relaxed);
+    if (max == 0) {
+        return true;
+    }
+    size_t used = store_used_memory(st);
+    size_t high = (size_t)((double)max * st->ev.high_watermark);
+    if (used <= high) {
+        return true;
+    }
+    return make_room_evict(st, max, used, high);
 }
 
 /*

@@ -127,9 +127,12 @@ test_store_active_expiry(void **state)
     store_destroy(&st);
 }
 
-/* item_free_mem gives back exactly what item_mem says an item holds, for
- * every layout (small, wide, with an expiry field, large), and the slab's
- * chunk bytes go back to where they were. */
+/* item_free_mem, and item_free_weighed given item_mem (as the store frees
+ * an evicted item with the policy's weight), give back exactly what
+ * item_mem says an item holds, for every layout (small, wide, with an
+ * expiry field, medium classes, large), and the slab's chunk bytes go back
+ * to where they were. item_mem is the class of item_chunk_size for a
+ * chunk item. */
 static void
 test_item_free_mem(void **state)
 {
@@ -137,17 +140,24 @@ test_item_free_mem(void **state)
     struct slab s;
     assert_int_equal(slab_init(&s, 0), 0);
     static const size_t klens[] = {1, 16, 300};
-    static const size_t vlens[] = {0, 256, 1000, 100000};
+    static const size_t vlens[] = {0, 10, 256, 1000, 5000, 15000, 100000};
+    const size_t nv = sizeof(vlens) / sizeof(vlens[0]);
     char key[300];
     memset(key, 'k', sizeof(key));
     for (size_t a = 0; a < 3; a++) {
-        for (size_t b = 0; b < 4; b++) {
+        for (size_t b = 0; b < nv; b++) {
             for (int exp = 0; exp < 2; exp++) {
                 size_t before = s.chunk_bytes;
                 struct item *it = item_new(&s, key, klens[a], vlens[b], exp ? 99 : 0, exp);
+                struct item *it2 = item_new(&s, key, klens[a], vlens[b], exp ? 99 : 0, exp);
                 size_t m = item_mem(it);
                 assert_true(m >= klens[a] + vlens[b]);
+                if (!(ITEM_FLAGS(it) & ITEM_LARGE)) {
+                    assert_int_equal(m, slab_class_size(item_chunk_size(klens[a], vlens[b], exp)));
+                }
+                assert_int_equal(item_mem(it2), m);
                 assert_int_equal(item_free_mem(&s, it), m);
+                assert_int_equal(item_free_weighed(&s, it2, m), m);
                 assert_int_equal(s.chunk_bytes, before);
             }
         }
