@@ -17,7 +17,7 @@
  * never make the caller buffer more than max_line + 2 bytes of one request.
  *
  * A line that starts a call (nothing searched yet, the usual case) and has
- * at least 16 bytes in view takes a one-pass fast path (text_parse_fast,
+ * at least 16 bytes in view takes a one-pass fast path (text__parse_fast,
  * SSE2): each 16-byte block gives one bit mask of its spaces, tabs and
  * '\n'; tokens are the runs between set bits, so the cost is per block and
  * per separator, not per byte, and the end of line is found by the same
@@ -27,8 +27,8 @@
  * line whose end arrives in a later call finishes on the general path
  * (memchr() from `scan`, then text_split), as do short inputs and builds
  * without SSE2. Both paths and the rare work (argv growth, release) are
- * out of line, so text_parse() itself is a few tests and a tail call, and
- * the fast path keeps argv in registers while it fills it.
+ * out of line, so text_parse() itself (inline in text.h) is a few tests and
+ * a call, and the fast path keeps argv in registers while it fills it.
  *
  * argv grows geometrically and is reused, so steady-state parsing allocates
  * nothing; storage grown past TEXT_KEEP_ARGS by a line with very many tokens
@@ -47,8 +47,6 @@
 #include <emmintrin.h>
 #define TEXT_FAST 1
 #endif
-
-#define TEXT_KEEP_ARGS 4096
 
 static const char text_err_too_long[] = "line too long";
 
@@ -69,8 +67,8 @@ text_parser_deinit(struct text_parser *p)
     p->failed = 0;
 }
 
-static __attribute__((noinline, cold)) void
-text_release_big(struct text_parser *p)
+void
+text__release_big(struct text_parser *p)
 {
     if (p->argv_cap > TEXT_KEEP_ARGS) {
         free(p->argv);
@@ -84,7 +82,7 @@ text_parser_reset(struct text_parser *p)
 {
     p->scan = 0;
     p->failed = 0;
-    text_release_big(p);
+    text__release_big(p);
 }
 
 const char *
@@ -188,8 +186,8 @@ text_mask16(const char *q, unsigned *nl)
         argc++;                                                                  \
     } while (0)
 
-static __attribute__((noinline)) int
-text_parse_fast(struct text_parser *p, const char *buf, size_t len, size_t lim,
+int
+text__parse_fast(struct text_parser *p, const char *buf, size_t len, size_t lim,
                 struct proto_req *req, size_t *consumed)
 {
     struct proto_arg *argv = p->argv;
@@ -244,8 +242,8 @@ text_parse_fast(struct text_parser *p, const char *buf, size_t len, size_t lim,
 /* The general path: memchr() for the end of line from `scan`, then
  * text_split(). Out of line so that text_parse() itself needs no frame
  * before the fast path. */
-static __attribute__((noinline)) int
-text_parse_general(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
+int
+text__parse_general(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
                    size_t *consumed)
 {
     const char *nl;
@@ -272,28 +270,6 @@ text_parse_general(struct text_parser *p, const char *buf, size_t len, struct pr
     *consumed = at + 1;
     p->scan = 0;
     return PROTO_OK;
-}
-
-int
-text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
-           size_t *consumed)
-{
-    *consumed = 0;
-    if (p->failed) {
-        return PROTO_EPROTO;
-    }
-    if (p->scan == 0) {
-        if (p->argv_cap > TEXT_KEEP_ARGS) {
-            text_release_big(p);
-        }
-#ifdef TEXT_FAST
-        size_t lim = len - 2 < p->max_line ? len : p->max_line + 2;
-        if (len >= 16 && lim >= 16) {
-            return text_parse_fast(p, buf, len, lim, req, consumed);
-        }
-#endif
-    }
-    return text_parse_general(p, buf, len, req, consumed);
 }
 
 static inline bool

@@ -56,8 +56,46 @@ void text_parser_reset(struct text_parser *p);
  *                 the caller replies `ERROR: line too long` and closes.
  * req is only written on PROTO_OK.
  */
-int text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
-               size_t *consumed);
+static inline int text_parse(struct text_parser *p, const char *buf, size_t len,
+                             struct proto_req *req, size_t *consumed);
+
+/* ---- text_parse's parts (text.c): inline below, so that a request pays no
+ * call before the path that parses it ---- */
+
+/* argv storage grown past this many entries is released when a line starts */
+#define TEXT_KEEP_ARGS 4096
+
+/* The one-pass SSE2 path: a line that starts this call, with
+ * 16 <= lim = min(len, max_line + 2) bytes in view. */
+int text__parse_fast(struct text_parser *p, const char *buf, size_t len, size_t lim,
+                     struct proto_req *req, size_t *consumed);
+/* The general path: memchr() for the end of line from p->scan, then a split. */
+int text__parse_general(struct text_parser *p, const char *buf, size_t len,
+                        struct proto_req *req, size_t *consumed);
+/* Free argv if it grew past TEXT_KEEP_ARGS. */
+void text__release_big(struct text_parser *p);
+
+static inline int
+text_parse(struct text_parser *p, const char *buf, size_t len, struct proto_req *req,
+           size_t *consumed)
+{
+    *consumed = 0;
+    if (p->failed) {
+        return PROTO_EPROTO;
+    }
+    if (p->scan == 0) {
+        if (__builtin_expect(p->argv_cap > TEXT_KEEP_ARGS, 0)) {
+            text__release_big(p);
+        }
+#if defined(__SSE2__)
+        size_t lim = len - 2 < p->max_line ? len : p->max_line + 2;
+        if (len >= 16 && lim >= 16) {
+            return text__parse_fast(p, buf, len, lim, req, consumed);
+        }
+#endif
+    }
+    return text__parse_general(p, buf, len, req, consumed);
+}
 
 /*
  * A look ahead, for prefetching: the second token (the key) of each whole
