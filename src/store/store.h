@@ -46,8 +46,6 @@ struct shard {
     uint32_t removing;    /* ref being removed, until released (forget_slot) */
     _Atomic bool slots_counted; /* store->slot_keys kept for this shard's
                                  * slots (from the first store_slot_count) */
-    uint32_t hashed_ref[2]; /* the last two items the policy hashed ... */
-    uint64_t hashed[2];     /* ... and their hashes (see shard_evict) */
     size_t policy_mem;    /* the policy's queues and sketch, counted in mem */
     size_t policy_base;   /* ... beyond this much (an empty shard's) */
     struct evict_policy policy; /* who goes when memory is short */
