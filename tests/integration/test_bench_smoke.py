@@ -298,3 +298,21 @@ def test_compare_quick(tmp_path):
     ratios = [row["ratio"] for row in data["rows"]]
     assert ratios and all(r is None or r > 0 for r in ratios)
     assert all(row["runs"] for row in data["runs"])
+
+
+# ---- bench/ab ---------------------------------------------------------------------------------
+
+def test_ab_alternates_and_reports_medians():
+    if not os.access(os.path.join(BIN_DIR, "crabcache"), os.X_OK):
+        pytest.skip("no crabcache binary in %s" % BIN_DIR)
+    p = subprocess.run([os.path.join(REPO, "bench", "ab"), "--a", BIN_DIR, "--b", BIN_DIR,
+                        "--reps", "2", "--load", "--keys 2000",
+                        "--bench", "--keys 2000 --duration 0.3 --connections 4"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    runs = [l.split() for l in p.stdout.splitlines() if l.startswith("rep ")]
+    # A B, then B A: the order alternates
+    assert [r[2] for r in runs] == ["A", "B", "B", "A"], p.stdout
+    assert all(float(r[3]) > 0 and float(r[7]) > 0 for r in runs), p.stdout
+    summary = p.stdout.splitlines()[-1]
+    assert summary.startswith("median A ") and "pairs" in summary, p.stdout
