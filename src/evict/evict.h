@@ -265,6 +265,17 @@ evict_segment(const struct evict_policy *p, evict_ref r)
 void evict_on_insert(struct evict_policy *p, evict_ref ref,
                      uint64_t key_hash, uint64_t weight);
 
+/* The key with this hash is about to be looked up (a pipelined request):
+ * prefetch its sketch counters, which every hit, miss or insert counts in.
+ * A hint: changes nothing. */
+static inline void
+evict_prefetch(const struct evict_policy *p, uint64_t key_hash)
+{
+    if (p->kind == EVICT_TINYLFU) {
+        sketch_prefetch(&p->sketch, key_hash);
+    }
+}
+
 /* A hit on a live item: counted in the sketch, its CLOCK frequency bumped
  * (saturating at 3). Nothing moves. Ignored for an item not in the policy. */
 void evict_on_access(struct evict_policy *p, evict_ref ref,

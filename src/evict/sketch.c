@@ -194,6 +194,13 @@ sketch__increment_door(struct sketch *s, uint64_t hash)
     }
 }
 
+void
+sketch_prefetch(const struct sketch *s, uint64_t hash)
+{
+    uint64_t m = mix64(hash);
+    __builtin_prefetch(s->table + (m & s->block_mask) * WORDS_PER_BLOCK, 1);
+}
+
 unsigned
 sketch_estimate(const struct sketch *s, uint64_t hash)
 {

@@ -816,6 +816,9 @@ void
 store_prefetch(struct store *st, unsigned shard, uint64_t hash, int stage)
 {
     ht_prefetch(&st->shards[shard].ht, hash, stage);
+    if (stage == 0) {
+        evict_prefetch(&st->shards[shard].policy, hash);
+    }
 }
 
 void

@@ -168,8 +168,8 @@ size_t store_memory_exact(struct store *st);
 void store_flush(struct store *st);
 
 /* Bulk loading: start loading the cache lines a coming operation on this
- * key will touch (stage 0: its hash bucket; stage 1, a little later: the
- * first item in that bucket). A hint only: no lock, no effect on the data;
+ * key will touch (stage 0: its hash bucket and its eviction-sketch
+ * counters; stage 1, a little later: the first item in that bucket). A hint only: no lock, no effect on the data;
  * meant for a thread that owns the shard, as recovery's appliers do. */
 void store_prefetch(struct store *st, unsigned shard, uint64_t hash, int stage);
 
