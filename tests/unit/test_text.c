@@ -398,6 +398,16 @@ test_fast_path_blocks(void **state)
     /* No end of line yet: how much is left over. */
     CHECK("GET a\r\nPUT 0123456789abcdef v", "(GET|a)EAGAIN:22");
     CHECK("PUT 0123456789abcdef v\r", "EAGAIN:23");
+    /* A line ending within the first 32 bytes takes one 32-bit mask: '\n' at
+     * offsets 31 (with and without '\r'), then at 32 (the block loop). */
+    CHECK("PUT k 0123456789abcdefghijklmn\r\nGET k\r\n",
+          "(PUT|k|0123456789abcdefghijklmn)(GET|k)EAGAIN:0");
+    CHECK("PUT k 0123456789abcdefghijklmno\nGET k\n",
+          "(PUT|k|0123456789abcdefghijklmno)(GET|k)EAGAIN:0");
+    CHECK("PUT k 0123456789abcdefghijklmno\r\nGET k\r\n",
+          "(PUT|k|0123456789abcdefghijklmno)(GET|k)EAGAIN:0");
+    CHECK("  GET\t\tk  \r\n PUT\tk v\r\n GET 0123456789\r\n",
+          "(GET|k)(PUT|k|v)(GET|0123456789)EAGAIN:0");
     /* NUL and high bytes inside blocks. */
     CHECK("PUT k \x00\xff\x80 \x0b\x0c\x01 end\n",
           "(PUT|k|\\x00\\xff\\x80|\\x0b\\x0c\\x01|end)EAGAIN:0");
