@@ -6,17 +6,29 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-static bool
-is_wide(size_t klen, size_t vlen)
+/* Bytes of the length field after the header (and the expiry): 0 when both
+ * lengths fit the header's bytes; 1 (ITEM_WIDE with klen8 != 0: the value
+ * length's high byte) for a key of 1..255 bytes and a value of up to 65,535
+ * whose item is certainly not large; 8 (two 4-byte lengths, klen8 == 0)
+ * otherwise. */
+static size_t
+ext_size(size_t klen, size_t vlen)
 {
-    return klen > 255 || vlen > 255;
+    if (klen <= 255 && vlen <= 255) {
+        return 0;
+    }
+    if (klen >= 1 && klen <= 255 && vlen <= 65535 &&
+        offsetof(struct item, data) + 8 + 1 + klen + vlen <= SLAB_MAX_CHUNK) {
+        return 1;
+    }
+    return 8;
 }
 
 /* Bytes before the key (or before the body pointer of a large item). */
 static size_t
 head_size(size_t klen, size_t vlen, bool expires)
 {
-    return offsetof(struct item, data) + (expires ? 8 : 0) + (is_wide(klen, vlen) ? 8 : 0);
+    return offsetof(struct item, data) + (expires ? 8 : 0) + ext_size(klen, vlen);
 }
 
 static bool
@@ -58,7 +70,13 @@ item_new(struct slab *s, const char *key, size_t klen, size_t vlen, int64_t expi
         memcpy(p, &expire, 8);
         p += 8;
     }
-    if (is_wide(klen, vlen)) {
+    size_t ext = ext_size(klen, vlen);
+    if (ext == 1) {
+        f |= ITEM_WIDE;
+        it->klen8 = (uint8_t)klen;
+        it->vlen8 = (uint8_t)vlen;
+        *p++ = (char)(uint8_t)(vlen >> 8);
+    } else if (ext == 8) {
         f |= ITEM_WIDE;
         uint32_t k = (uint32_t)klen, v = (uint32_t)vlen;
         memcpy(p, &k, 4);
@@ -97,7 +115,7 @@ item_fits_in_place(const struct item *it, size_t vlen, int64_t expire)
     uint8_t f = ITEM_FLAGS(it);
     size_t klen = item_klen(it);
     bool exp = (f & ITEM_EXPIRES) != 0;
-    if ((f & ITEM_LARGE) || (expire && !exp) || is_wide(klen, vlen) != ((f & ITEM_WIDE) != 0) ||
+    if ((f & ITEM_LARGE) || (expire && !exp) || ext_size(klen, vlen) != item_ext_size(it) ||
         is_large(klen, vlen, exp)) {
         return false;
     }
@@ -108,11 +126,15 @@ item_fits_in_place(const struct item *it, size_t vlen, int64_t expire)
 void
 item_set_vlen(struct item *it, size_t vlen)
 {
-    if (ITEM_FLAGS(it) & ITEM_WIDE) {
+    size_t ext = item_ext_size(it);
+    if (ext == 8) {
         uint32_t v = (uint32_t)vlen;
         memcpy(it->data + item_lens_off(it) + 4, &v, 4);
     } else {
         it->vlen8 = (uint8_t)vlen;
+        if (ext == 1) {
+            it->data[item_lens_off(it)] = (char)(uint8_t)(vlen >> 8);
+        }
     }
 }
 
@@ -143,7 +165,7 @@ item_free_mem(struct slab *s, struct item *it)
 static void
 set_body(struct item *it, char *body)
 {
-    size_t off = (ITEM_FLAGS(it) & ITEM_EXPIRES ? 8 : 0) + (ITEM_FLAGS(it) & ITEM_WIDE ? 8 : 0);
+    size_t off = item_lens_off(it) + item_ext_size(it); /* 8: a large item is wide */
     memcpy(it->data + off, &body, sizeof(body));
 }
 

@@ -12,13 +12,18 @@
  *
  * meta:  the low 5 bits are the eviction policy's (EVICT_META_MASK: its
  *        segment and CLOCK bits), the top 3 the item's flags below.
- * klen, vlen: the lengths when both fit in a byte.
+ * klen, vlen: the lengths when both fit in a byte (and see ITEM_WIDE).
  *   ITEM_EXPIRES  an 8-byte absolute expiry (Unix ms, 0 = none) follows. An
  *                 item created without it and given a TTL later is moved to
  *                 a larger chunk (shard_set_expire); one whose TTL is removed
  *                 keeps the field, set to 0.
- *   ITEM_WIDE     key or value longer than 255 bytes: both lengths follow as
- *                 4-byte integers (the header bytes are then 0).
+ *   ITEM_WIDE     key or value longer than 255 bytes. With klen != 0 in the
+ *                 header (a key of 1..255 bytes, a value of up to 65,535 in
+ *                 an item that is not large): one byte follows, the value
+ *                 length's high byte, vlen its low byte. With klen == 0: both
+ *                 lengths follow as 4-byte integers (header bytes 0); large
+ *                 items always take this form. A 256-byte value thus costs 1
+ *                 byte of lengths instead of 8.
  *   ITEM_LARGE    the item would not fit a slab chunk: key and value live in
  *                 their own allocation, whose pointer follows.
  * Fields after the header are not aligned and are read with memcpy. There
@@ -112,10 +117,20 @@ item_lens_off(const struct item *it)
     return (ITEM_FLAGS(it) & ITEM_EXPIRES) ? 8 : 0;
 }
 
+/* Bytes of the length field after the expiry: 0, 1 or 8 (ITEM_WIDE above). */
+static inline size_t
+item_ext_size(const struct item *it)
+{
+    if (!(ITEM_FLAGS(it) & ITEM_WIDE)) {
+        return 0;
+    }
+    return it->klen8 != 0 ? 1 : 8;
+}
+
 static inline size_t
 item_klen(const struct item *it)
 {
-    if (!(ITEM_FLAGS(it) & ITEM_WIDE)) {
+    if (!(ITEM_FLAGS(it) & ITEM_WIDE) || it->klen8 != 0) {
         return it->klen8;
     }
     uint32_t v;
@@ -129,6 +144,9 @@ item_vlen(const struct item *it)
     if (!(ITEM_FLAGS(it) & ITEM_WIDE)) {
         return it->vlen8;
     }
+    if (it->klen8 != 0) {
+        return it->vlen8 | (size_t)(uint8_t)it->data[item_lens_off(it)] << 8;
+    }
     uint32_t v;
     memcpy(&v, it->data + item_lens_off(it) + 4, 4);
     return v;
@@ -139,7 +157,7 @@ static inline char *
 item_body(const struct item *it)
 {
     uint8_t f = ITEM_FLAGS(it);
-    const char *p = it->data + ((f & ITEM_EXPIRES) ? 8 : 0) + ((f & ITEM_WIDE) ? 8 : 0);
+    const char *p = it->data + ((f & ITEM_EXPIRES) ? 8 : 0) + item_ext_size(it);
     if (f & ITEM_LARGE) {
         char *b;
         memcpy(&b, p, sizeof(b));
@@ -196,8 +214,8 @@ static inline size_t
 item_small_chunk(const struct item *it)
 {
     uint8_t f = ITEM_FLAGS(it);
-    return offsetof(struct item, data) + ((f & ITEM_EXPIRES) ? 8 : 0) +
-           ((f & ITEM_WIDE) ? 8 : 0) + item_klen(it) + item_vlen(it);
+    return offsetof(struct item, data) + ((f & ITEM_EXPIRES) ? 8 : 0) + item_ext_size(it) +
+           item_klen(it) + item_vlen(it);
 }
 
 /* item_mem of an ITEM_LARGE item (item.c). */

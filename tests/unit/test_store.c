@@ -165,6 +165,67 @@ test_item_free_mem(void **state)
     slab_deinit(&s);
 }
 
+/* The length field: none when both lengths fit a byte, 1 byte (the value
+ * length's high byte) for a key of 1..255 bytes and a value of 256..65,535 in
+ * a chunk item, 8 bytes otherwise (empty key, long key, large item). */
+static void
+test_item_length_field(void **state)
+{
+    (void)state;
+    struct slab s;
+    assert_int_equal(slab_init(&s, 0), 0);
+    static char key[300], val[16384];
+    memset(key, 'k', sizeof(key));
+    for (size_t i = 0; i < sizeof(val); i++) {
+        val[i] = (char)(i * 31 + 7);
+    }
+    static const struct {
+        size_t klen, vlen, ext;
+    } cases[] = {
+        {16, 255, 0}, {16, 256, 1}, {16, 258, 1}, {1, 300, 1}, {255, 4096, 1}, {16, 15000, 1},
+        {0, 256, 8}, {256, 10, 8}, {300, 300, 8}, {16, 16360, 8}, /* 3+8+1+16+16360 > 16384 */
+    };
+    int in_place = 0;
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        size_t kl = cases[c].klen, vl = cases[c].vlen;
+        for (int exp = 0; exp < 2; exp++) {
+            assert_int_equal(item_chunk_size(kl, vl, exp) >= 3 + (exp ? 8 : 0) + cases[c].ext,
+                             true);
+            if (3 + 8 + cases[c].ext + kl + vl <= SLAB_MAX_CHUNK) {
+                assert_int_equal(item_chunk_size(kl, vl, exp),
+                                 3 + (exp ? 8 : 0) + cases[c].ext + kl + vl);
+            }
+            struct item *it = item_new(&s, key, kl, vl, exp ? 1234 : 0, exp);
+            memcpy(item_val(it), val, vl);
+            assert_int_equal(item_ext_size(it), cases[c].ext);
+            assert_int_equal(item_klen(it), kl);
+            assert_int_equal(item_vlen(it), vl);
+            assert_memory_equal(item_key(it), key, kl);
+            assert_memory_equal(item_cval(it), val, vl);
+            assert_int_equal(item_expire(it), exp ? 1234 : 0);
+            if (cases[c].ext == 1) {
+                /* in place within the form and the class, never across forms */
+                size_t nv = vl - 1;
+                bool same = nv >= 256 && slab_class_size(item_chunk_size(kl, nv, exp)) ==
+                                             slab_class_size(item_chunk_size(kl, vl, exp));
+                assert_int_equal(item_fits_in_place(it, nv, 0), same);
+                if (same) {
+                    item_set_vlen(it, nv);
+                    assert_int_equal(item_vlen(it), nv);
+                    assert_int_equal(item_klen(it), kl);
+                    assert_memory_equal(item_key(it), key, kl);
+                    assert_memory_equal(item_cval(it), val, nv);
+                    in_place++;
+                }
+                assert_false(item_fits_in_place(it, 255, 0));
+            }
+            item_free(&s, it);
+        }
+    }
+    assert_true(in_place > 0); /* {16, 258}: 277 bytes in 278's class */
+    slab_deinit(&s);
+}
+
 /* Every item layout (short, wide key, wide value, large value, with and
  * without an expiry field) round-trips, survives gaining a TTL (the item
  * moves to a larger chunk) and is accounted exactly. */
@@ -463,6 +524,7 @@ main(void)
         cmocka_unit_test(test_store_lazy_expiry),
         cmocka_unit_test(test_store_active_expiry),
         cmocka_unit_test(test_store_item_layouts),
+        cmocka_unit_test(test_item_length_field),
         cmocka_unit_test(test_store_policy_memory_counted),
         cmocka_unit_test(test_store_slots),
         cmocka_unit_test(test_store_min_items_per_shard),
