@@ -508,36 +508,16 @@ ht_prefetch(const struct ht *h, uint64_t hash, int stage)
     }
 }
 
-/* table_find of t[0] when no migration is going on (probes start at the
- * home group), returning the item itself. */
-static inline struct item *
+/* table_find of t[0] when no migration is going on, returning the item
+ * itself (probe_start is then the home group). */
+static inline __attribute__((always_inline)) struct item *
 find_item(struct ht *h, const char *key, size_t klen, uint64_t hash)
 {
-    const struct ht_table *tb = &h->t[0];
-    size_t n = tb->ngroups;
-    if (tb->used == 0) {
+    struct pos p;
+    if (!table_find(h, 0, key, klen, hash, &p)) {
         return NULL;
     }
-    size_t g = home(hash, n);
-    uint8_t tag = tag_of(hash);
-    for (size_t k = 0; k < n; k++) {
-        const struct ht_group *gr = &tb->g[g];
-        uint64_t tags = tags_load(gr);
-        for (uint64_t m = match(tags, tag); m; m &= m - 1) {
-            struct item *it = AT(h, gr->ref[first_slot(m)]);
-            h->key_cmps++;
-            if (key_eq(it, key, klen)) {
-                return it;
-            }
-        }
-        if (empties(tags)) {
-            return NULL;
-        }
-        if (++g == n) {
-            g = 0;
-        }
-    }
-    return NULL;
+    return AT(h, h->t[0].g[p.g].ref[p.i]);
 }
 
 /* ht_find while a migration is going on: it moves a group or two first
