@@ -826,34 +826,6 @@ resp_parse(struct resp_parser *p, const char *buf, size_t len, struct proto_req 
     return resp_parse_general(p, buf, len, req, consumed, false);
 }
 
-/* A length line "<digits>\r\n" at *qp (1 to 9 digits); -1 if not one. */
-static inline __attribute__((always_inline)) long
-peek_len(const char **qp, const char *end)
-{
-    const char *q = *qp;
-    if (end - q < 3) {
-        return -1;
-    }
-    unsigned d = (unsigned char)q[0] - (unsigned)'0';
-    if (d > 9) {
-        return -1;
-    }
-    if (q[1] == '\r') {
-        *qp = q + 3;
-        return d;
-    }
-    const char *lim = end - q > 10 ? q + 10 : end - 2;
-    long v = d;
-    for (q++; q < lim && (d = (unsigned char)*q - (unsigned)'0') <= 9; q++) {
-        v = v * 10 + d;
-    }
-    if (q >= end - 1 || *q != '\r') {
-        return -1;
-    }
-    *qp = q + 2;
-    return v;
-}
-
 int
 resp_peek_keys(const char *buf, size_t len, const char **key, size_t *klen, int max)
 {
@@ -863,17 +835,17 @@ resp_peek_keys(const char *buf, size_t len, const char **key, size_t *klen, int 
 
     while (n < max && end - b > 4 && *b == '*') {
         const char *q = b + 1;
-        long cnt = peek_len(&q, end);
+        long long cnt = resp_fast_digits(&q, end);
         if (cnt < 2) {
             break;
         }
-        for (long i = 0; i < cnt; i++) {
-            long bl;
+        for (long long i = 0; i < cnt; i++) {
+            long long bl;
             if (q == end || *q != '$') {
                 return n;
             }
             q++;
-            bl = peek_len(&q, end);
+            bl = resp_fast_digits(&q, end);
             if (bl < 0 || end - q < bl + 2) {
                 return n;
             }

@@ -104,8 +104,8 @@ size_t resp_parser_need(const struct resp_parser *p);
  * A look ahead, for prefetching: the keys (argv[1]) of the whole multibulk
  * requests at the start of buf[0..len), at most max of them. Stops at the
  * first thing that is not a whole "*N\r\n" + N x "$L\r\n<L bytes>\r\n"
- * request with 2 <= N (an inline request, a partial one, a length of more
- * than 9 digits). Fills key[i] (pointing into buf) and klen[i]; returns how
+ * request with 2 <= N (an inline request, a partial one, a length the fast
+ * parser leaves to the general one: a leading zero, more than 18 digits). Fills key[i] (pointing into buf) and klen[i]; returns how
  * many. A hint only: resp_parse decides what the requests are; wherever it
  * accepts one of them, its argv[1] is the key found here (fuzz_resp checks
  * that). Reads nothing outside buf[0..len).
