@@ -21,6 +21,11 @@
 #include "core/cmdclock.h"
 #include "core/server.h"
 
+/* A write while the write-ahead log is failing (durable_enabled() true):
+ * replies the log's error, counts the command as rejected and returns true;
+ * false when the log is fine. Out of line (cmd.c), for both dispatchers. */
+__attribute__((noinline)) bool cmd_refuse_failing_write(struct client *c, const struct cmd *cmd);
+
 static inline __attribute__((always_inline)) void
 cmd_call_inline(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv)
 {

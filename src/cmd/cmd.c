@@ -207,14 +207,15 @@ reject_arity(struct client *c, const struct cmd *cmd)
     reject(c, cmd, err);
 }
 
-/* A write while the write-ahead log is failing: refused (true). */
-static __attribute__((noinline)) bool
-reject_if_durable_failing(struct client *c, const struct cmd *cmd)
+bool
+cmd_refuse_failing_write(struct client *c, const struct cmd *cmd)
 {
     char msg[200];
     if (durable_error(msg, sizeof(msg)) != 0) {
         char err[300];
-        snprintf(err, sizeof(err), "MISCONF write-ahead log failing, writes refused: %s", msg);
+        /* RESP's code is Redis's MISCONF; the native protocol drops "ERR" */
+        snprintf(err, sizeof(err), "%s write-ahead log failing, writes refused: %s",
+                 c->r.proto == REPLY_NATIVE ? "ERR" : "MISCONF", msg);
         reject(c, cmd, err);
         return true;
     }
@@ -247,7 +248,7 @@ cmd_dispatch(struct client *c, struct proto_req *req)
         reject(c, cmd, ERR_OOM);
         return;
     }
-    if ((cmd->flags & CMD_WRITE) && durable_enabled() && reject_if_durable_failing(c, cmd)) {
+    if ((cmd->flags & CMD_WRITE) && durable_enabled() && cmd_refuse_failing_write(c, cmd)) {
         return;
     }
     cmd_call_inline(cmd, c, req->argc, argv);

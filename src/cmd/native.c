@@ -132,19 +132,6 @@ remap(struct client *c, size_t start, enum int_map map)
     }
 }
 
-/* A write while the write-ahead log is failing is refused, as over RESP
- * (MISCONF there): true after replying the error. */
-static __attribute__((noinline)) bool
-native_refuse_write(struct reply *r)
-{
-    char msg[200];
-    if (durable_error(msg, sizeof(msg)) == 0) {
-        return false;
-    }
-    reply_errorf(r, "ERR write-ahead log failing, writes refused: %s", msg);
-    return true;
-}
-
 /* The verbs answered here rather than by a command: PING, QUIT, AUTH, STATS. */
 static __attribute__((noinline)) void
 native_builtin(struct client *c, struct proto_req *req, int vid)
@@ -227,7 +214,7 @@ cmd_dispatch_native(struct client *c, struct proto_req *req)
         reply_error(r, ERR_OOM);
         return;
     }
-    if ((cmd->flags & CMD_WRITE) && durable_enabled() && native_refuse_write(r)) {
+    if ((cmd->flags & CMD_WRITE) && durable_enabled() && cmd_refuse_failing_write(c, cmd)) {
         return;
     }
     if (v->id == CMD_ID_set && req->argc == 4) {
