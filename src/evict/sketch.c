@@ -148,11 +148,12 @@ door_test(const struct sketch *s, uint64_t hash)
  * 20 bits from bit 40, five bits per row r: the low bit chooses word 2r or
  * 2r+1 of the block, the other four the nibble in it. The four words are
  * distinct, so the rows are updated independently, without branches.
+ *
+ * With sel = m >> 40, row r's word is blk + 2r + (sel >> 5r & 1) and its
+ * nibble's shift 4 * (sel >> (5r + 1) & 15). The macros take both from the
+ * unshifted mix m, one shift and one mask each: the word's byte offset in the
+ * row pair and the nibble's shift.
  */
-/* With sel = m >> 40, row r's word is blk + 2r + (sel >> 5r & 1) and its
- * nibble's shift 4 * (sel >> (5r + 1) & 15). From the unshifted mix m that is
- * one shift and one mask each: the word's byte offset in the row pair and the
- * nibble's shift. */
 #define ROW_WORD_M(blk, m, r)                                                   \
     ((uint64_t *)(void *)((char *)((blk) + 2u * (r)) + (((m) >> (37u + 5u * (r))) & 8u)))
 #define ROW_SHIFT_M(m, r) ((unsigned)((m) >> (39u + 5u * (r))) & 60u)

@@ -167,10 +167,11 @@ size_t store_memory_exact(struct store *st);
 /* Remove every key. */
 void store_flush(struct store *st);
 
-/* Bulk loading: start loading the cache lines a coming operation on this
- * key will touch (stage 0: its hash bucket and its eviction-sketch
- * counters; stage 1, a little later: the first item in that bucket). A hint only: no lock, no effect on the data;
- * meant for a thread that owns the shard, as recovery's appliers do. */
+/* Start loading the cache lines a coming operation on this key will touch
+ * (stage 0: its hash bucket and its eviction-sketch counters; stage 1, a
+ * little later: the first item in that bucket). A hint only, no effect on
+ * the data; it reads the shard's table, so the caller holds the shard's lock
+ * or owns the shard (recovery's appliers, the pipeline look-ahead). */
 void store_prefetch(struct store *st, unsigned shard, uint64_t hash, int stage);
 
 /* Bulk loading (recovery): size the empty shards' tables for about `keys`
