@@ -313,32 +313,26 @@ text__parse_general(struct text_parser *p, const char *buf, size_t len, struct p
     return PROTO_OK;
 }
 
-static inline bool
-is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 /* The key of the line [b, eol), or false when it has fewer than two
  * tokens: byte by byte. */
 static bool
 peek_line_key(const char *b, const char *eol, const char **key, size_t *klen)
 {
     const char *q = b;
-    while (q < eol && is_blank(*q)) {
+    while (q < eol && text_is_sep(*q)) {
         q++;
     }
-    while (q < eol && !is_blank(*q)) {
+    while (q < eol && !text_is_sep(*q)) {
         q++; /* the command name */
     }
-    while (q < eol && is_blank(*q)) {
+    while (q < eol && text_is_sep(*q)) {
         q++;
     }
     if (q == eol) {
         return false; /* no key */
     }
     const char *k = q;
-    while (q < eol && !is_blank(*q)) {
+    while (q < eol && !text_is_sep(*q)) {
         q++;
     }
     *key = k;
@@ -347,32 +341,13 @@ peek_line_key(const char *b, const char *eol, const char **key, size_t *klen)
 }
 
 #ifdef TEXT_FAST
-/* One bit per '\n' among the 32 bytes at b (all readable). */
-static inline uint32_t
-nl_mask32(const char *b)
-{
-    const __m128i nl = _mm_set1_epi8('\n');
-    __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)b);
-    __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(b + 16));
-    return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v0, nl)) |
-           (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v1, nl)) << 16;
-}
-
-/* The same for a line of at most 32 bytes with 32 readable bytes at b: one
- * bit per byte that separates (space, tab, or past the line's end), and the
- * tokens are the runs of clear bits. */
+/* The key of a line of n <= 31 bytes at b, from text_mask16's bits of the
+ * 32 bytes at b (sep: spaces, tabs, '\n'): bytes from n on count as
+ * separators, and the tokens are the runs of clear bits. */
 static inline bool
-peek_line_key32(const char *b, size_t n, const char **key, size_t *klen)
+peek_line_key32(const char *b, uint32_t sep, size_t n, const char **key, size_t *klen)
 {
-    const __m128i sp = _mm_set1_epi8(' ');
-    const __m128i tab = _mm_set1_epi8('\t');
-    __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)b);
-    __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(b + 16));
-    uint64_t m0 = (uint32_t)_mm_movemask_epi8(
-        _mm_or_si128(_mm_cmpeq_epi8(v0, sp), _mm_cmpeq_epi8(v0, tab)));
-    uint64_t m1 = (uint32_t)_mm_movemask_epi8(
-        _mm_or_si128(_mm_cmpeq_epi8(v1, sp), _mm_cmpeq_epi8(v1, tab)));
-    uint64_t m = m0 | m1 << 16 | ~0ULL << n; /* n <= 32 */
+    uint64_t m = sep | ~0ULL << n;
     if (~m == 0) {
         return false;
     }
@@ -399,13 +374,18 @@ text_peek_keys(const char *buf, size_t len, const char **key, size_t *klen, int 
 
     while (n < max && b < end) {
 #ifdef TEXT_FAST
-        /* A line that ends within 32 readable bytes: its '\n' by one mask,
-         * its key by peek_line_key32, no call. */
-        uint32_t nlm = end - b >= 32 ? nl_mask32(b) : 0;
+        /* A line that ends within 32 readable bytes: its '\n' and its
+         * separators from the parser's masks, its key by peek_line_key32. */
+        unsigned nl0 = 0, nl1 = 0;
+        uint32_t sep = 0;
+        if (end - b >= 32) {
+            sep = text_mask16(b, &nl0) | (uint32_t)text_mask16(b + 16, &nl1) << 16;
+        }
+        uint32_t nlm = nl0 | (uint32_t)nl1 << 16;
         if (nlm != 0) {
             const char *nl = b + __builtin_ctz(nlm);
             const char *eol = nl > b && nl[-1] == '\r' ? nl - 1 : nl;
-            if (!peek_line_key32(b, (size_t)(eol - b), &key[n], &klen[n])) {
+            if (!peek_line_key32(b, sep, (size_t)(eol - b), &key[n], &klen[n])) {
                 break;
             }
             n++;
