@@ -25,7 +25,6 @@
 #include "net/internal.h"
 #include "net/throttle.h"
 #include "store/hint.h"
-#include "store/ht.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/log.h"
