@@ -167,6 +167,16 @@ text_mask16(const char *q, unsigned *nl)
     return (unsigned)_mm_movemask_epi8(_mm_or_si128(s, n));
 }
 
+/* text_mask16 of the 32 bytes at q (all readable). */
+static inline uint32_t
+text_mask32(const char *q, uint32_t *nl)
+{
+    unsigned n0, n1;
+    uint32_t m = text_mask16(q, &n0) | (uint32_t)text_mask16(q + 16, &n1) << 16;
+    *nl = n0 | (uint32_t)n1 << 16;
+    return m;
+}
+
 /*
  * One pass over a line that starts at buf (p->scan == 0): the result of the
  * general path for the same bytes. Only the first lim = min(len,
@@ -251,9 +261,8 @@ text__parse_fast(struct text_parser *p, const char *buf, size_t len, size_t lim,
         struct proto_arg *argv = p->argv;
         size_t cap = p->argv_cap;
         size_t argc = 0;
-        unsigned nl0, nl1;
-        uint32_t m = text_mask16(buf, &nl0) | (uint32_t)text_mask16(buf + 16, &nl1) << 16;
-        uint32_t nl = nl0 | (uint32_t)nl1 << 16;
+        uint32_t nl;
+        uint32_t m = text_mask32(buf, &nl);
         if (nl != 0) {
             unsigned at = (unsigned)__builtin_ctz(nl);
             unsigned end = at > 0 && buf[at - 1] == '\r' ? at - 1 : at;
@@ -376,12 +385,10 @@ text_peek_keys(const char *buf, size_t len, const char **key, size_t *klen, int 
 #ifdef TEXT_FAST
         /* A line that ends within 32 readable bytes: its '\n' and its
          * separators from the parser's masks, its key by peek_line_key32. */
-        unsigned nl0 = 0, nl1 = 0;
-        uint32_t sep = 0;
+        uint32_t nlm = 0, sep = 0;
         if (end - b >= 32) {
-            sep = text_mask16(b, &nl0) | (uint32_t)text_mask16(b + 16, &nl1) << 16;
+            sep = text_mask32(b, &nlm);
         }
-        uint32_t nlm = nl0 | (uint32_t)nl1 << 16;
         if (nlm != 0) {
             const char *nl = b + __builtin_ctz(nlm);
             const char *eol = nl > b && nl[-1] == '\r' ? nl - 1 : nl;
