@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "../../src/proto/text.c"
+#include "peek_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -145,37 +146,23 @@ drive(size_t max_line, const uint8_t *in, size_t len, uint32_t mode, struct out 
     text_parser_deinit(&p);
 }
 
+static int
+parse_one(void *ctx, const char *buf, size_t len, struct proto_req *req, size_t *used)
+{
+    return text_parse(ctx, buf, len, req, used);
+}
+
+/* text_peek_keys against text_parse (peek_check.h), on a copy of the input
+ * of exactly its size; a peeked key is never empty. */
 static void
 check_peek(const uint8_t *in, size_t len, size_t max_line)
 {
-    enum { MAX = 32 };
-    const char *key[MAX];
-    size_t klen[MAX];
     char *buf = xmalloc(len ? len : 1);
     memcpy(buf, in, len);
-    int n = text_peek_keys(buf, len, key, klen, MAX);
-    if (n < 0 || n > MAX) {
-        abort();
-    }
     struct text_parser p;
     text_parser_init(&p);
     p.max_line = max_line;
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        struct proto_req req;
-        size_t used = 0;
-        if (key[i] < buf || klen[i] == 0 || key[i] + klen[i] > buf + len) {
-            abort();
-        }
-        if (text_parse(&p, buf + off, len - off, &req, &used) != PROTO_OK) {
-            break; /* a hint may run ahead of what the parser accepts */
-        }
-        if (req.argc < 2 || req.argv[1].len != klen[i] ||
-            memcmp(req.argv[1].ptr, key[i], klen[i]) != 0) {
-            abort();
-        }
-        off += used;
-    }
+    peek_check(buf, len, text_peek_keys, parse_one, &p, 1);
     text_parser_deinit(&p);
     free(buf);
 }
