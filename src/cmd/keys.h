@@ -71,7 +71,7 @@ void prop_flush(struct client *c);
 void prop_group_begin(struct client *c);
 void prop_group_end(struct client *c);
 
-/* Start of a command on this thread (cmd_call; NULL after it), and the hook
+/* Start of a command on this thread (cmd_call_inline; NULL after it), and the hook
  * set-up done once persistence is open (after recovery, so replay is not
  * re-logged). prop_begin is inline: one thread-local store. */
 extern _Thread_local struct client *prop_current;

@@ -8,7 +8,7 @@
  * 128 bytes each (with "... (N more bytes)").
  *
  * Thread-safety: every function may be called from any thread. The ring is
- * behind one mutex, which only slow commands reach: cmd_call compares the
+ * behind one mutex, which only slow commands reach: cmd_call_inline compares the
  * duration with slowlog_threshold() (an atomic load) first.
  */
 #ifndef CRAB_CMD_SLOWLOG_H
