@@ -21,6 +21,11 @@
 #include "core/cmdclock.h"
 #include "core/server.h"
 
+/* Refuse cmd before it runs: reply err and count it as rejected (the
+ * commands_rejected_total metric). Out of line (cmd.c). */
+__attribute__((noinline, cold)) void cmd_reject(struct client *c, const struct cmd *cmd,
+                                                const char *err);
+
 /* A write while the write-ahead log is failing (durable_enabled() true):
  * replies the log's error, counts the command as rejected and returns true;
  * false when the log is fine. Out of line (cmd.c), for both dispatchers. */

@@ -166,8 +166,8 @@ cmd_reply_unknown_subcommand(struct client *c, const struct proto_arg *sub, cons
     reply_errorf(&c->r, "ERR unknown subcommand '%.*s'. Try %s HELP.", n, sub->ptr, cmd);
 }
 
-static __attribute__((noinline, cold)) void
-reject(struct client *c, const struct cmd *cmd, const char *err)
+__attribute__((noinline, cold)) void
+cmd_reject(struct client *c, const struct cmd *cmd, const char *err)
 {
     if (cmd) {
         STAT_INC(tstats_self()->cmd[cmd->id].rejected);
@@ -204,7 +204,7 @@ reject_arity(struct client *c, const struct cmd *cmd)
 {
     char err[128];
     snprintf(err, sizeof(err), "ERR wrong number of arguments for '%s' command", cmd->name);
-    reject(c, cmd, err);
+    cmd_reject(c, cmd, err);
 }
 
 bool
@@ -216,7 +216,7 @@ cmd_refuse_failing_write(struct client *c, const struct cmd *cmd)
         /* RESP's code is Redis's MISCONF; the native protocol drops "ERR" */
         snprintf(err, sizeof(err), "%s write-ahead log failing, writes refused: %s",
                  c->r.proto == REPLY_NATIVE ? "ERR" : "MISCONF", msg);
-        reject(c, cmd, err);
+        cmd_reject(c, cmd, err);
         return true;
     }
     return false;
@@ -241,11 +241,11 @@ cmd_dispatch(struct client *c, struct proto_req *req)
         return;
     }
     if (__builtin_expect(cmd_auth_required(c) && !(cmd->flags & CMD_NOAUTH), 0)) {
-        reject(c, cmd, "NOAUTH Authentication required.");
+        cmd_reject(c, cmd, "NOAUTH Authentication required.");
         return;
     }
     if ((cmd->flags & CMD_DENYOOM) && !store_make_room(server.store)) {
-        reject(c, cmd, ERR_OOM);
+        cmd_reject(c, cmd, ERR_OOM);
         return;
     }
     if ((cmd->flags & CMD_WRITE) && durable_enabled() && cmd_refuse_failing_write(c, cmd)) {

@@ -211,7 +211,7 @@ cmd_dispatch_native(struct client *c, struct proto_req *req)
     }
     const struct cmd *cmd = &cmd_table[v->id];
     if ((cmd->flags & CMD_DENYOOM) && !store_make_room(server.store)) {
-        reply_error(r, ERR_OOM);
+        cmd_reject(c, cmd, ERR_OOM);
         return;
     }
     if ((cmd->flags & CMD_WRITE) && durable_enabled() && cmd_refuse_failing_write(c, cmd)) {
