@@ -74,15 +74,16 @@ _Static_assert(SLAB_UNITS_PER_PAGE == 1u << SLAB_PAGE_SHIFT, "page shift");
 _Static_assert(SLAB_SPAN_MAX * SLAB_UNITS_PER_PAGE < SLAB_NONE, "offsets fit");
 _Static_assert(SLAB_SPAN_MAX < 32, "pool bitmaps");
 
-/* Pages per span of each medium class (1152, 1280, ..., 16384): the
- * fewest pages that hold 4 chunks or more with a tail under 3% of the span
- * (tails: 1152 1.6%, 1408 2.6%, 1664 2.5%, 1792 1.6%, 1920 0.4%, 2304 1.6%,
- * 2816 1.8%, 3328 2.5%, 4608 1.6%, 5632 1.8%, 6656 2.5%, the others 0). */
+/* Pages per span of each medium class (1088, 1152, ..., 16384): the
+ * fewest pages that hold 4 chunks or more with a tail under 3% of the span,
+ * or, for the six classes where no span of up to 16 pages does (3968 3.1%,
+ * 7936 3.1%, 11776 4.2%, 13824 3.6%, 14848 3.3%, 15872 3.1%), the one with
+ * the smallest tail. */
 static const uint8_t span_pages_medium[SLAB_MEDIUM_CLASSES] = {
-    2, 5, 6, 3, 5, 4, 8, 2,         /* 1152 .. 2048 */
-    4, 5, 7, 3, 5, 7, 15, 4,        /* 2304 .. 4096 */
-    8, 5, 7, 6, 10, 7, 15, 8,       /* 4608 .. 8192 */
-    9, 10, 11, 12, 13, 14, 15, 16,  /* 9216 .. 16384 */
+    3, 2, 3, 5, 2, 6, 4, 3, 2, 5, 3, 4, 5, 8, 16, 2,          /* 1088 .. 2048 */
+    6, 4, 3, 5, 4, 7, 8, 3, 4, 5, 6, 7, 10, 15, 4, 4,         /* 2176 .. 4096 */
+    12, 8, 6, 5, 8, 7, 13, 6, 8, 10, 12, 7, 11, 15, 8, 8,     /* 4352 .. 8192 */
+    13, 9, 12, 10, 16, 11, 12, 12, 16, 13, 14, 14, 15, 15, 16, 16, /* 8704 .. 16384 */
 };
 
 /* Class index and chunk size in units of a request of 1..SLAB_MAX_CHUNK. */
@@ -95,10 +96,10 @@ size_class(size_t size, unsigned *units)
     }
     size_t n = size - 1;
     unsigned lg = (unsigned)(63 - __builtin_clzll((unsigned long long)n)); /* 10..13 */
-    unsigned shift = lg - 3;
-    unsigned k = (unsigned)(n >> shift); /* 8..15 */
+    unsigned shift = lg - 4;
+    unsigned k = (unsigned)(n >> shift); /* 16..31 */
     *units = ((k + 1) << shift) / SLAB_UNIT;
-    return SLAB_SMALL_CLASSES + (lg - 10) * 8 + (k - 8);
+    return SLAB_SMALL_CLASSES + (lg - 10) * 16 + (k - 16);
 }
 
 static inline unsigned

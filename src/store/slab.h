@@ -13,11 +13,14 @@
  *   - small, up to 1024 bytes: every multiple of SLAB_UNIT (4 bytes: a
  *     29-byte item takes 32, where jemalloc's classes would give 32 and 48
  *     for 33); 256 classes, each carving single 4 KiB pages;
- *   - medium, 1025..16384 bytes: 8 classes per power of two (1152, 1280,
- *     ..., 2048, 2304, ..., 4096, 4608, ..., 16384), so a class is at most
- *     12.5% above the request; 32 classes, each carving spans of 1..16
- *     contiguous pages chosen so that the tail of a span wastes at most 3%
- *     and a span holds 4 chunks or more (table in slab.c).
+ *   - medium, 1025..16384 bytes: 16 classes per power of two (1088, 1152,
+ *     ..., 2048, 2176, ..., 4096, 4352, ..., 16384), so a class is at most
+ *     6.25% above the request. A 1 KiB or 2 KiB value with its header and
+ *     key fits the class just above the power of two (1088, 2176) instead
+ *     of one 12.5% above it; 64 classes, each carving spans of 1..16
+ *     contiguous pages chosen so that a span holds 4 chunks or more and its
+ *     tail wastes under 3% (six classes of 3968 bytes or more cannot, and
+ *     waste 3.1-4.2%; table in slab.c).
  * A page or span is handed back to the shard's pool when its last chunk is
  * freed, and pooled pages beyond a small reserve are returned to the kernel
  * (madvise, batched), so RSS follows what is stored. Requests above
@@ -29,8 +32,8 @@
  * out in address order from a fresh span, so the untouched end of a span
  * taken from the frontier or the cold pool costs no RSS. The worst case
  * is every class holding a page or span with a single chunk: 896 KiB over
- * the small classes plus 816 KiB over the medium ones (sum of span size
- * minus one chunk), about 1.7 MiB per shard, plus the warm pool (under 48
+ * the small classes plus 1,737 KiB over the medium ones (sum of span size
+ * minus one chunk), about 2.6 MiB per shard, plus the warm pool (under 48
  * pages, 192 KiB, between frees), plus 16 bytes of bookkeeping per page
  * of the region ever used (0.4%). Fragmentation by scattered frees (many spans of a class each holding a
  * few live chunks) is not bounded by the slab: holes are refilled first.
@@ -52,7 +55,7 @@
 #define SLAB_SMALL_MAX 1024u    /* largest small class */
 #define SLAB_MAX_CHUNK 16384u   /* largest medium class: the store's large threshold */
 #define SLAB_SMALL_CLASSES (SLAB_SMALL_MAX / SLAB_UNIT) /* 256 */
-#define SLAB_MEDIUM_CLASSES 32u /* 8 per power of two, 1152..16384 */
+#define SLAB_MEDIUM_CLASSES 64u /* 16 per power of two, 1088..16384 */
 #define SLAB_CLASSES (SLAB_SMALL_CLASSES + SLAB_MEDIUM_CLASSES)
 #define SLAB_SPAN_MAX 16u       /* pages in the largest span */
 
@@ -93,7 +96,7 @@ void slab_deinit(struct slab *s);
 void slab_reset(struct slab *s);
 
 /* The class size a request of `size` bytes (1..SLAB_MAX_CHUNK) occupies:
- * the next multiple of 4 up to 1024, then the next multiple of 1/8 of the
+ * the next multiple of 4 up to 1024, then the next multiple of 1/16 of the
  * power of two below the request (no table, one clz). */
 static inline size_t
 slab_class_size(size_t size)
@@ -102,7 +105,7 @@ slab_class_size(size_t size)
         return (size + SLAB_UNIT - 1) & ~(size_t)(SLAB_UNIT - 1);
     }
     size_t n = size - 1;
-    unsigned shift = (unsigned)(63 - __builtin_clzll((unsigned long long)n)) - 3;
+    unsigned shift = (unsigned)(63 - __builtin_clzll((unsigned long long)n)) - 4;
     return ((n >> shift) + 1) << shift;
 }
 

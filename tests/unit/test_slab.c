@@ -71,7 +71,7 @@ static void
 test_class_sizes(void **state)
 {
     (void)state;
-    assert_int_equal(SLAB_CLASSES, 288);
+    assert_int_equal(SLAB_CLASSES, 320);
     assert_int_equal(SLAB_MAX_CHUNK, 16384);
     assert_int_equal(slab_class_size(1), 4);
     assert_int_equal(slab_class_size(4), 4);
@@ -80,19 +80,20 @@ test_class_sizes(void **state)
     assert_int_equal(slab_class_size(33), 36);
     assert_int_equal(slab_class_size(1021), 1024);
     assert_int_equal(slab_class_size(1024), 1024);
-    assert_int_equal(slab_class_size(1025), 1152);
-    assert_int_equal(slab_class_size(1152), 1152);
-    assert_int_equal(slab_class_size(1153), 1280);
+    assert_int_equal(slab_class_size(1025), 1088);
+    assert_int_equal(slab_class_size(1088), 1088);
+    assert_int_equal(slab_class_size(1089), 1152);
     assert_int_equal(slab_class_size(2048), 2048);
-    assert_int_equal(slab_class_size(2049), 2304);
-    assert_int_equal(slab_class_size(4097), 4608);
-    assert_int_equal(slab_class_size(8193), 9216);
-    assert_int_equal(slab_class_size(15361), 16384);
+    assert_int_equal(slab_class_size(2049), 2176);
+    assert_int_equal(slab_class_size(4097), 4352);
+    assert_int_equal(slab_class_size(8193), 8704);
+    assert_int_equal(slab_class_size(15361), 15872);
+    assert_int_equal(slab_class_size(15873), 16384);
     assert_int_equal(slab_class_size(16384), 16384);
     assert_int_equal(SLAB_REGION_MAX, (size_t)16 << 30);
 
     /* Every size: a class at least as big, 4-byte steps up to 1024, then
-     * at most 12.5% above; classes never shrink; 288 of them. */
+     * at most 6.25% above; classes never shrink; 320 of them. */
     size_t classes = 0, prev = 0;
     for (size_t size = 1; size <= SLAB_MAX_CHUNK; size++) {
         size_t c = slab_class_size(size);
@@ -102,12 +103,14 @@ test_class_sizes(void **state)
         if (size <= 1024) {
             assert_true(c - size < SLAB_UNIT);
         } else {
-            assert_true((c - size) * 8 <= size);
+            assert_true((c - size) * 16 <= size);
         }
         if (c != prev) {
             classes++;
             /* the span table: small classes take one page; medium spans
-             * take at most 16, hold 4 chunks or more, waste at most 3% */
+             * take at most 16, hold 4 chunks or more, waste under 3%
+             * (4.2% at most for the six classes that no span of 16
+             * pages or fewer fits better: slab.c) */
             size_t pages = slab_span_pages(size);
             assert_int_equal(slab_span_pages(c), pages);
             size_t span = pages * SLAB_PAGE, chunks = span / c;
@@ -116,7 +119,9 @@ test_class_sizes(void **state)
             } else {
                 assert_true(pages >= 1 && pages <= 16);
                 assert_true(chunks >= 4);
-                assert_true((span - chunks * c) * 100 <= 3 * span);
+                size_t tail = span - chunks * c;
+                assert_true(tail * 100 <= 3 * span ||
+                            (c >= 3968 && tail * 1000 <= 42 * span));
                 print_message("class %5zu: %2zu pages, %2zu chunks, tail %4zu B (%.2f%%)\n",
                               c, pages, chunks, span - chunks * c,
                               100.0 * (double)(span - chunks * c) / (double)span);
@@ -677,7 +682,7 @@ test_exhaustion_medium(void **state)
         assert_true(intact(&s, refs[i], 16384, (uint32_t)i));
     }
     slab_free(&s, refs[2], 16384);
-    assert_int_equal(slab_alloc(&s, 15361), refs[2]);
+    assert_int_equal(slab_alloc(&s, 15873), refs[2]);
     for (int i = 0; i < 4; i++) {
         slab_free(&s, refs[i], 16384);
     }
