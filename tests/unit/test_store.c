@@ -454,6 +454,86 @@ test_store_min_items_per_shard(void **state)
     }
 }
 
+/* Writes of n keys with vlen-byte values, each after store_make_room, as the
+ * commands do. */
+static void
+write_keys(struct store *st, int n, size_t vlen)
+{
+    char key[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "k:%d", i);
+        assert_true(store_make_room(st));
+        struct shard *sh = shard_lock(st, store_shard_of(st, key, strlen(key)));
+        struct item *it = shard_upsert(sh, key, strlen(key), vlen, 0);
+        memset(item_val(it), 'v', item_vlen(it));
+        shard_unlock(sh);
+    }
+}
+
+/* The strategies and adaptive_eviction, seen through store_evict_step (the
+ * workers' background step) after writers have filled a 256 KiB store:
+ *  - gradual: the writers keep memory under the high watermark, and the
+ *    background is paced, one item a step in shards this small, so a step
+ *    leaves memory above the low watermark;
+ *  - batch: the writers evict batch_eviction_size items at a time, and the
+ *    background, unpaced, takes 4 x that a step until memory is at the low
+ *    watermark, then stops;
+ *  - adaptive: above max_memory itself (here a lowered limit) a background
+ *    step takes 4 x 64 items; without it, 32. */
+static void
+test_store_eviction_strategies(void **state)
+{
+    (void)state;
+    const size_t max = 256 * 1024;
+    const size_t drift = 4 * 1024; /* 4 shards x mem_step */
+
+    /* gradual (the default) */
+    struct store *st = store_create(4, max, STORE_TINYLFU);
+    size_t high = (size_t)((double)max * st->ev.high_watermark);
+    size_t low = (size_t)((double)max * st->ev.low_watermark);
+    write_keys(st, 4000, 100);
+    assert_true(store_evicted_total(st) > 2000);
+    assert_true(store_memory_exact(st) <= high + drift + 256);
+    assert_true(store_memory_exact(st) > high - drift - 256);
+    assert_true(store_evict_step(st) <= 1);
+    assert_true(store_memory_exact(st) > low + drift);
+    store_destroy(&st);
+
+    /* batch */
+    st = store_create(4, max, STORE_TINYLFU);
+    struct store_eviction ev = st->ev;
+    ev.batch = true;
+    ev.batch_size = 50;
+    store_set_eviction(st, &ev);
+    write_keys(st, 4000, 100);
+    assert_true(store_evicted_total(st) > 2000);
+    assert_int_equal(store_evicted_total(st) % 50, 0);
+    size_t n, steps = 0;
+    while ((n = store_evict_step(st)) > 0) {
+        assert_int_equal(n, 200);
+        assert_true(++steps < 20);
+    }
+    assert_true(steps >= 1);
+    assert_true(store_memory_exact(st) <= low + drift);
+    assert_true(store_memory_exact(st) > low / 2);
+    store_destroy(&st);
+
+    /* adaptive on (the default) and off, after the limit is cut to 1/4 */
+    for (int adaptive = 1; adaptive >= 0; adaptive--) {
+        st = store_create(4, max, STORE_TINYLFU);
+        ev = st->ev;
+        ev.adaptive = adaptive;
+        store_set_eviction(st, &ev);
+        write_keys(st, 4000, 100);
+        store_set_max_memory(st, max / 4);
+        assert_int_equal(store_evict_step(st), adaptive ? 256 : 32);
+        while (store_evict_step(st) > 0) {
+        }
+        assert_true(store_memory_exact(st) <= max / 4);
+        store_destroy(&st);
+    }
+}
+
 static void
 test_store_slots(void **state)
 {
@@ -528,6 +608,7 @@ main(void)
         cmocka_unit_test(test_store_policy_memory_counted),
         cmocka_unit_test(test_store_slots),
         cmocka_unit_test(test_store_min_items_per_shard),
+        cmocka_unit_test(test_store_eviction_strategies),
         cmocka_unit_test(test_store_slot_counts_follow_writes),
         cmocka_unit_test(test_store_scan_all_shards),
     };
