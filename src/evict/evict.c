@@ -354,6 +354,7 @@ evict_params_default(struct evict_params *p)
     p->sketch_counters = 8;
     p->doorkeeper = false;
     p->adaptive = true;
+    p->shards = 1;
     p->seed = 0x5eed5eed5eedULL;
 }
 
@@ -423,6 +424,7 @@ evict_init(struct evict_policy *p, const struct evict_params *params,
     p->protected_ratio = params->protected_ratio;
     p->admission_multiplier = params->admission_multiplier;
     p->adaptive = params->adaptive;
+    p->shards = params->shards ? params->shards : 1;
     p->sketch_counters = params->sketch_counters;
     p->doorkeeper = params->doorkeeper;
     p->rng = params->seed | 1;

@@ -125,6 +125,10 @@ struct evict_params {
     unsigned sketch_counters;    /* counters per expected entry, default 8 */
     bool doorkeeper;             /* Bloom filter in front of the sketch */
     bool adaptive;               /* hill-climb the window size; default on */
+    unsigned shards;             /* policies the cache's keys are split over
+                                    (the server's shards), 1 = this one is the
+                                    cache; the climber picks its law by the
+                                    whole cache's entries (climb.c). 0 = 1 */
     uint64_t seed;               /* seed of the admission jitter PRNG */
     char *base;                  /* base of the refs (see the model); not
                                     NULL, fixed for the policy's life */
@@ -155,6 +159,7 @@ struct evict_policy {
     double protected_ratio;
     double admission_multiplier;
     bool adaptive;
+    unsigned shards;
     unsigned sketch_counters;
     bool doorkeeper;
     struct sketch sketch;

@@ -184,6 +184,7 @@ policy_init(struct store *st, struct shard *sh)
     p.kind = kind_of((enum store_policy)atomic_load(&st->policy));
     p.capacity = shard_capacity(st, sh);
     p.expected_entries = 1024; /* grows with the keys once half full */
+    p.shards = st->nshards;   /* the climber sizes its law by the whole store */
     if (st->ev.window_ratio > 0 && st->ev.window_ratio < 1) {
         p.window_ratio = st->ev.window_ratio;
     }

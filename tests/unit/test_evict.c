@@ -795,6 +795,44 @@ test_climber_grows_window_for_recency(void **state)
     assert_true(w > 0.3);
 }
 
+/* The climber's law follows the whole cache (climb.c). A policy of 1,600
+ * entries alone is a small cache: reactive law, samples of 10 x 1,600
+ * requests. As one of 8 shards it is part of a 12,800-entry cache: density
+ * law, with samples of 4,096 requests (its floor), not 1,600. */
+static void
+test_climber_law_by_whole_cache(void **state)
+{
+    const uint64_t cap = 1600;
+    const uint64_t requests = 20 * 4096;
+
+    (void)state;
+    for (unsigned shards = 1; shards <= 8; shards += 7) {
+        struct model m;
+        struct evict_policy p;
+        struct evict_params prm;
+        struct evict_stats st;
+        struct evict_ops ops = {m_hash, m_weight, m_release, &m};
+        uint64_t rng = 3;
+
+        model_new(&m, 4 * cap + 1, 11);
+        evict_params_default(&prm);
+        prm.capacity = cap;
+        prm.expected_entries = cap;
+        prm.shards = shards;
+        prm.base = (char *)m.it;
+        assert_int_equal(evict_init(&p, &prm, &ops), 0);
+        for (uint64_t i = 0; i < requests; i++) {
+            get(&p, &m, (evict_ref)(1 + rnd(&rng) % (4 * cap)), cap);
+        }
+        evict_stats(&p, &st);
+        assert_int_equal(st.climber_samples,
+                         shards == 1 ? requests / (10 * cap) : requests / 4096);
+        check(&p, &m);
+        evict_deinit(&p);
+        model_free(&m);
+    }
+}
+
 /* The duel memo (a rejected candidate leaves the victim at probation's
  * head, and the next duel reuses its hash and estimate) changes no choice:
  * a twin policy whose memo is dropped before every eviction evicts the same
@@ -884,6 +922,7 @@ main(void)
         cmocka_unit_test(test_switch_kind_and_noeviction),
         cmocka_unit_test(test_set_capacity),
         cmocka_unit_test(test_climber_grows_window_for_recency),
+        cmocka_unit_test(test_climber_law_by_whole_cache),
         cmocka_unit_test(test_duel_memo_same_choices),
     };
 
