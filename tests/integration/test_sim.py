@@ -78,6 +78,23 @@ def test_small_generated_trace(tmp_path):
     assert rc == 0
 
 
+def test_shards_split_the_keys(tmp_path):
+    # Eight keys read in a loop, 8 entries: all fit in one policy (72 of 80
+    # hit). Over 8 shards of 1 entry each, keys that hash to the same shard
+    # push each other out, so ours hits less; the exact-LRU reference is
+    # never split. --shards 1 is the default.
+    path = tmp_path / "loop8.txt"
+    write_lirs(path, list(range(1, 9)) * 10)
+    args = ("--file", str(path), "--format", "lirs", "--size", "8", "--no-opt")
+    _, one = run_sim(*args)
+    _, one_explicit = run_sim(*args, "--shards", "1")
+    _, eight = run_sim(*args, "--shards", "8")
+    assert one[0]["ours"] == pytest.approx(90.0)
+    assert one_explicit[0]["ours"] == one[0]["ours"]
+    assert eight[0]["lru"] == pytest.approx(90.0)
+    assert eight[0]["ours"] < 90.0
+
+
 def test_binary_formats(tmp_path):
     # cache2k: big-endian int32; scarab: big-endian int64 (may be negative).
     keys = [5, -7, 5, -7, 9, 5]

@@ -8,9 +8,10 @@
  *                 [--no-opt] [--threads N]
  *                 [--file PATH [--format lirs|arc|scarab|cache2k]]
  *                 [--doorkeeper] [--sketch-counters N] [--fixed-window R]
+ *                 [--shards N]
  *
  * With no argument: every trace of the catalogue below at every size the
- * README lists. The last three options are for measurements (docs); the
+ * README lists. The last four options are for measurements (docs); the
  * default run is the shipped configuration (evict_params_default). Exit
  * status 1 if any row with a target fails it.
  *
@@ -250,7 +251,9 @@ usage(FILE *f)
             "                     [--json] [--no-opt] [--redis-lfu] [--threads N]\n"
             "                     [--file PATH [--format lirs|arc|scarab|cache2k]]\n"
             "                     [--doorkeeper] [--sketch-counters N]"
-            " [--fixed-window R]\n");
+            " [--fixed-window R]\n"
+            "                     [--shards N]  (ours and clock split over N"
+            " policies, as the server's shards)\n");
 }
 
 static int
@@ -300,6 +303,9 @@ parse_args(int argc, char **argv, struct options *o)
             i++;
         } else if (strcmp(a, "--sketch-counters") == 0) {
             o->params.sketch_counters = (unsigned)atoi(v);
+            i++;
+        } else if (strcmp(a, "--shards") == 0 && v != NULL && atoi(v) >= 1) {
+            o->params.shards = (unsigned)atoi(v);
             i++;
         } else if (strcmp(a, "--fixed-window") == 0) {
             o->params.window_ratio = atof(v);

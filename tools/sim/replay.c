@@ -6,7 +6,9 @@
  * Replay model (traces README): every record is a GET; a hit is reported
  * with evict_on_access; a miss with evict_on_miss, then the key is inserted
  * (weight 1) and evict_one is called while more than `size` entries are
- * resident. All requests are counted, warm-up included.
+ * resident. All requests are counted, warm-up included. With `shards` > 1
+ * in the params (--shards) the keys are split over that many policies of
+ * size / shards entries each, as the server splits them over its shards.
  *
  * The key -> entry map is the dense id: key id i is the 4-byte entry i + 1
  * of an array that is the policy's base (entry 0 is unused, so no item has
@@ -48,57 +50,92 @@ sim_weight(evict_ref ref, void *ctx)
     return 1;
 }
 
+/* The shard of a key when the replay splits the keys over n policies, as
+ * the server does (it uses the key's cluster slot; any even split serves). */
+static unsigned
+shard_of(uint64_t hash, unsigned n)
+{
+    return (unsigned)((hash >> 32) % n);
+}
+
 int
 replay_policy(const struct trace *t, const struct replay_config *cfg,
               struct replay_result *out)
 {
+    unsigned n = cfg->base->shards > 1 ? cfg->base->shards : 1;
     struct sim_entry *entries = xcalloc((size_t)t->nkeys + 1, sizeof(*entries));
     struct evict_ops ops = {sim_hash, sim_weight, NULL, (void *)t->hashes};
-    struct evict_params params = *cfg->base;
-    struct evict_policy policy;
+    struct evict_policy *policy = xcalloc(n, sizeof(*policy));
+    uint64_t *resident = xcalloc(n, sizeof(*resident));
+    uint64_t *cap = xcalloc(n, sizeof(*cap));
     struct evict_stats st;
     uint64_t hits = 0;
-    uint64_t resident = 0;
+    unsigned ready = 0;
+    int rc = 0;
 
-    params.kind = cfg->kind;
-    params.capacity = cfg->size;
-    params.expected_entries = (size_t)cfg->size;
-    params.base = (char *)entries;
-    if (evict_init(&policy, &params, &ops) != 0) {
-        free(entries);
-        return -1;
+    /* n policies of size / n entries each, or one of size */
+    for (unsigned s = 0; s < n; s++) {
+        struct evict_params params = *cfg->base;
+
+        cap[s] = cfg->size / n + (s < cfg->size % n ? 1 : 0);
+        if (cap[s] == 0) {
+            cap[s] = 1;
+        }
+        params.kind = cfg->kind;
+        params.capacity = cap[s];
+        params.expected_entries = (size_t)cap[s];
+        params.shards = n;
+        params.seed ^= (uint64_t)s * 0x9e3779b97f4a7c15ull;
+        params.base = (char *)entries;
+        if (evict_init(&policy[s], &params, &ops) != 0) {
+            rc = -1;
+            goto out;
+        }
+        ready++;
     }
     for (size_t i = 0; i < t->nreq; i++) {
         uint32_t id = t->ids[i];
         evict_ref ref = id + 1;
+        uint64_t h = t->hashes[id];
+        unsigned s = n > 1 ? shard_of(h, n) : 0;
+        struct evict_policy *p = &policy[s];
 
         if (entries[ref].meta & SIM_RESIDENT) {
             hits++;
-            evict_on_access(&policy, ref, t->hashes[id]);
+            evict_on_access(p, ref, h);
             continue;
         }
-        evict_on_miss(&policy, t->hashes[id]);
+        evict_on_miss(p, h);
         entries[ref].meta |= SIM_RESIDENT;
-        evict_on_insert(&policy, ref, t->hashes[id], 1);
-        resident++;
-        while (resident > cfg->size) {
-            evict_ref victim = evict_one(&policy);
+        evict_on_insert(p, ref, h, 1);
+        resident[s]++;
+        while (resident[s] > cap[s]) {
+            evict_ref victim = evict_one(p);
             if (victim == 0) {
                 break;
             }
             entries[victim].meta &= (uint8_t)~SIM_RESIDENT;
-            resident--;
+            resident[s]--;
         }
     }
-    evict_stats(&policy, &st);
+    memset(out, 0, sizeof(*out));
     out->hits = hits;
     out->requests = t->nreq;
-    out->window_ratio = st.window_ratio;
-    out->admissions = st.admissions;
-    out->rejections = st.rejections;
-    evict_deinit(&policy);
+    for (unsigned s = 0; s < n; s++) {
+        evict_stats(&policy[s], &st);
+        out->window_ratio += st.window_ratio / n; /* the shards' mean */
+        out->admissions += st.admissions;
+        out->rejections += st.rejections;
+    }
+out:
+    for (unsigned s = 0; s < ready; s++) {
+        evict_deinit(&policy[s]);
+    }
+    free(cap);
+    free(resident);
+    free(policy);
     free(entries);
-    return 0;
+    return rc;
 }
 
 /* ---- exact LRU: a doubly linked list of key ids --------------------------- */
