@@ -83,6 +83,37 @@
 #define DENSITY_SAMPLE 1u
 #define DENSITY_MIN_REQUESTS 4096u
 
+/* Entries of the whole cache this policy is part of (see the top). */
+static uint64_t
+cache_entries(const struct evict_policy *p)
+{
+    uint64_t n = evict_count(p);
+    uint64_t w = evict_weight(p);
+    uint64_t per = n > 0 && w > 0 ? (uint64_t)((double)p->capacity * (double)n / (double)w)
+                                  : (uint64_t)p->sketch.entries;
+    return per * p->shards;
+}
+
+/* Choose the next sample's law and length: once per sample, not per
+ * request. With nothing resident the size is not known yet: period 0, and
+ * the next request chooses again. */
+static void
+next_sample(struct evict_policy *p)
+{
+    struct evict_climber *c = &p->climb;
+
+    if (evict_count(p) == 0) {
+        c->period = 0;
+        return;
+    }
+    c->reactive = cache_entries(p) <= REACTIVE_MAX_ENTRIES;
+    c->period = (uint64_t)p->sketch.entries *
+                (c->reactive ? REACTIVE_SAMPLE : DENSITY_SAMPLE);
+    if (!c->reactive && c->period < DENSITY_MIN_REQUESTS) {
+        c->period = DENSITY_MIN_REQUESTS;
+    }
+}
+
 void
 evict__climb_reset(struct evict_policy *p)
 {
@@ -95,6 +126,7 @@ evict__climb_reset(struct evict_policy *p)
     c->step = STEP_PERCENT * (double)p->capacity;
     c->gain = DENSITY_GAIN;
     c->last_sign = 0;
+    next_sample(p);
 }
 
 static int64_t
@@ -154,24 +186,10 @@ density_adjustment(struct evict_policy *p)
     return (int64_t)step;
 }
 
-/* Entries of the whole cache this policy is part of (see the top). */
-static uint64_t
-cache_entries(const struct evict_policy *p)
-{
-    uint64_t n = evict_count(p);
-    uint64_t w = evict_weight(p);
-    uint64_t per = n > 0 && w > 0 ? (uint64_t)((double)p->capacity * (double)n / (double)w)
-                                  : (uint64_t)p->sketch.entries;
-    return per * p->shards;
-}
-
 void
 evict__climb_record(struct evict_policy *p, bool hit, bool window_hit)
 {
     struct evict_climber *c = &p->climb;
-    uint64_t requests;
-    uint64_t period;
-    bool reactive;
     int64_t delta;
 
     if (hit) {
@@ -180,21 +198,14 @@ evict__climb_record(struct evict_policy *p, bool hit, bool window_hit)
     } else {
         c->misses++;
     }
-    /* Either law's sample is at least sketch.entries requests long. */
-    requests = c->hits + c->misses;
-    if (!p->adaptive || requests < p->sketch.entries) {
+    if (!p->adaptive || c->hits + c->misses < c->period) {
         return;
     }
-    reactive = cache_entries(p) <= REACTIVE_MAX_ENTRIES;
-    period = (uint64_t)p->sketch.entries *
-             (reactive ? REACTIVE_SAMPLE : DENSITY_SAMPLE);
-    if (!reactive && period < DENSITY_MIN_REQUESTS) {
-        period = DENSITY_MIN_REQUESTS;
-    }
-    if (requests < period) {
+    if (c->period == 0) {
+        next_sample(p);
         return;
     }
-    if (reactive) {
+    if (c->reactive) {
         delta = reactive_adjustment(p);
     } else {
         delta = density_adjustment(p);
@@ -207,4 +218,5 @@ evict__climb_record(struct evict_policy *p, bool hit, bool window_hit)
         c->adjustments++;
         evict__resize_window(p, delta);
     }
+    next_sample(p);
 }

@@ -144,6 +144,9 @@ struct evict_climber {
     double gain;                 /* density law: share of capacity moved per
                                     unit of log density ratio */
     int last_sign;               /* density law: sign of the last ratio */
+    bool reactive;               /* the current sample's law */
+    uint64_t period;             /* its length in requests; 0 = not chosen
+                                    yet (the policy held nothing) */
     uint64_t samples;            /* samples completed */
     uint64_t adjustments;        /* window size changes applied */
 };
