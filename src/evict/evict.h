@@ -35,8 +35,8 @@
  * in the sketch and bumps the item's 2-bit CLOCK frequency: nothing moves on
  * a hit. Eviction works at the queue heads: a window head with a non-zero
  * frequency gets a second chance (frequency cleared, back to the tail);
- * otherwise, while the window is over its budget, it is the candidate and
- * duels with the PROBATION head (the victim) on sketch frequency: it is
+ * otherwise it is the candidate (the window's overflow first drains into a
+ * main area that has room, without a duel) and duels with the PROBATION head (the victim) on sketch frequency: it is
  * admitted to probation's tail if its frequency exceeds the victim's times
  * admission_multiplier; the loser is evicted (a losing victim stays at
  * probation's head). A probation head that was hit since it entered is
@@ -323,8 +323,9 @@ void evict_on_miss(struct evict_policy *p, uint64_t key_hash);
  * cleared) and return its ref; the owner then frees it (no release() for
  * it, no on_remove). Dead entries met on the way are released. 0 when no
  * live item is left or the kind is NOEVICTION. Always returns an item while
- * any is live, even under capacity; W-TinyLFU prefers a window candidate's
- * duel while the window is over its budget.
+ * any is live, even under capacity; W-TinyLFU duels the window's head with
+ * the main victim whenever both are there (over the window's budget or not:
+ * the owner asks only when it needs room).
  */
 evict_ref evict_one(struct evict_policy *p);
 

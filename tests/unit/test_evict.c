@@ -742,6 +742,54 @@ test_set_capacity(void **state)
     model_free(&m);
 }
 
+/* The owner evicts when its memory says so, which may be before the policy
+ * reaches its capacity (the server's capacity is an estimate): the window's
+ * head still duels the main victim although the window is within its
+ * budget, and the less frequent of the two goes. Here the window's head is
+ * new (one count) and probation's head was requested 5 times (as misses:
+ * counted in the sketch, no CLOCK bit): the window's head goes. Taking the
+ * main victim unjudged instead fails this test. */
+static void
+test_duel_below_capacity(void **state)
+{
+    struct model m;
+    struct evict_policy p;
+    struct evict_stats st;
+
+    (void)state;
+    model_new(&m, 301, 13);
+    init_policy(&p, &m, EVICT_TINYLFU, 200); /* window budget 1 */
+    for (evict_ref r = 1; r <= 100; r++) {
+        for (int i = 0; i < 5 && r == 1; i++) {
+            evict_on_miss(&p, m.hash[r]);
+        }
+        m.state[r] = LIVE;
+        evict_on_insert(&p, r, m.hash[r], 1);
+    }
+    /* half full: the first eviction drains the window into probation but
+     * for its budget (1 item, ref 100), then duels it with ref 1 */
+    assert_int_equal(take_checked(&p, &m), 100);
+    evict_stats(&p, &st);
+    assert_int_equal(st.window_count, 0);
+    assert_int_equal(st.probation_count, 99);
+    assert_int_equal(st.rejections, 1);
+    /* a new key whose count beats the victim's is admitted: the victim goes */
+    for (int i = 0; i < 7; i++) {
+        evict_on_miss(&p, m.hash[101]);
+    }
+    m.state[101] = LIVE;
+    evict_on_insert(&p, 101, m.hash[101], 1);
+    assert_int_equal(take_checked(&p, &m), 1);
+    evict_stats(&p, &st);
+    assert_int_equal(st.admissions, 1);
+    assert_int_equal(st.window_count, 0);
+    /* with the window empty, the main victim goes */
+    assert_int_equal(take_checked(&p, &m), 2);
+    check(&p, &m);
+    evict_deinit(&p);
+    model_free(&m);
+}
+
 /* Recency only: every key is used once more, at a random distance up to
  * 40 % of capacity (in new keys), and never again. Frequency tells nothing,
  * a larger window catches more, so the climber must grow it well past its
@@ -921,6 +969,7 @@ main(void)
         cmocka_unit_test(test_scan_resistance),
         cmocka_unit_test(test_switch_kind_and_noeviction),
         cmocka_unit_test(test_set_capacity),
+        cmocka_unit_test(test_duel_below_capacity),
         cmocka_unit_test(test_climber_grows_window_for_recency),
         cmocka_unit_test(test_climber_law_by_whole_cache),
         cmocka_unit_test(test_duel_memo_same_choices),
