@@ -316,3 +316,29 @@ def test_ab_alternates_and_reports_medians():
     assert all(float(r[3]) > 0 and float(r[7]) > 0 for r in runs), p.stdout
     summary = p.stdout.splitlines()[-1]
     assert summary.startswith("median A ") and "pairs" in summary, p.stdout
+
+
+# ---- bench/eviction ---------------------------------------------------------------------------
+
+def test_eviction_hit_ratio_subset(tmp_path):
+    """bench/eviction on one short trace and two of its four servers: the table names
+    what ran, the JSON has a cell for each, and every replay evicted (the limit is
+    below the trace's keys)."""
+    if not os.access(os.path.join(BIN_DIR, "crabcache"), os.X_OK):
+        pytest.skip("no crabcache binary in %s" % BIN_DIR)
+    out = tmp_path / "eviction.json"
+    p = subprocess.run([os.path.join(REPO, "bench", "eviction"), "--bin-dir", BIN_DIR,
+                        "--no-throughput", "--workload", "lirs-gli",
+                        "--server", "crab-tinylfu", "--server", "redis-lfu",
+                        "--json", str(out)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    header = p.stdout.splitlines()[0]
+    assert "crab-tinylfu | redis-lfu | tinylfu − redis-lfu" in header, p.stdout
+    assert "crab-lru" not in header and "redis-lru" not in header, p.stdout
+    row = json.loads(out.read_text())["hit_ratio"][0]
+    assert row["workload"] == "lirs-gli"
+    assert sorted(row["cells"]) == ["crab-tinylfu", "redis-lfu"]
+    for cell in row["cells"].values():
+        assert cell["requests"] == 6015 and cell["errors"] == 0
+        assert 0 < cell["hit_ratio"] < 0.58 and cell["evicted_keys"] > 0
