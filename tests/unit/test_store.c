@@ -358,6 +358,27 @@ test_store_policy_memory_counted(void **state)
     assert_true(share < 0.85);
     assert_true((double)es.capacity > cap * 0.93 && (double)es.capacity < cap * 1.07);
     store_destroy(&st);
+
+    /* The same in a small shard (a 64 KiB limit: it holds 40 KiB), once it
+     * holds a quarter of its share: a fixed 15/16 there left the policy
+     * below its capacity, taking the window unjudged into its main area. */
+    st = store_create(1, 64 << 10, STORE_TINYLFU);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "key:%012d", i);
+        sh = shard_lock(st, 0);
+        shard_put(sh, mk_in(sh, key, "0123456789", 0));
+        shard_unlock(sh);
+        if (sh->mem > 40 << 10) {
+            break;
+        }
+    }
+    store_cron(st, 0, 10, 0);
+    store_evict_stats(st, &es);
+    share = (double)es.weight / (double)sh->mem;
+    cap = 64.0 * (1 << 10) * 0.85 * share;
+    assert_true(sh->mem > 40 << 10 && share < 0.85);
+    assert_true((double)es.capacity > cap * 0.93 && (double)es.capacity < cap * 1.07);
+    store_destroy(&st);
 }
 
 static void
