@@ -116,11 +116,11 @@ kind_of(enum store_policy p)
  * memory that is items (the rest is the index, the policy's queues and
  * sketch, and dead chunks: they count in used memory but are no policy
  * weight; 15/16 until the shard holds 64 KiB or a quarter of its share of
- * the level, then measured). The cron follows that part as it changes (policy_sync):
- * with 29-byte items it is about 2/3. That level is the high watermark with
- * the gradual strategy (writers evict to stay below it, the background only
- * trickles down, see store_evict_step) and the low watermark with batch
- * (the background drops memory to it at once).
+ * the level, then measured). The cron follows that part as it changes
+ * (policy_sync): with 29-byte items it is about 2/3. That level is the high
+ * watermark with the gradual strategy (writers evict to stay below it, the
+ * background only trickles down, see store_evict_step) and the low
+ * watermark with batch (the background drops memory to it at once).
  *
  * Measured why: with the whole max_memory as capacity the policy was never
  * full, every window item moved to probation without a duel, and W-TinyLFU
@@ -147,9 +147,10 @@ shard_capacity(const struct store *st, const struct shard *sh)
     double held = (double)max * level / st->nshards; /* the shard's share */
     double share = 15.0 / 16.0;
     uint64_t w = evict_weight(&sh->policy);
-    if (((double)sh->mem >= held / 4 || sh->mem >= 64 * 1024) && w > 0) {
+    double measured_from = held / 4 < 64 * 1024 ? held / 4 : 64 * 1024;
+    if ((double)sh->mem >= measured_from && w > 0) {
         share = (double)w / (double)sh->mem;
-        share = share < 0.25 ? 0.25 : share > 15.0 / 16.0 ? 15.0 / 16.0 : share;
+        share = share < 0.5 ? 0.5 : share > 15.0 / 16.0 ? 15.0 / 16.0 : share;
     }
     double cap = held * share;
     return cap >= 1 ? (uint64_t)cap : 1;
