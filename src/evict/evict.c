@@ -23,15 +23,14 @@
  *   head.
  *   Step (2) runs whether or not the window is over its budget. In the
  *   simulator, which evicts when the count passes the capacity, it always
- *   is (the insert just made it so), and nothing changes. In the server
- *   the store evicts when memory passes its watermark, and the capacity
- *   it gives the policy is an estimate of the item bytes that memory
- *   holds, a few percent off either way (index, slab pages). When the
- *   policy stood below its estimate, evictions found the window within
- *   budget and took main victims unjudged: with 32-byte values (items a
- *   third of the shard's memory is not) 65 % of zipf-drift-scan's
- *   evictions were such, and the server hit 54.98 % where the simulator
- *   gives 56.44 at the same keys; with the duel, 56.40.
+ *   is (the insert just made it so). In the server the store evicts when
+ *   memory passes its watermark, and the capacity it gives the policy is
+ *   an estimate of the item bytes that memory holds, a few percent off
+ *   either way (index, slab pages). Below its estimate a policy found its
+ *   window within budget and took main victims unjudged: with 32-byte
+ *   values (items about 2/3 of a shard's memory) 65 % of zipf-drift-scan's
+ *   evictions, 54.98 % hit where the simulator gives 56.44 at the same
+ *   keys; with the duel, 56.34-56.47.
  * The window budget is moved by the climber (climb.c) through
  * evict__resize_window, which transfers items between window and main so
  * the regions follow their budgets at once.

@@ -36,9 +36,9 @@
  * a hit. Eviction works at the queue heads: a window head with a non-zero
  * frequency gets a second chance (frequency cleared, back to the tail);
  * otherwise it is the candidate (the window's overflow first drains into a
- * main area that has room, without a duel) and duels with the PROBATION head (the victim) on sketch frequency: it is
- * admitted to probation's tail if its frequency exceeds the victim's times
- * admission_multiplier; the loser is evicted (a losing victim stays at
+ * main area that has room, without a duel) and duels with the PROBATION
+ * head (the victim) on sketch frequency: it is admitted to probation's tail
+ * if its frequency exceeds the victim's times admission_multiplier; the loser is evicted (a losing victim stays at
  * probation's head). A probation head that was hit since it entered is
  * promoted to the tail of PROTECTED (protected_ratio of the main area)
  * instead of being a victim; protected overflow leaves by its head to
