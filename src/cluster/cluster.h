@@ -1,0 +1,61 @@
+/*
+ * cluster.h -- the cluster layer as the rest of the server sees it.
+ *
+ * A control thread (its own libuv loop) runs Raft for the topology
+ * (cluster/craft.c), the cluster bus and the leader's placement. After each
+ * applied change it builds an immutable struct topo_view and publishes it
+ * through an atomic pointer: workers read it with one load and no lock, and
+ * a view stays valid until the reading worker's current loop turn ends
+ * (cluster_quiesce; old views are freed once every worker has passed one).
+ *
+ * With cluster.enabled = false nothing of this runs and cluster_view()
+ * returns NULL.
+ */
+#ifndef CRAB_CLUSTER_CLUSTER_H
+#define CRAB_CLUSTER_CLUSTER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster/topo.h"
+
+struct config;
+
+extern _Atomic(struct topo_view *) cluster_view_ptr;
+
+/* The current view, NULL when cluster mode is off (or before the first
+ * view). Valid until the calling worker's turn ends. */
+static inline const struct topo_view *
+cluster_view(void)
+{
+    return atomic_load_explicit(&cluster_view_ptr, memory_order_acquire);
+}
+
+/* Replace the published view (control thread; tests). The old one is
+ * retired and freed after every registered worker has quiesced. */
+void cluster_view_publish(struct topo_view *v);
+
+/* Workers: register once (returns a slot), then call cluster_quiesce(slot)
+ * at the end of every loop turn. */
+int cluster_worker_register(void);
+void cluster_quiesce(int slot);
+
+/* Raft's state as last seen by the control thread (for CLUSTER INFO, INFO,
+ * /metrics). Any thread. */
+struct cluster_raft_info {
+    const char *role;            /* "leader", "follower", "candidate", "unavailable" */
+    uint64_t raft_id;
+    uint64_t leader_raft_id;     /* 0 = none known */
+    char leader_node_id[TOPO_ID_LEN + 1];
+    uint64_t term, commit_index, applied_index;
+    unsigned voters, standbys;
+};
+void cluster_raft_info(struct cluster_raft_info *out);
+
+/* Start and stop the cluster layer (main.c). cluster_start returns 0, or -1
+ * with a message logged (bad cluster.dir, address, ...). */
+int cluster_start(struct config *cfg);
+void cluster_stop(void);
+
+#endif
