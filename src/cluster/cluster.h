@@ -44,7 +44,7 @@ void cluster_quiesce(int slot);
 /* Raft's state as last seen by the control thread (for CLUSTER INFO, INFO,
  * /metrics). Any thread. */
 struct cluster_raft_info {
-    const char *role;            /* "leader", "follower", "candidate", "unavailable" */
+    const char *role;            /* "leader", "follower", "candidate", "unavailable" (static) */
     uint64_t raft_id;
     uint64_t leader_raft_id;     /* 0 = none known */
     char leader_node_id[TOPO_ID_LEN + 1];
@@ -52,6 +52,8 @@ struct cluster_raft_info {
     unsigned voters, standbys;
 };
 void cluster_raft_info(struct cluster_raft_info *out);
+/* The control thread's update of what cluster_raft_info returns. */
+void cluster_raft_info_set(const struct cluster_raft_info *in);
 
 /* Start and stop the cluster layer (main.c). cluster_start returns 0, or -1
  * with a message logged (bad cluster.dir, address, ...). */
