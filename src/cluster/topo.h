@@ -32,6 +32,8 @@ struct buf;
 #define TOPO_SLOTS 16384
 #define TOPO_MAX_RF 16
 #define TOPO_MAX_VB 16384
+#define TOPO_MAX_VNODES 1024    /* ring points per node (TOPO_E_INIT's vnodes) */
+#define TOPO_MAX_NODES 4096     /* members at once: view indexes are 16-bit */
 #define TOPO_ID_LEN 40          /* node id: 40 lower-case hex characters, as Redis */
 #define TOPO_IP_LEN 46
 
@@ -78,18 +80,58 @@ struct topo {
 };
 
 /* Entry types. Every entry is: u8 type, then its fields, little-endian, no
- * padding; strings as u8 length + bytes. */
+ * padding; strings as u8 length + bytes (printable ASCII without spaces; an
+ * id 1..TOPO_ID_LEN bytes, an ip 0..TOPO_IP_LEN - 1); lists as u8 n + u32
+ * nums[n]. An entry with bytes missing or left over is TOPO_EINVAL.
+ *
+ * The rules, in the order they are checked (the first that fails decides):
+ *   - index <= applied: TOPO_STALE, and applied is not moved. Otherwise
+ *     applied = index whatever the result.
+ *   - a bad layout (above; also an unknown type, a list longer than
+ *     TOPO_MAX_RF, a JOIN with raft_id 0): TOPO_EINVAL.
+ *   - VB_SET and MIGRATE_* before INIT: TOPO_STALE (vbuckets do not exist
+ *     yet). NODE_* are accepted before INIT, so nodes can join first.
+ *   - fields that contradict the parameters or the node table: TOPO_EINVAL.
+ *     INIT with nvb not a power of two up to TOPO_MAX_VB, rf not
+ *     1..TOPO_MAX_RF or vnodes not 1..TOPO_MAX_VNODES; a vb >= nvb; a list
+ *     longer than rf, naming an unknown num or a num twice; a copy_id of 0;
+ *     a MIGRATE_BEGIN target that is unknown; a MIGRATE_COMMIT list that is
+ *     empty, or (for the copy in flight) not headed by the copy's target.
+ *   - a repeat that would change nothing: TOPO_NOOP (see each type).
+ *   - an expectation that does not hold: TOPO_STALE.
+ * An entry that changes anything sets config_epoch = index, and one that
+ * changes a vbucket sets its epoch = index.
+ */
 enum topo_entry_type {
-    TOPO_E_INIT = 1,        /* nvb, rf, vnodes: once; later ones are stale */
+    TOPO_E_INIT = 1,        /* nvb, rf, vnodes: once. A second INIT is NOOP if
+                               identical, STALE otherwise */
     TOPO_E_NODE_JOIN,       /* id, raft_id, ip, ports: new num, or same num and
-                               new address when the id is known */
-    TOPO_E_NODE_LEAVE,      /* id: set TOPO_NODE_LEAVING */
-    TOPO_E_NODE_FORGET,     /* id: remove; refused while it is in a replica list
-                               or a copy target */
-    TOPO_E_VB_SET,          /* vb, expect_epoch, n, nums[n]: replace the list */
-    TOPO_E_MIGRATE_BEGIN,   /* vb, expect_epoch, target num, copy_id */
-    TOPO_E_MIGRATE_COMMIT,  /* vb, copy_id, n, nums[n]: the new list (target first) */
-    TOPO_E_MIGRATE_ABORT,   /* vb, copy_id */
+                               new address when the id is known (NOOP if the
+                               address is the same; flags are kept: a LEAVING
+                               node that joins again stays LEAVING). STALE if
+                               another node has the raft_id, or at
+                               TOPO_MAX_NODES */
+    TOPO_E_NODE_LEAVE,      /* id: set TOPO_NODE_LEAVING (NOOP if set; STALE
+                               if the id is unknown) */
+    TOPO_E_NODE_FORGET,     /* id: remove; refused (STALE) while it is in a
+                               replica list or a copy target; NOOP if unknown
+                               (forgotten already) */
+    TOPO_E_VB_SET,          /* vb, expect_epoch, n, nums[n]: replace the list.
+                               NOOP if the list is already that; STALE if the
+                               vb's epoch is not expect_epoch or a copy is in
+                               flight (only MIGRATE_* change it then) */
+    TOPO_E_MIGRATE_BEGIN,   /* vb, expect_epoch, target num, copy_id: start a
+                               copy. NOOP if that copy is in flight; STALE if
+                               the epoch differs, a copy is in flight, the vb
+                               is unassigned, target is its primary already
+                               or LEAVING */
+    TOPO_E_MIGRATE_COMMIT,  /* vb, copy_id, n, nums[n]: the new list (target
+                               first), the copy ends. If copy_id is not the
+                               one in flight: NOOP when the list is already
+                               that, else STALE */
+    TOPO_E_MIGRATE_ABORT,   /* vb, copy_id: the copy ends, the list stays.
+                               NOOP if no copy is in flight, STALE if another
+                               one is */
 };
 
 /* Results of topo_apply (also the Raft apply result a proposer gets). */
@@ -103,13 +145,21 @@ enum topo_result {
 void topo_init(struct topo *t);
 void topo_deinit(struct topo *t);
 
-/* Apply one committed entry at Raft index `index` (> t->applied). */
+/* Apply one committed entry at Raft index `index` (> t->applied). Allocation
+ * failure aborts (util/mem.h): apply has no partial outcome. */
 enum topo_result topo_apply(struct topo *t, uint64_t index, const void *entry, size_t len);
 
-/* Canonical encoding of the whole state (the Raft snapshot), and its inverse
- * (replaces t; TOPO_EINVAL on malformed input, t unchanged then). */
+/* Canonical encoding of the whole state (the Raft snapshot), appended to out,
+ * and its inverse (replaces t; TOPO_EINVAL on malformed input, or on a state
+ * topo_apply could not have produced: t unchanged then). The first byte is
+ * the encoding's version. */
 void topo_encode(const struct topo *t, struct buf *out);
 enum topo_result topo_decode(struct topo *t, const void *data, size_t len);
+
+/* The length of the entry that starts data (entries carry no length: a
+ * buffer of several, as topo_plan makes, is split with this), or 0 when data
+ * does not start with a well-formed one. */
+size_t topo_entry_len(const void *data, size_t len);
 
 /* Entry builders: append one encoded entry to out. */
 void topo_entry_init(struct buf *out, uint32_t nvb, uint32_t rf, uint32_t vnodes);
@@ -133,7 +183,8 @@ const struct topo_node *topo_node_by_num(const struct topo *t, uint32_t num);
  * members that are not LEAVING, compared with every vbucket's list; one
  * TOPO_E_VB_SET entry appended to out per vbucket that differs and has no
  * copy in flight (at most max_entries; 0 = no limit). Returns the number of
- * entries appended. Pure function of t.
+ * entries appended. Pure function of t. Before INIT, or when every node is
+ * LEAVING (there is nowhere to move the data), it plans nothing.
  */
 size_t topo_plan(const struct topo *t, struct buf *out, size_t max_entries);
 
@@ -155,7 +206,8 @@ struct topo_view {
 };
 
 /* Build a view of t for the node whose id is self_id (NULL or unknown: no
- * self). Returns NULL only on allocation failure. topo_view_free frees it. */
+ * self). Returns NULL only on allocation failure. topo_view_free frees it.
+ * Before INIT the view has nvb 0 and every slot unassigned. */
 struct topo_view *topo_view_build(const struct topo *t, const char *self_id);
 void topo_view_free(struct topo_view *v);
 
