@@ -28,7 +28,7 @@ static const char *const compat_ignored[] = {
     "connection.pipeline.max_batch_size", "connection.pipeline.buffer_size",
     "connection.pipeline.timeout_ms", "logging.max_file_size_mb", "logging.max_files",
     "eviction.sketch_width", "eviction.sketch_depth", "eviction.reset_interval_secs",
-    "eviction.max_capacity", "wal.buffer_size", "cluster.cluster_name", "cluster.max_log_entries",
+    "eviction.max_capacity", "wal.buffer_size", "cluster.max_log_entries",
     "cluster.max_concurrent_migrations", "cluster.migration_batch_size",
     "cluster.load_balance_threshold", NULL,
 };
@@ -437,6 +437,11 @@ check_ports(struct loader *ld)
         return key_err(ld, CONFIG_KEY_CLUSTER_PORT, CONFIG_ERANGE,
                        "port + 10000 = %lld is above 65535; set cluster.cluster_port",
                        (long long)p[4].port);
+    }
+    if (cfg->cluster.enabled && p[4].port + 10000 > 65535) {
+        return key_err(ld, CONFIG_KEY_CLUSTER_PORT, CONFIG_ERANGE,
+                       "the Raft port (cluster port + 10000 = %lld) is above 65535",
+                       (long long)p[4].port + 10000);
     }
     for (int i = 1; i < 5; i++) {
         for (int j = 0; j < i; j++) {

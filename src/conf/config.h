@@ -149,6 +149,10 @@ struct config {
         int64_t heartbeat_interval_ms;
         int64_t failover_timeout_ms;
         int read_strategy; /* enum config_read_strategy */
+        char *dir;           /* "" = crabcache-cluster-<cluster port> */
+        char *cluster_name;
+        char *announce_ip;   /* "" = from bind */
+        int64_t raft_election_timeout_ms;
     } cluster;
 
     /* ---- bookkeeping ---- */

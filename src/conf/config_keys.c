@@ -906,8 +906,8 @@ conf__check_node_id(const struct config *cfg, int id, char *detail, size_t len)
 {
     const char *s = cfg->cluster.node_id;
     size_t n = strlen(s);
-    if (n > 64) {
-        return fail(-1, detail, len, "longer than 64 characters");
+    if (n > 40) {
+        return fail(-1, detail, len, "longer than 40 characters (Redis Cluster node ids are 40)");
     }
     for (size_t i = 0; i < n; i++) {
         if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.') {
