@@ -199,6 +199,16 @@ conn_close(struct conn *cn)
     }
     cn->closing = true;
     unpark(cn);
+    later_conn_gone(cn);
+    if (cn->retry) {
+        for (struct conn **p = &cn->w->retrying; *p; p = &(*p)->retry_next) {
+            if (*p == cn) {
+                *p = cn->retry_next;
+                break;
+            }
+        }
+        cn->retry = false;
+    }
     dequeue(cn);
     struct worker *w = cn->w;
     if (cn->prev) {
@@ -400,7 +410,7 @@ on_written(uv_write_t *req, int status)
 static void
 maybe_resume_reading(struct conn *cn)
 {
-    if (!cn->reading && !cn->closing && !cn->parked && !cn->queued) {
+    if (!cn->reading && !cn->closing && !cn->parked && !cn->queued && !cn->later && !cn->retry) {
         cn->reading = true;
         uv_read_start((uv_stream_t *)&cn->tcp, on_alloc, on_read);
     }
@@ -653,7 +663,10 @@ process_input(struct conn *cn, int64_t *end_ms)
     if (cn->mode != MODE_UNKNOWN && c->authed && !c->close_after_reply && !cn->closing) {
         prefetch_pipeline(cn, &la); /* fills the key hints ... */
     }
-    while (buf_unread(&cn->in) > 0 && !c->close_after_reply && !cn->closing) {
+    /* A command waiting for a later reply holds back every request after
+     * it (cmd/later.h): replies stay in order. */
+    while (buf_unread(&cn->in) > 0 && !c->close_after_reply && !cn->closing && !cn->later &&
+           !cn->retry) {
         if (++done % TURN_CHECK == 0 && cmdclock_read() - t0 > TURN_BUDGET_US) {
             more = true;
             break;
@@ -719,6 +732,11 @@ process_input(struct conn *cn, int64_t *end_ms)
                 cmd_dispatch_native(c, &req);
             }
         }
+        if (__builtin_expect(cn->retry, 0)) {
+            /* Not run (later_retry): keep the request for the next try. */
+            later_keep_retry(cn);
+            break;
+        }
         /* args point into the consumed bytes: drop them only after dispatch
          * (buf_consume's reset of an emptied buffer is done once, after the
          * loop) */
@@ -755,6 +773,11 @@ process_input(struct conn *cn, int64_t *end_ms)
 static void
 end_turn(struct conn *cn, bool more, int64_t now_ms)
 {
+    if ((cn->later || cn->retry) && cn->reading) {
+        /* Waiting for a reply from elsewhere: read nothing meanwhile. */
+        uv_read_stop((uv_stream_t *)&cn->tcp);
+        cn->reading = false;
+    }
     if (more && !cn->closing) {
         enqueue(cn);
         if (cn->reading) {
@@ -769,6 +792,20 @@ end_turn(struct conn *cn, bool more, int64_t now_ms)
      * a client that never reads them is caught here too */
     if (!cn->closing) {
         output_over_limit(cn);
+    }
+}
+
+void
+conn_resume(struct conn *cn)
+{
+    if (cn->closing) {
+        return;
+    }
+    int64_t now_ms = 0;
+    bool more = cn->c.close_after_reply ? false : process_input(cn, &now_ms);
+    end_turn(cn, more, now_ms);
+    if (!more && !cn->closing) {
+        maybe_resume_reading(cn);
     }
 }
 

@@ -28,6 +28,8 @@ struct worker {
     uv_timer_t cron;
     struct conn *conns;      /* doubly linked list of this worker's conns */
     struct conn *parked;     /* conns whose replies wait for the WAL (sync) */
+    struct later *later_done; /* finished replies to deliver (net/later.c) */
+    struct conn *retrying;   /* conns holding a request to run again (later_retry) */
     uv_idle_t turn;          /* runs while `ready` is not empty */
     struct conn *ready;      /* conns with input left over from their turn */
     bool turn_active;
@@ -70,6 +72,9 @@ struct conn {
     bool parked;             /* in w->parked */
     struct conn *park_prev, *park_next;
     bool queued;             /* in w->ready: complete requests wait for a turn */
+    struct later *later;     /* the reply another thread produces (cmd/later.h) */
+    bool retry;              /* the request just run must run again: keep it */
+    struct conn *retry_next; /* on w->retrying */
     struct conn *ready_prev, *ready_next;
     struct resp_parser resp;
     struct text_parser text;
@@ -108,6 +113,14 @@ void conn_check_idle(struct worker *w, int64_t now_ms, int64_t idle_s);
 void conn_kill_marked(struct worker *w);
 void conn_release_parked(struct worker *w);
 void conn_run_ready(struct worker *w);
+/* A reply that came later was appended: run the input the connection kept. */
+void conn_resume(struct conn *cn);
+
+/* later.c */
+void later_conn_gone(struct conn *cn);
+void later_take_finished(struct worker *w);
+void later_run_retries(struct worker *w);
+void later_keep_retry(struct conn *cn);
 
 /* worker.c: registry of all clients, for CLIENT LIST/KILL */
 void registry_add(struct conn *cn);

@@ -253,6 +253,8 @@ on_wake(uv_async_t *a)
     struct worker *w = a->data;
     conn_kill_marked(w);
     conn_release_parked(w);
+    later_take_finished(w);
+    later_run_retries(w);
     if (atomic_load(&server.shutdown_asap) && !w->stopping) {
         w->stopping = true;
         for (int i = 0; i < LISTEN_COUNT; i++) {
