@@ -135,6 +135,30 @@ info_latencystats(struct buf *b)
     free(h);
 }
 
+static int
+cmp_errstat(const void *a, const void *b)
+{
+    return strcmp(errstat_name(*(const unsigned *)a), errstat_name(*(const unsigned *)b));
+}
+
+/* errorstat_<CODE>:count=N for every code counted, in byte order (Redis
+ * keeps them in a radix tree). */
+static void
+info_errorstats(struct buf *b, const struct tstats *ts)
+{
+    unsigned idx[ERRSTAT_MAX], k = 0, n = errstat_count();
+    for (unsigned i = 0; i < n; i++) {
+        if (ts->errs[i] != 0) {
+            idx[k++] = i;
+        }
+    }
+    qsort(idx, k, sizeof(idx[0]), cmp_errstat);
+    for (unsigned j = 0; j < k; j++) {
+        buf_appendf(b, "errorstat_%s:count=%llu\r\n", errstat_name(idx[j]),
+                    (unsigned long long)ts->errs[idx[j]]);
+    }
+}
+
 static void
 section(struct buf *b, const char *title)
 {
@@ -242,10 +266,9 @@ info_build(struct buf *b, unsigned which)
         info_persistence(b);
     }
     if (which & SEC_STATS) {
-        uint64_t total = 0, errors = 0;
+        uint64_t total = 0, errors = ts.errors; /* every error reply, as Redis */
         for (int i = 0; i < CMD_COUNT; i++) {
             total += ts.cmd[i].calls;
-            errors += ts.cmd[i].failed + ts.cmd[i].rejected;
         }
         section(b, "Stats");
         buf_appendf(b,
@@ -302,6 +325,7 @@ info_build(struct buf *b, unsigned which)
     }
     if (which & SEC_ERRORSTATS) {
         section(b, "Errorstats");
+        info_errorstats(b, &ts);
     }
     if (which & SEC_LATENCYSTATS) {
         section(b, "Latencystats");

@@ -848,3 +848,24 @@ def test_differential_cluster_disabled(diff_servers):
                     pytest.fail("cluster-disabled case %s (RESP%s):\n redis:     %s\n"
                                 " crabcache: %s" % (show(cmd), proto.decode(), show(exp),
                                                     show(got)), pytrace=False)
+
+
+def test_differential_errorstats(diff_servers):
+    """INFO errorstats and total_error_replies count error replies per code as Redis does,
+    rejected commands (arity, unknown command, cluster disabled) included."""
+    ref, crab = diff_servers
+    cases = [[b"CONFIG", b"RESETSTAT"], [b"GET", b"a", b"b"], [b"nosuch"], [b"SET", b"k", b"v"],
+             [b"INCR", b"k"], [b"CLUSTER", b"KEYSLOT", b"x"], [b"CLUSTER", b"bogus"],
+             [b"READONLY"], [b"HELLO", b"4"], [b"COMMAND", b"GETKEYS", b"ping", b"x"],
+             [b"SET", b"k", b"v", b"EX", b"0"], [b"GET", b"k"], [b"INFO", b"errorstats"]]
+    with RespConn(ref.port) as r, RespConn(crab.resp_port, server=crab) as c:
+        for cmd in cases:
+            exp, got = r.call(*cmd), c.call(*cmd)
+            if not compare(cmd, exp, got):
+                pytest.fail("errorstats case %s:\n redis:     %s\n crabcache: %s"
+                            % (show(cmd), show(exp), show(got)), pytrace=False)
+
+        def total(conn):
+            info = parse(conn.call(b"INFO", b"stats"))[0]
+            return [l for l in info.split(b"\r\n") if l.startswith(b"total_error_replies:")]
+        assert total(r) == total(c) == [b"total_error_replies:9"]

@@ -227,6 +227,14 @@ test_routing(void **state)
     assert_string_equal(runf("RENAME {%s}x {%s}y", other, other), exp);
     assert_string_equal(runf("RENAME %s %s", mine, other),
                         "-CROSSSLOT Keys in request don't hash to the same slot\r\n");
+    /* INFO errorstats counts them by code, as Redis */
+    cmd_stats_reset();
+    runf("GET %s", other);
+    runf("GET %s", other);
+    runf("MGET %s %s", mine, other);
+    const char *es = run("INFO errorstats");
+    assert_non_null(strstr(es, "# Errorstats\r\nerrorstat_CROSSSLOT:count=1\r\n"
+                               "errorstat_MOVED:count=2\r\n"));
 }
 
 static void
