@@ -259,6 +259,7 @@ main(int argc, char **argv)
         .max_output_buffer = (size_t)cfg.security.max_output_buffer,
         .max_line = 1024 * 1024,
         .cron_hz = 10,
+        .cluster = cfg.cluster.enabled,
         /* security (owner: net/security) */
         .allowed_ips = cfg.security.allowed_ips.items,
         .n_allowed_ips = cfg.security.allowed_ips.n,

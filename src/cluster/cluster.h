@@ -16,6 +16,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cluster/topo.h"
@@ -33,11 +34,23 @@ cluster_view(void)
 }
 
 /* Replace the published view (control thread; tests). The old one is
- * retired and freed after every registered worker has quiesced. */
+ * retired and freed (topo_view_free) after every registered worker has
+ * quiesced; publishing also frees what can be freed by then. v may be NULL. */
 void cluster_view_publish(struct topo_view *v);
 
-/* Workers: register once (returns a slot), then call cluster_quiesce(slot)
- * at the end of every loop turn. */
+/* Free the retired views every worker has quiesced past (control thread,
+ * periodically: a view retired while a worker was mid-turn waits for it).
+ * Cheap when nothing is retired. */
+void cluster_view_reclaim(void);
+
+/* Views retired and not freed yet (tests, metrics). Any thread. */
+size_t cluster_view_retired(void);
+
+/* Workers: register once (returns a slot, -1 when CLUSTER_MAX_WORKERS are
+ * registered), then call cluster_quiesce(slot) at the end of every loop
+ * turn, where the worker holds no view. A worker that never quiesces keeps
+ * every view retired after its registration alive. */
+#define CLUSTER_MAX_WORKERS 1024
 int cluster_worker_register(void);
 void cluster_quiesce(int slot);
 

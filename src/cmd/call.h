@@ -31,6 +31,19 @@ __attribute__((noinline, cold)) void cmd_reject(struct client *c, const struct c
  * false when the log is fine. Out of line (cmd.c), for both dispatchers. */
 __attribute__((noinline)) bool cmd_refuse_failing_write(struct client *c, const struct cmd *cmd);
 
+/* Cluster mode (a view is published): may cmd run here? Computes every
+ * key's slot; when the command must not run here it replies CROSSSLOT,
+ * CLUSTERDOWN or MOVED, counts the call as rejected and returns false.
+ * cmd has keys (first_key > 0). Out of line (t_cluster.c). */
+struct topo_view;
+__attribute__((noinline)) bool cmd_cluster_route(struct client *c, const struct cmd *cmd,
+                                                 const struct topo_view *v, int argc,
+                                                 struct proto_arg *argv);
+/* The same for a native verb on `key`; MOVED names the owner's native port. */
+__attribute__((noinline)) bool cmd_cluster_route_native(struct client *c, const struct cmd *cmd,
+                                                        const struct topo_view *v,
+                                                        const struct proto_arg *key);
+
 static inline __attribute__((always_inline)) void
 cmd_call_inline(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv)
 {

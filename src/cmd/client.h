@@ -25,6 +25,7 @@ struct client {
     bool close_after_reply;
     bool resp_port;      /* accepted on the pure-RESP port */
     bool tls;
+    bool readonly;       /* READONLY: may read slots this node replicates (cluster) */
     int fd;
     char *name;          /* CLIENT SETNAME, NULL if none */
     char addr[64];       /* peer ip:port */

@@ -66,6 +66,10 @@ void cmd_reply_arity(struct client *c, const char *name);
 void cmd_reply_unknown_subcommand(struct client *c, const struct proto_arg *sub,
                                   const char *cmd);
 
+/* Cluster mode: cluster.enabled, or a topology view published (t_cluster.c).
+ * INFO's cluster_enabled, and whether CLUSTER answers. */
+bool cmd_cluster_enabled(void);
+
 /* The time of the command being executed, Unix ms: read once per command by
  * the dispatch (cmd/call.h) so that a command sees one "now" (as Redis's command time
  * snapshot); outside a command, the clock. */

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cluster/cluster.h"
 #include "cmd/args.h"
 #include "cmd/call.h"
 #include "cmd/cmd.h"
@@ -210,6 +211,13 @@ cmd_dispatch_native(struct client *c, struct proto_req *req)
         return;
     }
     const struct cmd *cmd = &cmd_table[v->id];
+    /* every verb with a command has its key first; cluster mode off: one
+     * load and a predicted branch */
+    const struct topo_view *view = cluster_view();
+    if (__builtin_expect(view != NULL, 0) &&
+        !cmd_cluster_route_native(c, cmd, view, &req->argv[1])) {
+        return;
+    }
     if ((cmd->flags & CMD_DENYOOM) && !store_make_room(server.store)) {
         cmd_reject(c, cmd, ERR_OOM);
         return;

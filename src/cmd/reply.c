@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/server.h"
+
 static void
 crlf(struct buf *b)
 {
@@ -56,6 +58,7 @@ void
 reply_error(struct reply *r, const char *err)
 {
     size_t n = strlen(err);
+    tstats_count_error(err, n); /* INFO errorstats, total_error_replies */
     if (r->proto == REPLY_NATIVE) {
         buf_append(r->out, "ERROR: ", 7);
         /* Drop the RESP error code when it is the generic ERR. */

@@ -135,6 +135,30 @@ info_latencystats(struct buf *b)
     free(h);
 }
 
+static int
+cmp_errstat(const void *a, const void *b)
+{
+    return strcmp(errstat_name(*(const unsigned *)a), errstat_name(*(const unsigned *)b));
+}
+
+/* errorstat_<CODE>:count=N for every code counted, in byte order (Redis
+ * keeps them in a radix tree). */
+static void
+info_errorstats(struct buf *b, const struct tstats *ts)
+{
+    unsigned idx[ERRSTAT_MAX], k = 0, n = errstat_count();
+    for (unsigned i = 0; i < n; i++) {
+        if (ts->errs[i] != 0) {
+            idx[k++] = i;
+        }
+    }
+    qsort(idx, k, sizeof(idx[0]), cmp_errstat);
+    for (unsigned j = 0; j < k; j++) {
+        buf_appendf(b, "errorstat_%s:count=%llu\r\n", errstat_name(idx[j]),
+                    (unsigned long long)ts->errs[idx[j]]);
+    }
+}
+
 static void
 section(struct buf *b, const char *title)
 {
@@ -242,10 +266,9 @@ info_build(struct buf *b, unsigned which)
         info_persistence(b);
     }
     if (which & SEC_STATS) {
-        uint64_t total = 0, errors = 0;
+        uint64_t total = 0, errors = ts.errors; /* every error reply, as Redis */
         for (int i = 0; i < CMD_COUNT; i++) {
             total += ts.cmd[i].calls;
-            errors += ts.cmd[i].failed + ts.cmd[i].rejected;
         }
         section(b, "Stats");
         buf_appendf(b,
@@ -302,6 +325,7 @@ info_build(struct buf *b, unsigned which)
     }
     if (which & SEC_ERRORSTATS) {
         section(b, "Errorstats");
+        info_errorstats(b, &ts);
     }
     if (which & SEC_LATENCYSTATS) {
         section(b, "Latencystats");
@@ -309,7 +333,7 @@ info_build(struct buf *b, unsigned which)
     }
     if (which & SEC_CLUSTER) {
         section(b, "Cluster");
-        buf_appendstr(b, "cluster_enabled:0\r\n");
+        buf_appendf(b, "cluster_enabled:%d\r\n", cmd_cluster_enabled() ? 1 : 0);
     }
     if (which & SEC_KEYSPACE) {
         section(b, "Keyspace");
@@ -397,6 +421,210 @@ flag_names(const struct cmd *cmd, const char **out, size_t *n)
     }
 }
 
+/*
+ * Key specs. Redis 7.0 describes each command's keys by specs (where the
+ * keys start, how they run on, and what the command does with them); ours
+ * are the first/last/step of commands.def, one spec, except for the
+ * commands Redis gives two (a source key and a destination key, each one
+ * argument). The flags are Redis's, per command: COMMAND INFO and COMMAND
+ * GETKEYSANDFLAGS show them, and cluster clients read them.
+ */
+static const char *const keyspec_flags[CMD_COUNT][2] = {
+    [CMD_ID_get] = {"RO access"},
+    [CMD_ID_set] = {"RW access update variable_flags"},
+    [CMD_ID_setnx] = {"OW insert"},
+    [CMD_ID_setex] = {"OW update"},
+    [CMD_ID_psetex] = {"OW update"},
+    [CMD_ID_getex] = {"RW access update"},
+    [CMD_ID_getdel] = {"RW access delete"},
+    [CMD_ID_getset] = {"RW access update"},
+    [CMD_ID_mget] = {"RO access"},
+    [CMD_ID_mset] = {"OW update"},
+    [CMD_ID_msetnx] = {"OW insert"},
+    [CMD_ID_incr] = {"RW access update"},
+    [CMD_ID_decr] = {"RW access update"},
+    [CMD_ID_incrby] = {"RW access update"},
+    [CMD_ID_decrby] = {"RW access update"},
+    [CMD_ID_incrbyfloat] = {"RW access update"},
+    [CMD_ID_append] = {"RW insert"},
+    [CMD_ID_strlen] = {"RO"},
+    [CMD_ID_getrange] = {"RO access"},
+    [CMD_ID_substr] = {"RO access"},
+    [CMD_ID_setrange] = {"RW update"},
+    [CMD_ID_setbit] = {"RW access update"},
+    [CMD_ID_getbit] = {"RO access"},
+    [CMD_ID_bitcount] = {"RO access"},
+    [CMD_ID_lcs] = {"RO access"},
+    [CMD_ID_del] = {"RM delete"},
+    [CMD_ID_unlink] = {"RM delete"},
+    [CMD_ID_exists] = {"RO"},
+    [CMD_ID_touch] = {"RO"},
+    [CMD_ID_expire] = {"RW update"},
+    [CMD_ID_pexpire] = {"RW update"},
+    [CMD_ID_expireat] = {"RW update"},
+    [CMD_ID_pexpireat] = {"RW update"},
+    [CMD_ID_ttl] = {"RO access"},
+    [CMD_ID_pttl] = {"RO access"},
+    [CMD_ID_expiretime] = {"RO access"},
+    [CMD_ID_pexpiretime] = {"RO access"},
+    [CMD_ID_persist] = {"RW update"},
+    [CMD_ID_type] = {"RO"},
+    [CMD_ID_rename] = {"RW access delete", "OW update"},
+    [CMD_ID_renamenx] = {"RW access delete", "OW insert"},
+    [CMD_ID_copy] = {"RO access", "OW update"},
+};
+
+/* Redis 7.0's command tips, space separated. */
+static const char *const command_tips[CMD_COUNT] = {
+    [CMD_ID_mget] = "request_policy:multi_shard",
+    [CMD_ID_mset] = "request_policy:multi_shard response_policy:all_succeeded",
+    [CMD_ID_msetnx] = "request_policy:multi_shard response_policy:agg_min",
+    [CMD_ID_del] = "request_policy:multi_shard response_policy:agg_sum",
+    [CMD_ID_unlink] = "request_policy:multi_shard response_policy:agg_sum",
+    [CMD_ID_exists] = "request_policy:multi_shard response_policy:agg_sum",
+    [CMD_ID_touch] = "request_policy:multi_shard response_policy:agg_sum",
+    [CMD_ID_ttl] = "nondeterministic_output",
+    [CMD_ID_pttl] = "nondeterministic_output",
+    [CMD_ID_keys] = "request_policy:all_shards nondeterministic_output_order",
+    [CMD_ID_scan] = "nondeterministic_output request_policy:special",
+    [CMD_ID_dbsize] = "request_policy:all_shards response_policy:agg_sum",
+    [CMD_ID_flushall] = "request_policy:all_shards response_policy:all_succeeded",
+    [CMD_ID_flushdb] = "request_policy:all_shards response_policy:all_succeeded",
+    [CMD_ID_randomkey] = "request_policy:all_shards nondeterministic_output",
+    [CMD_ID_ping] = "request_policy:all_shards response_policy:all_succeeded",
+    [CMD_ID_info] = "nondeterministic_output request_policy:all_shards response_policy:special",
+    [CMD_ID_command] = "nondeterministic_output_order",
+    [CMD_ID_time] = "nondeterministic_output",
+    [CMD_ID_lastsave] = "nondeterministic_output",
+};
+
+/* The two specs Redis annotates. */
+static const char *
+keyspec_notes(const struct cmd *cmd)
+{
+    switch (cmd->id) {
+    case CMD_ID_set:
+        return "RW and ACCESS due to the optional `GET` argument";
+    case CMD_ID_getex:
+        return "RW and UPDATE because it changes the TTL";
+    default:
+        return NULL;
+    }
+}
+
+struct keyspec {
+    const char *flags; /* space separated */
+    int index, lastkey, keystep;
+};
+
+static unsigned
+keyspec_count(const struct cmd *cmd)
+{
+    if (cmd->first_key <= 0) {
+        return 0;
+    }
+    return keyspec_flags[cmd->id][1] ? 2 : 1;
+}
+
+static struct keyspec
+keyspec_get(const struct cmd *cmd, unsigned i)
+{
+    const char *flags = keyspec_flags[cmd->id][i];
+    if (flags == NULL) { /* a keyed command missing above: its access only */
+        flags = (cmd->flags & CMD_WRITE) ? "RW" : "RO";
+    }
+    if (keyspec_flags[cmd->id][1]) { /* two specs of one key each */
+        return (struct keyspec){flags, cmd->first_key + (int)i, 0, 1};
+    }
+    return (struct keyspec){flags, cmd->first_key,
+                            cmd->last_key < 0 ? cmd->last_key : cmd->last_key - cmd->first_key,
+                            cmd->key_step};
+}
+
+/* A spec's flags as Redis replies them: a set of simple strings. */
+static void
+reply_keyspec_flags(struct reply *r, const char *flags)
+{
+    size_t n = 0;
+    for (const char *p = flags; *p; p++) {
+        n += p == flags || p[-1] == ' ';
+    }
+    reply_set(r, n);
+    for (const char *p = flags; *p;) {
+        const char *e = strchr(p, ' ');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        buf_appendc(r->out, '+');
+        buf_append(r->out, p, len);
+        buf_appendstr(r->out, "\r\n");
+        p += len + (e != NULL);
+    }
+}
+
+/* SET's spec says variable_flags: its key is read too only with GET, which
+ * Redis's setGetKeys finds as an argument equal to "get" as a C string. */
+static const char *
+set_key_flags(int n, const struct proto_arg *cargv)
+{
+    for (int i = 3; i < n; i++) {
+        const char *a = cargv[i].ptr;
+        if (cargv[i].len >= 3 && (a[0] | 0x20) == 'g' && (a[1] | 0x20) == 'e' &&
+            (a[2] | 0x20) == 't' && (cargv[i].len == 3 || a[3] == '\0')) {
+            return "RW access update";
+        }
+    }
+    return "OW update";
+}
+
+/* COMMAND GETKEYS / GETKEYSANDFLAGS: argv[2..] is a command line; reply its
+ * keys (with their spec's flags), as Redis's getKeysSubcommandImpl. */
+static void
+command_getkeys(struct client *c, int argc, struct proto_arg *argv, bool with_flags)
+{
+    struct reply *r = &c->r;
+    if (argc < 4) {
+        cmd_reply_arity(c, with_flags ? "command|getkeysandflags" : "command|getkeys");
+        return;
+    }
+    const struct cmd *cmd = cmd_lookup(argv[2].ptr, argv[2].len);
+    int n = argc - 2;
+    if (cmd == NULL) {
+        reply_error(r, "ERR Invalid command specified");
+        return;
+    }
+    if (cmd->first_key <= 0) {
+        reply_error(r, "ERR The command has no key arguments");
+        return;
+    }
+    if ((cmd->arity > 0 && cmd->arity != n) || n < -cmd->arity) {
+        reply_error(r, "ERR Invalid number of arguments specified for command");
+        return;
+    }
+    struct proto_arg *cargv = argv + 2;
+    int last = cmd->last_key < 0 ? n + cmd->last_key : cmd->last_key;
+    if (last >= n) {
+        last = n - 1;
+    }
+    size_t nkeys = 0;
+    for (int i = cmd->first_key; i <= last; i += cmd->key_step) {
+        nkeys++;
+    }
+    reply_array(r, nkeys);
+    for (int i = cmd->first_key; i <= last; i += cmd->key_step) {
+        if (with_flags) {
+            unsigned spec = keyspec_count(cmd) == 2 ? (unsigned)(i - cmd->first_key) : 0;
+            reply_array(r, 2);
+            reply_bulk(r, cargv[i].ptr, cargv[i].len);
+            const char *flags = keyspec_get(cmd, spec).flags;
+            if (cmd->id == CMD_ID_set) {
+                flags = set_key_flags(n, cargv);
+            }
+            reply_keyspec_flags(r, flags);
+        } else {
+            reply_bulk(r, cargv[i].ptr, cargv[i].len);
+        }
+    }
+}
+
 static void
 command_info(struct reply *r, const struct cmd *cmd)
 {
@@ -438,13 +666,31 @@ command_info(struct reply *r, const struct cmd *cmd)
         }
         p = e;
     }
-    reply_array(r, 0); /* tips */
-    if (cmd->first_key > 0) {
-        reply_array(r, 1);
-        reply_map(r, 3); /* flags, begin_search, find_keys */
+    /* tips (Redis's, for cluster clients and proxies) */
+    const char *tip = command_tips[cmd->id];
+    size_t ntips = 0;
+    for (const char *t = tip; t && *t; t++) {
+        ntips += t == tip || t[-1] == ' ';
+    }
+    reply_set(r, ntips); /* Redis 7.0: tips, key specs and subcommands are sets */
+    for (const char *t = tip; t && *t;) {
+        const char *e = strchr(t, ' ');
+        size_t len = e ? (size_t)(e - t) : strlen(t);
+        reply_bulk(r, t, len);
+        t += len + (e != NULL);
+    }
+    unsigned nspec = keyspec_count(cmd);
+    reply_set(r, nspec);
+    for (unsigned i = 0; i < nspec; i++) {
+        struct keyspec ks = keyspec_get(cmd, i);
+        const char *notes = keyspec_notes(cmd);
+        reply_map(r, notes ? 4 : 3); /* [notes], flags, begin_search, find_keys */
+        if (notes) {
+            reply_bulkstr(r, "notes");
+            reply_bulkstr(r, notes);
+        }
         reply_bulkstr(r, "flags");
-        reply_set(r, 1);
-        reply_simple(r, (cmd->flags & CMD_WRITE) ? "RW" : "RO");
+        reply_keyspec_flags(r, ks.flags);
         reply_bulkstr(r, "begin_search");
         reply_map(r, 2);
         reply_bulkstr(r, "type");
@@ -452,7 +698,7 @@ command_info(struct reply *r, const struct cmd *cmd)
         reply_bulkstr(r, "spec");
         reply_map(r, 1);
         reply_bulkstr(r, "index");
-        reply_int(r, cmd->first_key);
+        reply_int(r, ks.index);
         reply_bulkstr(r, "find_keys");
         reply_map(r, 2);
         reply_bulkstr(r, "type");
@@ -460,15 +706,13 @@ command_info(struct reply *r, const struct cmd *cmd)
         reply_bulkstr(r, "spec");
         reply_map(r, 3);
         reply_bulkstr(r, "lastkey");
-        reply_int(r, cmd->last_key < 0 ? cmd->last_key : cmd->last_key - cmd->first_key);
+        reply_int(r, ks.lastkey);
         reply_bulkstr(r, "keystep");
-        reply_int(r, cmd->key_step);
+        reply_int(r, ks.keystep);
         reply_bulkstr(r, "limit");
         reply_int(r, 0);
-    } else {
-        reply_array(r, 0);
     }
-    reply_array(r, 0); /* subcommands */
+    reply_set(r, 0); /* subcommands */
 }
 
 void
@@ -528,6 +772,10 @@ cmd_command(struct client *c, int argc, struct proto_arg *argv)
             reply_bulkstr(r, "summary");
             reply_bulkstr(r, list[i]->categories);
         }
+    } else if (proto_arg_is(sub, "getkeys")) {
+        command_getkeys(c, argc, argv, false);
+    } else if (proto_arg_is(sub, "getkeysandflags")) {
+        command_getkeys(c, argc, argv, true);
     } else if (proto_arg_is(sub, "list")) {
         reply_array(r, CMD_COUNT);
         for (int i = 0; i < CMD_COUNT; i++) {

@@ -259,6 +259,7 @@ cmd_reset(struct client *c, int argc, struct proto_arg *argv)
     free(c->name);
     c->name = NULL;
     c->authed = !(server.auth_tokens && server.auth_tokens[0]);
+    c->readonly = false; /* as Redis's RESET: back to READWRITE */
     reply_simple(&c->r, "RESET");
 }
 
@@ -379,12 +380,6 @@ cmd_debug(struct client *c, int argc, struct proto_arg *argv)
                            "option is set to \"no\", you can't run it at all. "
                            "CrabCache supports DEBUG LOG, SLEEP and SET-ACTIVE-EXPIRE only.");
     }
-}
-
-void
-cmd_cluster(struct client *c, int argc, struct proto_arg *argv)
-{
-    reply_error(&c->r, "ERR This instance has cluster support disabled");
 }
 
 /* ---- CONFIG -------------------------------------------------------------- */

@@ -67,12 +67,20 @@ uint64_t tstats_hist_count(const uint64_t h[TSTATS_HIST_BUCKETS]);
 
 /* ---- per-thread counters ------------------------------------------------- */
 
+/* Error replies are counted per error code (the reply's first word: "ERR",
+ * "MOVED", ...), as Redis's INFO errorstats; at most ERRSTAT_MAX codes, as
+ * Redis's limit of 128 (later new codes are not counted per code). */
+#define ERRSTAT_MAX 128
+#define ERRSTAT_NAME_MAX 31
+
 struct tstats {
     uint64_t hits, misses;
     uint64_t net_in, net_out;
     uint64_t rate_limited;      /* requests refused by the rate limiter */
     uint64_t changes;           /* mutations reported (prop_*); never reset */
     struct cmd_stat cmd[CMD_COUNT];
+    uint64_t errs[ERRSTAT_MAX];    /* error replies per code (errstat_name) */
+    uint64_t errors;               /* every error reply: total_error_replies */
     /* This thread's CMD_COUNT latency histograms (64-byte aligned, written
      * only by the owner). NULL in the sums tstats_sum fills. */
     uint64_t (*lat)[TSTATS_HIST_BUCKETS];
@@ -107,6 +115,16 @@ void tstats_sum(struct tstats *out);
  */
 void tstats_hist_sum(int cmd_id, uint64_t out[TSTATS_HIST_BUCKETS]);
 void tstats_hist_sum_all(uint64_t (*out)[TSTATS_HIST_BUCKETS]);
+
+/* Count one error reply err ("CODE message", without RESP's '-') for the
+ * calling thread: its code (the part before the first space within 32 bytes,
+ * else "ERR", as Redis). Called by reply_error for every error reply. */
+void tstats_count_error(const char *err, size_t len);
+
+/* The error codes seen so far (index i of tstats.errs), in first-seen order.
+ * Any thread. */
+unsigned errstat_count(void);
+const char *errstat_name(unsigned i);
 
 /* Zero every per-thread counter and histogram (CONFIG RESETSTAT; Redis
  * resets its net byte totals too, and so does this). Any thread; an increment

@@ -69,6 +69,10 @@ tstats_sum(struct tstats *out)
         out->net_out += LOAD(t->net_out);
         out->rate_limited += LOAD(t->rate_limited);
         out->changes += LOAD(t->changes);
+        out->errors += LOAD(t->errors);
+        for (unsigned i = 0; i < ERRSTAT_MAX; i++) {
+            out->errs[i] += LOAD(t->errs[i]);
+        }
         for (int i = 0; i < CMD_COUNT; i++) {
             out->cmd[i].calls += LOAD(t->cmd[i].calls);
             out->cmd[i].usec += LOAD(t->cmd[i].usec);
@@ -124,6 +128,10 @@ tstats_reset_all(void)
         STORE0(t->net_in);
         STORE0(t->net_out);
         STORE0(t->rate_limited);
+        STORE0(t->errors);
+        for (unsigned i = 0; i < ERRSTAT_MAX; i++) {
+            STORE0(t->errs[i]);
+        }
         for (int i = 0; i < CMD_COUNT; i++) {
             STORE0(t->cmd[i].calls);
             STORE0(t->cmd[i].usec);
@@ -135,6 +143,72 @@ tstats_reset_all(void)
         }
     }
     pthread_mutex_unlock(&reg_lock);
+}
+
+/* ---- error codes ------------------------------------------------------------ */
+
+/* Codes are added under errstat_lock and published by the count (release);
+ * readers scan the published prefix without the lock. An error reply is
+ * rare next to the requests, so a linear scan is enough. */
+static char errstat_names[ERRSTAT_MAX][ERRSTAT_NAME_MAX + 1];
+static _Atomic unsigned errstat_n;
+static pthread_mutex_t errstat_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+errstat_find(const char *code, size_t len, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (strncmp(errstat_names[i], code, len) == 0 && errstat_names[i][len] == '\0') {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int
+errstat_index(const char *code, size_t len)
+{
+    int i = errstat_find(code, len, atomic_load_explicit(&errstat_n, memory_order_acquire));
+    if (i >= 0) {
+        return i;
+    }
+    pthread_mutex_lock(&errstat_lock);
+    unsigned n = atomic_load_explicit(&errstat_n, memory_order_relaxed);
+    i = errstat_find(code, len, n);
+    if (i < 0 && n < ERRSTAT_MAX) {
+        memcpy(errstat_names[n], code, len);
+        errstat_names[n][len] = '\0';
+        atomic_store_explicit(&errstat_n, n + 1, memory_order_release);
+        i = (int)n;
+    }
+    pthread_mutex_unlock(&errstat_lock);
+    return i;
+}
+
+void
+tstats_count_error(const char *err, size_t len)
+{
+    struct tstats *ts = tstats_self();
+    /* Redis looks for the space within the first 32 bytes of "-CODE ..." */
+    size_t lim = len < ERRSTAT_NAME_MAX ? len : ERRSTAT_NAME_MAX;
+    const char *sp = memchr(err, ' ', lim);
+    int i = sp && sp > err ? errstat_index(err, (size_t)(sp - err)) : errstat_index("ERR", 3);
+    __atomic_store_n(&ts->errors, LOAD(ts->errors) + 1, __ATOMIC_RELAXED);
+    if (i >= 0) {
+        __atomic_store_n(&ts->errs[i], LOAD(ts->errs[i]) + 1, __ATOMIC_RELAXED);
+    }
+}
+
+unsigned
+errstat_count(void)
+{
+    return atomic_load_explicit(&errstat_n, memory_order_acquire);
+}
+
+const char *
+errstat_name(unsigned i)
+{
+    return errstat_names[i];
 }
 
 /* ---- histogram arithmetic ----------------------------------------------------- */

@@ -26,6 +26,8 @@ struct worker {
     bool listening[3];
     uv_async_t wake;         /* stop / kill requests from other threads */
     uv_timer_t cron;
+    uv_check_t quiesce;      /* cluster mode only: end of each loop turn */
+    int qs_slot;             /* cluster_worker_register's slot */
     struct conn *conns;      /* doubly linked list of this worker's conns */
     struct conn *parked;     /* conns whose replies wait for the WAL (sync) */
     struct later *later_done; /* finished replies to deliver (net/later.c) */

@@ -40,6 +40,7 @@ struct net_options {
     size_t max_output_buffer; /* unsent reply bytes before a client is dropped */
     size_t max_line;          /* native protocol line limit */
     unsigned cron_hz;
+    bool cluster;             /* cluster.enabled: workers quiesce for the topology view */
 
     /* ---- security ---- */
     char *const *allowed_ips; /* IPs and CIDRs (n_allowed_ips of them); none = all */

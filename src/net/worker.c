@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "core/cmdclock.h"
 #include "core/server.h"
 #include "net/internal.h"
@@ -211,6 +212,17 @@ on_cron(uv_timer_t *t)
     }
 }
 
+/* Cluster mode: the end of every loop iteration is a quiescent point (no
+ * command runs, so no topology view is held); old views are freed once
+ * every worker passed one (cluster/view.c). The handle exists only in
+ * cluster mode, so without it the request path has nothing added. */
+static void
+on_quiesce(uv_check_t *h)
+{
+    struct worker *w = h->data;
+    cluster_quiesce(w->qs_slot);
+}
+
 static void
 close_walk(uv_handle_t *h, void *arg)
 {
@@ -314,6 +326,19 @@ worker_init(struct worker *w, unsigned id, char *err, size_t errlen)
     w->turn.data = w;
     unsigned period = 1000 / (N.opt.cron_hz ? N.opt.cron_hz : 10);
     uv_timer_start(&w->cron, on_cron, period, period);
+    if (N.opt.cluster) {
+        w->qs_slot = cluster_worker_register();
+        if (w->qs_slot < 0) {
+            snprintf(err, errlen, "too many worker threads for cluster mode (max %d)",
+                     CLUSTER_MAX_WORKERS);
+            return -EINVAL;
+        }
+        uv_check_init(&w->loop, &w->quiesce);
+        w->quiesce.data = w;
+        uv_check_start(&w->quiesce, on_quiesce);
+        /* it must not keep the loop alive at shutdown: close_walk closes it */
+        uv_unref((uv_handle_t *)&w->quiesce);
+    }
     int ports[LISTEN_COUNT] = {N.opt.port, N.opt.resp_port, N.opt.tls_port};
     const char *names[LISTEN_COUNT] = {"port", "resp_port", "tls_port"};
     for (int i = 0; i < LISTEN_COUNT; i++) {

@@ -781,3 +781,91 @@ def test_differential_fixed_cases(diff_servers):
                     pytest.fail("fixed case %s (RESP%s):\n redis:     %s\n crabcache: %s"
                                 % (show(cmd), proto.decode(), show(exp), show(got)),
                                 pytrace=False)
+
+
+def test_differential_cluster_disabled(diff_servers):
+    """Cluster mode off: CLUSTER, READONLY, READWRITE, ASKING and COMMAND GETKEYS answer
+    as redis-server with cluster support disabled, byte for byte (its checks of the
+    subcommand's name and arity come first)."""
+    ref, crab = diff_servers
+    cases = [
+        [b"CLUSTER"], [b"CLUSTER", b"KEYSLOT", b"foo"], [b"CLUSTER", b"KEYSLOT"],
+        [b"CLUSTER", b"KEYSLOT", b"a", b"b"], [b"CLUSTER", b"INFO"], [b"CLUSTER", b"INFO", b"x"],
+        [b"CLUSTER", b"HELP"], [b"cluster", b"help", b"x"], [b"CLUSTER", b"MYID"],
+        [b"CLUSTER", b"SLOTS"], [b"CLUSTER", b"SHARDS"], [b"CLUSTER", b"NODES"],
+        [b"CLUSTER", b"COUNTKEYSINSLOT", b"1"], [b"CLUSTER", b"COUNTKEYSINSLOT"],
+        [b"CLUSTER", b"GETKEYSINSLOT", b"1", b"1"], [b"CLUSTER", b"GETKEYSINSLOT", b"1"],
+        [b"CLUSTER", b"MEET", b"127.0.0.1"], [b"CLUSTER", b"MEET", b"127.0.0.1", b"1"],
+        [b"CLUSTER", b"FORGET", b"x"], [b"CLUSTER", b"bogus"], [b"CLUSTER", b"SETSLOT", b"1"],
+        [b"CLUSTER", b"RESET"], [b"CLUSTER", b"LINKS"], [b"CLUSTER", b"count-failure-reports"],
+        [b"READONLY"], [b"READONLY", b"x"], [b"READWRITE"], [b"readwrite", b"x"], [b"ASKING"],
+        [b"ASKING", b"x"], [b"SET", b"k", b"v"], [b"GET", b"k"],
+        [b"COMMAND", b"INFO", b"readonly", b"readwrite", b"asking"],
+        [b"COMMAND", b"GETKEYS"], [b"COMMAND", b"GETKEYS", b"get"],
+        [b"COMMAND", b"GETKEYS", b"get", b"foo"], [b"COMMAND", b"GETKEYS", b"GET", b"a", b"b"],
+        [b"COMMAND", b"GETKEYS", b"mset", b"a", b"1", b"b", b"2"],
+        [b"COMMAND", b"GETKEYS", b"mset", b"a", b"1", b"b"],
+        [b"COMMAND", b"GETKEYS", b"mget", b"a", b"b", b"c"],
+        [b"COMMAND", b"GETKEYS", b"del", b"a"], [b"COMMAND", b"GETKEYS", b"lcs", b"a", b"b"],
+        [b"COMMAND", b"GETKEYS", b"rename", b"a", b"b"],
+        [b"COMMAND", b"GETKEYS", b"copy", b"a", b"b", b"REPLACE"],
+        [b"COMMAND", b"GETKEYS", b"set", b"a", b"b", b"EX", b"10"],
+        [b"COMMAND", b"GETKEYS", b"ping", b"x"], [b"COMMAND", b"GETKEYS", b"keys", b"*"],
+        [b"COMMAND", b"GETKEYS", b"nosuch", b"a"], [b"COMMAND", b"GETKEYS", b"cluster", b"info"],
+        [b"COMMAND", b"GETKEYS", b"setex", b"a", b"b"],
+        [b"COMMAND", b"GETKEYSANDFLAGS"], [b"COMMAND", b"GETKEYSANDFLAGS", b"get"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"get", b"a"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"mset", b"a", b"1", b"b", b"2"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"rename", b"a", b"b"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"renamenx", b"a", b"b"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"copy", b"a", b"b"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"del", b"a", b"b"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"set", b"a", b"b"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"set", b"a", b"b", b"gEt"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"set", b"a", b"b", b"NX", b"get\x00x"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"set", b"a", b"b", b"getx"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"ping", b"a"],
+        [b"COMMAND", b"GETKEYSANDFLAGS", b"nosuch", b"a"],
+        [b"INFO", b"cluster"],
+    ]
+    # COMMAND INFO of every keyed command (key specs with Redis's flags, tips) and of the
+    # keyless ones with tips
+    for name in [b"get", b"set", b"setnx", b"setex", b"psetex", b"getex", b"getdel",
+                 b"getset", b"mget", b"mset", b"msetnx", b"incr", b"decr", b"incrby",
+                 b"decrby", b"incrbyfloat", b"append", b"strlen", b"getrange", b"substr",
+                 b"setrange", b"setbit", b"getbit", b"bitcount", b"lcs", b"del", b"unlink",
+                 b"exists", b"touch", b"expire", b"pexpire", b"expireat", b"pexpireat", b"ttl",
+                 b"pttl", b"expiretime", b"pexpiretime", b"persist", b"type", b"rename",
+                 b"renamenx", b"copy", b"keys", b"scan", b"dbsize", b"flushall", b"flushdb",
+                 b"randomkey", b"time", b"lastsave"]:
+        cases.append([b"COMMAND", b"INFO", name])
+        cases.append([b"COMMAND", b"GETKEYSANDFLAGS", name, b"a", b"b", b"c", b"d"])
+    for proto in (b"2", b"3"):
+        with RespConn(ref.port) as r, RespConn(crab.resp_port, server=crab) as c:
+            for cmd in [[b"HELLO", proto]] + cases:
+                exp, got = r.call(*cmd), c.call(*cmd)
+                if not compare(cmd, exp, got):
+                    pytest.fail("cluster-disabled case %s (RESP%s):\n redis:     %s\n"
+                                " crabcache: %s" % (show(cmd), proto.decode(), show(exp),
+                                                    show(got)), pytrace=False)
+
+
+def test_differential_errorstats(diff_servers):
+    """INFO errorstats and total_error_replies count error replies per code as Redis does,
+    rejected commands (arity, unknown command, cluster disabled) included."""
+    ref, crab = diff_servers
+    cases = [[b"CONFIG", b"RESETSTAT"], [b"GET", b"a", b"b"], [b"nosuch"], [b"SET", b"k", b"v"],
+             [b"INCR", b"k"], [b"CLUSTER", b"KEYSLOT", b"x"], [b"CLUSTER", b"bogus"],
+             [b"READONLY"], [b"HELLO", b"4"], [b"COMMAND", b"GETKEYS", b"ping", b"x"],
+             [b"SET", b"k", b"v", b"EX", b"0"], [b"GET", b"k"], [b"INFO", b"errorstats"]]
+    with RespConn(ref.port) as r, RespConn(crab.resp_port, server=crab) as c:
+        for cmd in cases:
+            exp, got = r.call(*cmd), c.call(*cmd)
+            if not compare(cmd, exp, got):
+                pytest.fail("errorstats case %s:\n redis:     %s\n crabcache: %s"
+                            % (show(cmd), show(exp), show(got)), pytrace=False)
+
+        def total(conn):
+            info = parse(conn.call(b"INFO", b"stats"))[0]
+            return [l for l in info.split(b"\r\n") if l.startswith(b"total_error_replies:")]
+        assert total(r) == total(c) == [b"total_error_replies:9"]
