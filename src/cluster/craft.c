@@ -37,6 +37,15 @@ struct craft_req {
 
 /* ---- the state machine, as libraft calls it ---------------------------------- */
 
+/*
+ * libraft stores entries in 8-byte words and asserts that every entry's
+ * length is a multiple of 8 (uvSegmentBufferAppend): unpadded entries made
+ * followers read past the buffer (entryCopy) and leaders abort. So an entry
+ * is framed: u32 length of the data (little-endian), 4 zero bytes, the data,
+ * zeros up to a multiple of 8.
+ */
+#define FRAME_HDR 8
+
 static int
 fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *b, void **result)
 {
@@ -45,7 +54,14 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *b, void **result)
      * each (commands, barriers and configurations alike), so the entry being
      * applied is the next index. */
     uint64_t index = raft_last_applied(&c->raft) + 1;
-    int rc = c->app.apply(c->app.ctx, index, b->base, b->len);
+    const uint8_t *p = b->base;
+    size_t len = b->len >= FRAME_HDR ? (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 |
+                                           (size_t)p[3] << 24
+                                     : 0;
+    if (b->len < FRAME_HDR || len > b->len - FRAME_HDR) {
+        len = 0; /* not ours: the state machine sees an empty (malformed) entry */
+    }
+    int rc = c->app.apply(c->app.ctx, index, p + FRAME_HDR, len);
     *result = (void *)(intptr_t)rc;
     return 0;
 }
@@ -57,17 +73,23 @@ fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
     struct buf out;
     buf_init(&out);
     c->app.snapshot(c->app.ctx, &out);
+    /* Framed as entries are: the snapshot travels in InstallSnapshot
+     * messages, which libraft also lays out in 8-byte words. */
+    size_t framed = (FRAME_HDR + out.len + 7) & ~(size_t)7;
     struct raft_buffer *rb = raft_malloc(sizeof(*rb));
-    void *copy = raft_malloc(out.len ? out.len : 1);
-    if (rb == NULL || copy == NULL) {
+    uint8_t *copy = raft_malloc(framed);
+    if (rb == NULL || copy == NULL || out.len > UINT32_MAX - 16) {
         raft_free(rb);
         raft_free(copy);
         buf_deinit(&out);
         return RAFT_NOMEM;
     }
-    memcpy(copy, out.data, out.len);
+    memset(copy, 0, framed);
+    copy[0] = (uint8_t)out.len, copy[1] = (uint8_t)(out.len >> 8),
+    copy[2] = (uint8_t)(out.len >> 16), copy[3] = (uint8_t)(out.len >> 24);
+    memcpy(copy + FRAME_HDR, out.data, out.len);
     rb->base = copy;
-    rb->len = out.len;
+    rb->len = framed;
     buf_deinit(&out);
     *bufs = rb;
     *n = 1;
@@ -78,7 +100,13 @@ static int
 fsm_restore(struct raft_fsm *fsm, struct raft_buffer *b)
 {
     struct craft *c = fsm->data;
-    int rc = c->app.restore(c->app.ctx, b->base, b->len);
+    const uint8_t *p = b->base;
+    size_t len = b->len >= FRAME_HDR ? (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 |
+                                           (size_t)p[3] << 24
+                                     : 0;
+    int rc = b->len < FRAME_HDR || len > b->len - FRAME_HDR
+                 ? -1
+                 : c->app.restore(c->app.ctx, p + FRAME_HDR, len);
     raft_free(b->base); /* ours now (raft.h) */
     return rc == 0 ? 0 : RAFT_MALFORMED;
 }
@@ -181,7 +209,8 @@ craft_start(struct craft *c, char *err, size_t errlen)
 {
     int rv = raft_start(&c->raft);
     if (rv != 0) {
-        snprintf(err, errlen, "raft start: %s", raft_errmsg(&c->raft));
+        snprintf(err, errlen, "raft start: %s%s%s", raft_strerror(rv),
+                 *raft_errmsg(&c->raft) ? ": " : "", raft_errmsg(&c->raft));
         return -1;
     }
     return 0;
@@ -202,11 +231,19 @@ on_applied(struct raft_apply *a, int status, void *result)
 int
 craft_propose(struct craft *c, const void *data, size_t len, craft_done_fn *cb, void *arg)
 {
-    struct raft_buffer b = {.base = raft_malloc(len ? len : 1), .len = len};
+    if (len > UINT32_MAX - 16) {
+        return RAFT_TOOBIG;
+    }
+    size_t framed = (FRAME_HDR + len + 7) & ~(size_t)7;
+    struct raft_buffer b = {.base = raft_malloc(framed), .len = framed};
     if (b.base == NULL) {
         return RAFT_NOMEM;
     }
-    memcpy(b.base, data, len);
+    uint8_t *p = b.base;
+    memset(p, 0, framed);
+    p[0] = (uint8_t)len, p[1] = (uint8_t)(len >> 8), p[2] = (uint8_t)(len >> 16),
+    p[3] = (uint8_t)(len >> 24);
+    memcpy(p + FRAME_HDR, data, len);
     struct craft_req *q = xcalloc(1, sizeof(*q));
     q->cb = cb;
     q->arg = arg;
