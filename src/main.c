@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "cluster/cluster.h"
 #include "cmd/keys.h"
 #include "cmd/slowlog.h"
 #include "conf/config.h"
@@ -249,6 +250,14 @@ main(int argc, char **argv)
     if (durable_enabled()) {
         prop_setup();
     }
+    /* The cluster before the listeners, so that a worker's first request
+     * already sees a topology view (an empty one answers CLUSTERDOWN). */
+    if (cfg.cluster.enabled && cluster_start(&cfg) != 0) {
+        durable_close();
+        http_stop();
+        fprintf(stderr, "crabcache: the cluster layer did not start (see the log)\n");
+        return 1;
+    }
 
     struct net_options nopt = {
         .bind = bind,
@@ -311,6 +320,7 @@ main(int argc, char **argv)
     atomic_store(&server.state, SERVER_STOPPING);
     sdnotify_send("STOPPING=1");
     net_stop();
+    cluster_stop();
     durable_close();
     http_stop();
     uv_close((uv_handle_t *)&sigterm, NULL);

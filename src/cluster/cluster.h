@@ -68,6 +68,23 @@ void cluster_raft_info(struct cluster_raft_info *out);
 /* The control thread's update of what cluster_raft_info returns. */
 void cluster_raft_info_set(const struct cluster_raft_info *in);
 
+/*
+ * Admin requests, answered later through done(arg, err) -- err NULL on
+ * success -- called once, from the control thread.
+ *  cluster_meet: invite the node whose bus listens on ip:bus_port; done
+ *    once it is a member of the committed topology (or on failure/timeout).
+ *  cluster_forget: the node leaves: its vbuckets are placed elsewhere, then
+ *    it is removed from Raft and the topology; done once it is gone.
+ * Any thread.
+ */
+typedef void cluster_done_fn(void *arg, const char *err);
+void cluster_meet(const char *ip, int bus_port, cluster_done_fn *done, void *arg);
+void cluster_forget(const char *node_id, cluster_done_fn *done, void *arg);
+
+/* This node's id (kept in cluster.dir), also before it is a member; NULL
+ * when cluster mode is off. Any thread, after cluster_start. */
+const char *cluster_myid(void);
+
 /* Start and stop the cluster layer (main.c). cluster_start returns 0, or -1
  * with a message logged (bad cluster.dir, address, ...). */
 int cluster_start(struct config *cfg);
