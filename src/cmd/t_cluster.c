@@ -14,6 +14,7 @@
  * support disabled does, "ERR This instance has cluster support disabled"
  * once the subcommand's name and arity were checked.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "cmd/args.h"
 #include "cmd/call.h"
 #include "cmd/cmd.h"
+#include "cmd/later.h"
 #include "conf/config.h"
 #include "core/server.h"
 #include "store/hint.h"
@@ -465,8 +467,80 @@ static const char *const cluster_help[] = {
 
 enum csub {
     CS_INFO, CS_MYID, CS_SLOTS, CS_SHARDS, CS_NODES, CS_KEYSLOT, CS_COUNTKEYSINSLOT,
-    CS_GETKEYSINSLOT, CS_HELP, CS_OTHER,
+    CS_GETKEYSINSLOT, CS_HELP, CS_MEET, CS_FORGET, CS_OTHER,
 };
+
+/* ---- MEET and FORGET: answered once Raft has committed the change --------- */
+
+static void
+on_admin_done(void *arg, const char *err)
+{
+    later_finish(arg, err);
+}
+
+/* CLUSTER MEET ip port [bus-port]: Redis's errors for a bad address or port;
+ * the bus port defaults to port + 10000 as in Redis. */
+static void
+cluster_meet_cmd(struct client *c, int argc, struct proto_arg *argv)
+{
+    char ip[64];
+    long long port, bus;
+    if (argc > 5) {
+        reply_error(&c->r, "ERR syntax error");
+        return;
+    }
+    if (argv[2].len >= sizeof(ip)) {
+        reply_errorf(&c->r, "ERR Invalid node address specified: %.*s:%.*s", (int)argv[2].len,
+                     argv[2].ptr, (int)argv[3].len, argv[3].ptr);
+        return;
+    }
+    memcpy(ip, argv[2].ptr, argv[2].len);
+    ip[argv[2].len] = '\0';
+    if (!arg_to_ll(&argv[3], &port) || port < 0 || port > 65535) {
+        reply_errorf(&c->r, "ERR Invalid base port specified: %.*s", (int)argv[3].len,
+                     argv[3].ptr);
+        return;
+    }
+    bus = port + 10000;
+    if (argc == 5 && (!arg_to_ll(&argv[4], &bus) || bus < 0 || bus > 65535)) {
+        reply_errorf(&c->r, "ERR Invalid bus port specified: %.*s", (int)argv[4].len,
+                     argv[4].ptr);
+        return;
+    }
+    struct in_addr a;
+    if (inet_pton(AF_INET, ip, &a) != 1 || bus == 0 || bus > 65535) {
+        reply_errorf(&c->r, "ERR Invalid node address specified: %s:%lld", ip, port);
+        return;
+    }
+    struct later *l = later_begin(c);
+    if (l == NULL) {
+        reply_error(&c->r, "ERR the connection is closing");
+        return;
+    }
+    cluster_meet(ip, (int)bus, on_admin_done, l);
+}
+
+static void
+cluster_forget_cmd(struct client *c, const struct topo_view *v, const struct proto_arg *id)
+{
+    char nid[TOPO_ID_LEN + 1];
+    if (id->len > TOPO_ID_LEN) {
+        reply_errorf(&c->r, "ERR Unknown node %.*s", (int)id->len, id->ptr);
+        return;
+    }
+    memcpy(nid, id->ptr, id->len);
+    nid[id->len] = '\0';
+    if (v->self != TOPO_VIEW_NONE && strcmp(v->nodes[v->self].id, nid) == 0) {
+        reply_error(&c->r, "ERR I tried hard but I can't forget myself...");
+        return;
+    }
+    struct later *l = later_begin(c);
+    if (l == NULL) {
+        reply_error(&c->r, "ERR the connection is closing");
+        return;
+    }
+    cluster_forget(nid, on_admin_done, l);
+}
 
 /* Redis 7.0's CLUSTER subcommands and arities (what it checks before
  * anything else, cluster mode or not). */
@@ -480,10 +554,10 @@ static const struct {
     {"countkeysinslot", 3, CS_COUNTKEYSINSLOT},
     {"delslots", -3, CS_OTHER},        {"delslotsrange", -4, CS_OTHER},
     {"failover", -2, CS_OTHER},        {"flushslots", 2, CS_OTHER},
-    {"forget", 3, CS_OTHER},           {"getkeysinslot", 4, CS_GETKEYSINSLOT},
+    {"forget", 3, CS_FORGET},           {"getkeysinslot", 4, CS_GETKEYSINSLOT},
     {"help", 2, CS_HELP},              {"info", 2, CS_INFO},
     {"keyslot", 3, CS_KEYSLOT},        {"links", 2, CS_OTHER},
-    {"meet", -4, CS_OTHER},            {"myid", 2, CS_MYID},
+    {"meet", -4, CS_MEET},             {"myid", 2, CS_MYID},
     {"nodes", 2, CS_NODES},            {"replicas", 3, CS_OTHER},
     {"replicate", 3, CS_OTHER},        {"reset", -2, CS_OTHER},
     {"saveconfig", 2, CS_OTHER},       {"set-config-epoch", 3, CS_OTHER},
@@ -538,6 +612,8 @@ cmd_cluster(struct client *c, int argc, struct proto_arg *argv)
     case CS_MYID:
         if (v->self != TOPO_VIEW_NONE) {
             reply_bulkstr(&c->r, v->nodes[v->self].id);
+        } else if (cluster_myid() != NULL) {
+            reply_bulkstr(&c->r, cluster_myid());
         } else if (server.cfg && server.cfg->cluster.node_id && server.cfg->cluster.node_id[0]) {
             reply_bulkstr(&c->r, server.cfg->cluster.node_id);
         } else {
@@ -589,9 +665,14 @@ cmd_cluster(struct client *c, int argc, struct proto_arg *argv)
     case CS_HELP:
         reply_cluster_help(c);
         break;
+    case CS_MEET:
+        cluster_meet_cmd(c, argc, argv);
+        break;
+    case CS_FORGET:
+        cluster_forget_cmd(c, v, &argv[2]);
+        break;
     case CS_OTHER: {
-        /* topology changes go through Raft, not these; MEET / FORGET come
-         * with the control thread */
+        /* the placement is the Raft leader's: slots are not assigned by hand */
         char err[96];
         char up[32];
         size_t n = strlen(csubs[k].name);
