@@ -125,6 +125,9 @@ class Server:
         self.env = dict(os.environ)
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         self.env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        # libraft's own leaks at shutdown (tests/lsan.supp says which)
+        self.env.setdefault("LSAN_OPTIONS",
+                            "suppressions=" + os.path.join(REPO_ROOT, "tests", "lsan.supp"))
         if env:
             self.env.update(env)
         self.proc = None
