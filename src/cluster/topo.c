@@ -338,7 +338,7 @@ topo_entry_migrate_abort(struct buf *out, uint32_t vb, uint64_t copy_id)
     wr_u64(out, copy_id);
 }
 
-/* ---- lookups ------------------------------------------------------------------ */
+/* ---- state and lookups ---------------------------------------------------- */
 
 void
 topo_init(struct topo *t)
@@ -377,8 +377,8 @@ topo_node_by_num(const struct topo *t, uint32_t num)
     return i == SIZE_MAX ? NULL : &t->nodes[i];
 }
 
-const struct topo_node *
-topo_node_by_id(const struct topo *t, const char *id)
+static struct topo_node *
+find_id(const struct topo *t, const char *id)
 {
     for (size_t i = 0; i < t->nnodes; i++) {
         if (strcmp(t->nodes[i].id, id) == 0) {
@@ -386,6 +386,12 @@ topo_node_by_id(const struct topo *t, const char *id)
         }
     }
     return NULL;
+}
+
+const struct topo_node *
+topo_node_by_id(const struct topo *t, const char *id)
+{
+    return find_id(t, id);
 }
 
 static const struct topo_node *
@@ -489,7 +495,7 @@ same_address(const struct topo_node *a, const struct topo_node *b)
 static enum topo_result
 apply_node_join(struct topo *t, uint64_t index, const struct entry *e)
 {
-    struct topo_node *known = (struct topo_node *)topo_node_by_id(t, e->node.id);
+    struct topo_node *known = find_id(t, e->node.id);
     const struct topo_node *holder = node_by_raft_id(t, e->node.raft_id);
     if (holder != NULL && holder != known) {
         return TOPO_STALE; /* another node has that raft id */
@@ -525,7 +531,7 @@ apply_node_join(struct topo *t, uint64_t index, const struct entry *e)
 static enum topo_result
 apply_node_leave(struct topo *t, uint64_t index, const struct entry *e)
 {
-    struct topo_node *n = (struct topo_node *)topo_node_by_id(t, e->node.id);
+    struct topo_node *n = find_id(t, e->node.id);
     if (n == NULL) {
         return TOPO_STALE;
     }
@@ -540,7 +546,7 @@ apply_node_leave(struct topo *t, uint64_t index, const struct entry *e)
 static enum topo_result
 apply_node_forget(struct topo *t, uint64_t index, const struct entry *e)
 {
-    const struct topo_node *n = topo_node_by_id(t, e->node.id);
+    const struct topo_node *n = find_id(t, e->node.id);
     if (n == NULL) {
         return TOPO_NOOP; /* gone already: a retried forget */
     }
