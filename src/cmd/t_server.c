@@ -203,7 +203,7 @@ cmd_hello(struct client *c, int argc, struct proto_arg *argv)
     reply_bulkstr(r, "id");
     reply_int(r, (int64_t)c->id);
     reply_bulkstr(r, "mode");
-    reply_bulkstr(r, "standalone");
+    reply_bulkstr(r, cmd_cluster_enabled() ? "cluster" : "standalone");
     reply_bulkstr(r, "role");
     reply_bulkstr(r, "master");
     reply_bulkstr(r, "modules");

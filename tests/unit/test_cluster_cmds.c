@@ -496,6 +496,9 @@ test_cluster_keys_and_errors(void **state)
     assert_string_equal(run("CLUSTER ADDSLOTS 1"),
                         "-ERR CLUSTER ADDSLOTS is not supported by CrabCache\r\n");
     assert_string_equal(run("INFO cluster"), "$30\r\n# Cluster\r\ncluster_enabled:1\r\n\r\n");
+    /* as a Redis Cluster node */
+    assert_non_null(strstr(run("INFO server"), "\r\nredis_mode:cluster\r\n"));
+    assert_non_null(strstr(run("HELLO 2"), "$4\r\nmode\r\n$7\r\ncluster\r\n"));
 }
 
 static void
@@ -516,6 +519,7 @@ test_cluster_disabled(void **state)
     const char *other = key_in(2, "z");
     assert_string_equal(runf("SET %s v", other), "+OK\r\n");
     assert_string_equal(run("INFO cluster"), "$30\r\n# Cluster\r\ncluster_enabled:0\r\n\r\n");
+    assert_non_null(strstr(run("INFO server"), "\r\nredis_mode:standalone\r\n"));
 }
 
 int
