@@ -11,7 +11,9 @@ from crabtest import CrabServer, RespConn, parse
 
 @pytest.fixture(scope="module")
 def cluster_node():
-    srv = crabtest.start_with_retry(lambda: CrabServer(extra_args=["--cluster-enabled", "yes"]))
+    # the bus port is given: port + 10000 may be above 65535 for a random port
+    srv = crabtest.start_with_retry(lambda: CrabServer(extra_args=[
+        "--cluster-enabled", "yes", "--cluster-port", str(crabtest.free_port())]))
     yield srv
     srv.stop()
 
