@@ -3,6 +3,8 @@
 Cluster clients look at first, and a clean shutdown of workers that quiesce every loop
 turn (the check handle that only cluster mode creates)."""
 
+import socket
+
 import pytest
 
 import crabtest
@@ -38,7 +40,29 @@ def test_cluster_mode_replies(cluster_node, crab_only):
             assert c.call(cmd) == b"+OK\r\n"
         assert c.call("CLUSTER", "MEET", "127.0.0.1", "1") == (
             b"-ERR CLUSTER MEET is not supported by CrabCache\r\n")
+        # no key is served before the first topology, as a Redis Cluster node without
+        # slots; keyless commands are
+        assert c.call("GET", "k") == b"-CLUSTERDOWN Hash slot not served\r\n"
+        assert c.call("SET", "k", "v") == b"-CLUSTERDOWN Hash slot not served\r\n"
+        assert c.call("MGET", "a", "b") == b"-CLUSTERDOWN Hash slot not served\r\n"
+        assert c.call("DBSIZE") == b":0\r\n"
+        assert b"errorstat_CLUSTERDOWN:count=3\r\n" in c.call("INFO", "errorstats")
         # many loop turns on both workers, then a clean stop (fixture) under ASan
         for _ in range(200):
             assert c.call("PING") == b"+PONG\r\n"
+    cluster_node.check()
+
+
+def test_cluster_mode_native(cluster_node, crab_only):
+    with socket.create_connection(("127.0.0.1", cluster_node.port)) as s:
+        s.sendall(b"PUT k v\r\nGET k\r\nPING\r\n")
+        want = b"ERROR: CLUSTERDOWN Hash slot not served\r\n" * 2 + b"PONG\r\n"
+        got = b""
+        s.settimeout(5)
+        while len(got) < len(want):
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+        assert got == want
     cluster_node.check()

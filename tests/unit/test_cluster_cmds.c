@@ -292,7 +292,12 @@ test_clusterdown(void **state)
     /* CLUSTER INFO says fail */
     assert_non_null(strstr(run("CLUSTER INFO"), "cluster_state:fail\r\n"
                                                  "cluster_slots_assigned:12288\r\n"));
-    /* a node that is not a member redirects everything */
+    /* a node that is not a member: unassigned slots are still CLUSTERDOWN */
+    publish(make_view(4, n, full_lists, TOPO_VIEW_NONE));
+    assert_string_equal(runf("GET %s", hole), "-CLUSTERDOWN Hash slot not served\r\n");
+    assert_string_equal(run_with(REPLY_NATIVE, line),
+                        "ERROR: CLUSTERDOWN Hash slot not served\r\n");
+    /* and it redirects everything else */
     publish(make_view(4, full_n, full_lists, TOPO_VIEW_NONE));
     char exp[96];
     snprintf(exp, sizeof(exp), "-MOVED %u 127.0.0.1:7001\r\n", slot_of(mine, strlen(mine)));
