@@ -312,7 +312,20 @@ cluster_shards(struct client *c, const struct topo_view *v)
         }
         first[j] = g;
     }
-    reply_array(&c->r, ng);
+    /* nodes in no replica list (just joined, or leaving) are shards of their
+     * own with no slot, as Redis shows a master without slots */
+    bool *listed = xcalloc(v->nnodes ? v->nnodes : 1, sizeof(bool));
+    size_t nlone = v->nnodes;
+    for (size_t gi = 0; gi < ng; gi++) {
+        const uint16_t *list = vb_list(v, r[first[gi]].vb0);
+        for (unsigned j = 0; j < v->vb_n[r[first[gi]].vb0]; j++) {
+            if (!listed[list[j]]) {
+                listed[list[j]] = true;
+                nlone--;
+            }
+        }
+    }
+    reply_array(&c->r, ng + nlone);
     for (size_t gi = 0; gi < ng; gi++) {
         size_t g = first[gi], e = g + 1;
         while (e < n && same_list(v, r[g].vb0, r[e].vb0)) {
@@ -333,6 +346,17 @@ cluster_shards(struct client *c, const struct topo_view *v)
             shard_node(&c->r, &v->nodes[list[j]], j == 0);
         }
     }
+    for (uint16_t i = 0; i < v->nnodes; i++) {
+        if (!listed[i]) {
+            reply_map(&c->r, 2);
+            reply_bulkstr(&c->r, "slots");
+            reply_array(&c->r, 0);
+            reply_bulkstr(&c->r, "nodes");
+            reply_array(&c->r, 1);
+            shard_node(&c->r, &v->nodes[i], true);
+        }
+    }
+    free(listed);
     free(first);
     free(r);
 }
