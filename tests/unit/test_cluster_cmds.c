@@ -444,6 +444,21 @@ test_cluster_nodes_info_myid(void **state)
                            ID2 " 127.0.0.1:7002@17002 myself,master - 0 0 7 connected "
                                "8192-16383\n"));
     assert_non_null(strstr(last, ID3 " 127.0.0.1:7003@17003 master - 0 0 7 connected\n"));
+    /* a node in no replica list is a shard of its own without slots, as Redis
+     * shows a master without slots */
+    static const uint16_t two[4][2] = {{0, 1}, {0, 1}, {1, 0}, {1, 0}};
+    publish(make_view(4, full_n, two, 0));
+    char n3[512];
+    snprintf(n3, sizeof(n3),
+             "*4\r\n$5\r\nslots\r\n*0\r\n$5\r\nnodes\r\n*1\r\n*14\r\n$2\r\nid\r\n$40\r\n%s"
+             "\r\n$4\r\nport\r\n:7003\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$8\r\nendpoint\r\n$9"
+             "\r\n127.0.0.1\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$18\r\nreplication-offset\r\n:0\r\n"
+             "$6\r\nhealth\r\n$6\r\nonline\r\n",
+             ID3);
+    const char *sh = run("CLUSTER SHARDS");
+    assert_memory_equal(sh, "*3\r\n", 4);
+    assert_true(strlen(sh) > strlen(n3));
+    assert_string_equal(sh + strlen(sh) - strlen(n3), n3);
 }
 
 static void
@@ -502,6 +517,8 @@ test_cluster_keys_and_errors(void **state)
                         "-ERR CLUSTER ADDSLOTS is not supported by CrabCache\r\n");
     assert_string_equal(run("INFO cluster"), "$30\r\n# Cluster\r\ncluster_enabled:1\r\n\r\n");
     /* as a Redis Cluster node */
+    assert_string_equal(run("SELECT 1"), "-ERR SELECT is not allowed in cluster mode\r\n");
+    assert_string_equal(run("SELECT 0"), "+OK\r\n");
     assert_non_null(strstr(run("INFO server"), "\r\nredis_mode:cluster\r\n"));
     assert_non_null(strstr(run("HELLO 2"), "$4\r\nmode\r\n$7\r\ncluster\r\n"));
 }
