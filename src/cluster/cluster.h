@@ -38,6 +38,11 @@ cluster_view(void)
  * quiesced; publishing also frees what can be freed by then. v may be NULL. */
 void cluster_view_publish(struct topo_view *v);
 
+/* A view with no node and no slot assigned (every key answers CLUSTERDOWN),
+ * published at start-up in cluster mode so that nothing is served before the
+ * first topology arrives. Static: publishing over it never frees it. */
+extern struct topo_view cluster_view_empty;
+
 /* Free the retired views every worker has quiesced past (control thread,
  * periodically: a view retired while a worker was mid-turn waits for it).
  * Cheap when nothing is retired. */

@@ -37,6 +37,18 @@
 
 _Atomic(struct topo_view *) cluster_view_ptr;
 
+/* One vbucket (all slots), unassigned: topo_view_primary is NONE for any slot. */
+static uint8_t empty_vb_n[1];
+static uint16_t empty_vb_nodes[1];
+struct topo_view cluster_view_empty = {
+    .nvb = 1,
+    .rf = 1,
+    .slot_shift = 14,
+    .self = TOPO_VIEW_NONE,
+    .vb_n = empty_vb_n,
+    .vb_nodes = empty_vb_nodes,
+};
+
 /* One worker's counter, alone on its cache line: it is written every loop
  * turn by its worker and read only by the reclaimer. */
 struct qs_counter {
@@ -96,7 +108,9 @@ reclaim_locked(void)
         struct retired *r = *pp;
         if (all_quiesced(r)) {
             *pp = r->next;
-            topo_view_free(r->v);
+            if (r->v != &cluster_view_empty) {
+                topo_view_free(r->v);
+            }
             free(r);
             atomic_fetch_sub(&nretired, 1);
         } else {

@@ -113,15 +113,16 @@ cmd_cluster_route_native(struct client *c, const struct cmd *cmd, const struct t
 {
     unsigned slot = hint_slot(key->ptr, key->len);
     uint16_t p = topo_view_primary(v, slot);
+    /* unassigned first: a node outside the topology has self == NONE too */
+    if (p == TOPO_VIEW_NONE) {
+        cmd_reject(c, cmd, "CLUSTERDOWN Hash slot not served");
+        return false;
+    }
     if (p == v->self) {
         return true;
     }
-    if (p == TOPO_VIEW_NONE) {
-        cmd_reject(c, cmd, "CLUSTERDOWN Hash slot not served");
-    } else {
-        /* the owner's native port; forwarding may replace this later */
-        reject_moved(c, cmd, slot, &v->nodes[p], true);
-    }
+    /* the owner's native port; forwarding may replace this later */
+    reject_moved(c, cmd, slot, &v->nodes[p], true);
     return false;
 }
 
@@ -163,15 +164,13 @@ cmd_asking(struct client *c, int argc, struct proto_arg *argv)
 
 /* ---- views: ranges -------------------------------------------------------- */
 
-/* Before any view is published (cluster mode on, no topology yet): no node,
- * no slot. */
-static const struct topo_view empty_view = {.self = TOPO_VIEW_NONE, .slot_shift = 14};
-
+/* Cluster mode with no view published (tests; main.c publishes the empty
+ * view at start-up): no node, no slot. */
 static const struct topo_view *
 view_or_empty(void)
 {
     const struct topo_view *v = cluster_view();
-    return v ? v : &empty_view;
+    return v ? v : &cluster_view_empty;
 }
 
 static const uint16_t *
@@ -315,7 +314,20 @@ cluster_shards(struct client *c, const struct topo_view *v)
         }
         first[j] = g;
     }
-    reply_array(&c->r, ng);
+    /* nodes in no replica list (just joined, or leaving) are shards of their
+     * own with no slot, as Redis shows a master without slots */
+    bool *listed = xcalloc(v->nnodes ? v->nnodes : 1, sizeof(bool));
+    size_t nlone = v->nnodes;
+    for (size_t gi = 0; gi < ng; gi++) {
+        const uint16_t *list = vb_list(v, r[first[gi]].vb0);
+        for (unsigned j = 0; j < v->vb_n[r[first[gi]].vb0]; j++) {
+            if (!listed[list[j]]) {
+                listed[list[j]] = true;
+                nlone--;
+            }
+        }
+    }
+    reply_array(&c->r, ng + nlone);
     for (size_t gi = 0; gi < ng; gi++) {
         size_t g = first[gi], e = g + 1;
         while (e < n && same_list(v, r[g].vb0, r[e].vb0)) {
@@ -336,6 +348,17 @@ cluster_shards(struct client *c, const struct topo_view *v)
             shard_node(&c->r, &v->nodes[list[j]], j == 0);
         }
     }
+    for (uint16_t i = 0; i < v->nnodes; i++) {
+        if (!listed[i]) {
+            reply_map(&c->r, 2);
+            reply_bulkstr(&c->r, "slots");
+            reply_array(&c->r, 0);
+            reply_bulkstr(&c->r, "nodes");
+            reply_array(&c->r, 1);
+            shard_node(&c->r, &v->nodes[i], true);
+        }
+    }
+    free(listed);
     free(first);
     free(r);
 }

@@ -219,13 +219,13 @@ info_build(struct buf *b, unsigned which)
         uname(&u);
         section(b, "Server");
         buf_appendf(b,
-                    "redis_version:7.0.15\r\ncrabcache_version:%s\r\nredis_mode:standalone\r\n"
+                    "redis_version:7.0.15\r\ncrabcache_version:%s\r\nredis_mode:%s\r\n"
                     "os:%s %s %s\r\narch_bits:64\r\nmultiplexing_api:epoll\r\n"
                     "process_id:%d\r\nrun_id:%s\r\ntcp_port:%d\r\nresp_port:%d\r\n"
                     "server_time_usec:%lld\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n"
                     "hz:10\r\nio_threads_active:0\r\nworker_threads:%u\r\nshards:%u\r\n"
                     "executable:crabcache\r\nconfig_file:%s\r\n",
-                    CRABCACHE_VERSION, u.sysname, u.release, u.machine, (int)getpid(),
+                    CRABCACHE_VERSION, cmd_cluster_enabled() ? "cluster" : "standalone", u.sysname, u.release, u.machine, (int)getpid(),
                     server.run_id, server.port, server.resp_port, (long long)clock_us(),
                     (long long)((now - server.start_ms) / 1000),
                     (long long)((now - server.start_ms) / 86400000), server.threads,

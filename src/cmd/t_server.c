@@ -203,7 +203,7 @@ cmd_hello(struct client *c, int argc, struct proto_arg *argv)
     reply_bulkstr(r, "id");
     reply_int(r, (int64_t)c->id);
     reply_bulkstr(r, "mode");
-    reply_bulkstr(r, "standalone");
+    reply_bulkstr(r, cmd_cluster_enabled() ? "cluster" : "standalone");
     reply_bulkstr(r, "role");
     reply_bulkstr(r, "master");
     reply_bulkstr(r, "modules");
@@ -236,6 +236,8 @@ cmd_select(struct client *c, int argc, struct proto_arg *argv)
     long long id;
     if (!arg_to_ll(&argv[1], &id) || id < INT32_MIN || id > INT32_MAX) {
         reply_error(&c->r, ERR_NOT_INT);
+    } else if (id != 0 && cmd_cluster_enabled()) {
+        reply_error(&c->r, "ERR SELECT is not allowed in cluster mode"); /* as Redis */
     } else if (id != 0) {
         reply_error(&c->r, "ERR DB index is out of range");
     } else {

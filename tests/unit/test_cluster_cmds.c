@@ -292,7 +292,12 @@ test_clusterdown(void **state)
     /* CLUSTER INFO says fail */
     assert_non_null(strstr(run("CLUSTER INFO"), "cluster_state:fail\r\n"
                                                  "cluster_slots_assigned:12288\r\n"));
-    /* a node that is not a member redirects everything */
+    /* a node that is not a member: unassigned slots are still CLUSTERDOWN */
+    publish(make_view(4, n, full_lists, TOPO_VIEW_NONE));
+    assert_string_equal(runf("GET %s", hole), "-CLUSTERDOWN Hash slot not served\r\n");
+    assert_string_equal(run_with(REPLY_NATIVE, line),
+                        "ERROR: CLUSTERDOWN Hash slot not served\r\n");
+    /* and it redirects everything else */
     publish(make_view(4, full_n, full_lists, TOPO_VIEW_NONE));
     char exp[96];
     snprintf(exp, sizeof(exp), "-MOVED %u 127.0.0.1:7001\r\n", slot_of(mine, strlen(mine)));
@@ -439,6 +444,21 @@ test_cluster_nodes_info_myid(void **state)
                            ID2 " 127.0.0.1:7002@17002 myself,master - 0 0 7 connected "
                                "8192-16383\n"));
     assert_non_null(strstr(last, ID3 " 127.0.0.1:7003@17003 master - 0 0 7 connected\n"));
+    /* a node in no replica list is a shard of its own without slots, as Redis
+     * shows a master without slots */
+    static const uint16_t two[4][2] = {{0, 1}, {0, 1}, {1, 0}, {1, 0}};
+    publish(make_view(4, full_n, two, 0));
+    char n3[512];
+    snprintf(n3, sizeof(n3),
+             "*4\r\n$5\r\nslots\r\n*0\r\n$5\r\nnodes\r\n*1\r\n*14\r\n$2\r\nid\r\n$40\r\n%s"
+             "\r\n$4\r\nport\r\n:7003\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$8\r\nendpoint\r\n$9"
+             "\r\n127.0.0.1\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$18\r\nreplication-offset\r\n:0\r\n"
+             "$6\r\nhealth\r\n$6\r\nonline\r\n",
+             ID3);
+    const char *sh = run("CLUSTER SHARDS");
+    assert_memory_equal(sh, "*3\r\n", 4);
+    assert_true(strlen(sh) > strlen(n3));
+    assert_string_equal(sh + strlen(sh) - strlen(n3), n3);
 }
 
 static void
@@ -496,6 +516,11 @@ test_cluster_keys_and_errors(void **state)
     assert_string_equal(run("CLUSTER ADDSLOTS 1"),
                         "-ERR CLUSTER ADDSLOTS is not supported by CrabCache\r\n");
     assert_string_equal(run("INFO cluster"), "$30\r\n# Cluster\r\ncluster_enabled:1\r\n\r\n");
+    /* as a Redis Cluster node */
+    assert_string_equal(run("SELECT 1"), "-ERR SELECT is not allowed in cluster mode\r\n");
+    assert_string_equal(run("SELECT 0"), "+OK\r\n");
+    assert_non_null(strstr(run("INFO server"), "\r\nredis_mode:cluster\r\n"));
+    assert_non_null(strstr(run("HELLO 2"), "$4\r\nmode\r\n$7\r\ncluster\r\n"));
 }
 
 static void
@@ -516,6 +541,7 @@ test_cluster_disabled(void **state)
     const char *other = key_in(2, "z");
     assert_string_equal(runf("SET %s v", other), "+OK\r\n");
     assert_string_equal(run("INFO cluster"), "$30\r\n# Cluster\r\ncluster_enabled:0\r\n\r\n");
+    assert_non_null(strstr(run("INFO server"), "\r\nredis_mode:standalone\r\n"));
 }
 
 int
