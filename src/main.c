@@ -281,10 +281,6 @@ main(int argc, char **argv)
         .rate_per_second = (double)cfg.rate_limiting.max_requests_per_second,
         .rate_burst = (double)cfg.rate_limiting.burst_capacity,
     };
-    if (cfg.cluster.enabled) {
-        /* no key is served before the first topology: CLUSTERDOWN until then */
-        cluster_view_publish(&cluster_view_empty);
-    }
     if (net_start(&nopt, msg, sizeof(msg)) < 0) {
         http_stop();
         log_error("start-up failed", "\"error\":\"%s\"", msg);
