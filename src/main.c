@@ -216,6 +216,8 @@ main(int argc, char **argv)
                                 store_policy_of(cfg.eviction.policy));
     struct store_eviction ev = eviction_of(&cfg);
     store_set_eviction(server.store, &ev);
+    mstream_init(&server.stream, server.store);
+    prop_setup();
     cfg.on_change = on_config_change;
     slowlog_set_threshold(cfg.slowlog_log_slower_than);
     slowlog_set_max_len((size_t)cfg.slowlog_max_len);
@@ -245,9 +247,6 @@ main(int argc, char **argv)
         log_error("start-up failed", "\"error\":\"%s\"", msg);
         fprintf(stderr, "crabcache: %s\n", msg);
         return 1;
-    }
-    if (durable_enabled()) {
-        prop_setup();
     }
 
     struct net_options nopt = {
@@ -317,6 +316,7 @@ main(int argc, char **argv)
     uv_close((uv_handle_t *)&sighup, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    mstream_deinit(&server.stream);
     store_destroy(&server.store);
     log_info("bye", NULL);
     server.auth_tokens = NULL;

@@ -10,9 +10,9 @@
  * idempotent, so a key changed during the iteration ends with its last
  * logged state either way.
  *
- * Evicted keys are logged as deletions (from the store's eviction hook), so
- * a restart does not bring back what memory pressure threw out; expired
- * keys need no record (replay drops records whose time has passed).
+ * The WAL is a consumer of the mutation stream (server.stream,
+ * persist/mstream.h), registered once recovery is done and removed before
+ * the log closes.
  */
 #include "core/durable.h"
 
@@ -24,6 +24,7 @@
 
 #include "conf/config.h"
 #include "persist/load.h"
+#include "persist/mstream.h"
 #include "core/server.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -35,6 +36,7 @@ static struct {
     struct wal *wal;
     bool sync;
     durable_wake_fn wake;
+    int consumer; /* the WAL's id on server.stream, 0 = none */
 } D;
 
 bool durable__on;
@@ -57,13 +59,32 @@ durable_error(char *msg, size_t len)
     return D.wal ? wal_error(D.wal, msg, len) : 0;
 }
 
-int64_t
-durable_log(const struct wal_rec *recs, size_t n)
+/*
+ * The WAL's consumer of the mutation stream. It takes the commands' records
+ * and evictions (a restart must not bring back what memory pressure threw
+ * out), not expirations: replay drops records whose time has passed, so a
+ * DEL for an expired key only costs log bytes. It runs on the worker, under
+ * the key's shard lock: wal_append copies the records into the WAL's buffer and never makes
+ * a syscall but a futex wake. It needs neither the stream's order (its LSNs
+ * are handed out under its own lock, in the order it appends) nor slots.
+ */
+#define WAL_ACCEPT (MSTREAM_CLIENT | MSTREAM_EVICTED)
+
+static int64_t
+wal_consume(void *ctx, const struct mstream_rec *recs, size_t n)
 {
-    if (D.wal == NULL) {
-        return 0;
+    struct wal *w = ctx;
+    if (n == 1) {
+        return wal_append(w, &recs[0].rec);
     }
-    return n == 1 ? wal_append(D.wal, recs) : wal_append_group(D.wal, recs, n);
+    /* a group (RENAME, MSET): the WAL wants the records side by side */
+    struct wal_rec *v = xmalloc(n * sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        v[i] = recs[i].rec;
+    }
+    int64_t lsn = wal_append_group(w, v, n);
+    free(v);
+    return lsn;
 }
 
 /* ---- recovery --------------------------------------------------------- */
@@ -155,14 +176,6 @@ on_notify(void *ctx, uint64_t lsn, int err)
     }
 }
 
-static void
-on_evict(void *ctx, const struct item *it)
-{
-    (void)ctx;
-    struct wal_rec rec = {.type = WAL_REC_DEL, .key = item_key(it), .klen = item_klen(it)};
-    durable_log(&rec, 1);
-}
-
 int
 durable_open(const struct config *cfg, durable_wake_fn wake, char *err, size_t errlen)
 {
@@ -206,7 +219,16 @@ durable_open(const struct config *cfg, durable_wake_fn wake, char *err, size_t e
     D.wal = persist_wal(D.p);
     durable__on = D.wal != NULL;
     D.sync = pc.sync == WAL_SYNC_ALWAYS;
-    server.store->on_evict = on_evict;
+    if (D.wal) {
+        /* after recovery: what it applied is in the log already */
+        struct mstream_consumer con = {
+            .name = "wal",
+            .accept = WAL_ACCEPT,
+            .flags = MSTREAM_UNORDERED | MSTREAM_NO_SLOTS,
+            .fn = wal_consume,
+            .ctx = D.wal};
+        D.consumer = mstream_register(&server.stream, &con, NULL);
+    }
     log_info("recovered",
              "\"dir\":\"%s\",\"snapshot\":\"%s\",\"snapshot_keys\":%llu,\"records\":%llu,"
              "\"expired\":%llu,\"torn_tail\":%s,\"skipped_regions\":%llu,\"keys\":%zu,"
@@ -223,8 +245,10 @@ void
 durable_close(void)
 {
     if (D.p) {
-        server.store->on_flush = NULL;
-        server.store->on_evict = NULL;
+        if (D.consumer > 0) {
+            mstream_unregister(&server.stream, D.consumer);
+            D.consumer = 0;
+        }
         persist_close(&D.p);
         D.wal = NULL;
         durable__on = false;
