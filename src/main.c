@@ -217,6 +217,8 @@ main(int argc, char **argv)
                                 store_policy_of(cfg.eviction.policy));
     struct store_eviction ev = eviction_of(&cfg);
     store_set_eviction(server.store, &ev);
+    mstream_init(&server.stream, server.store);
+    prop_setup();
     cfg.on_change = on_config_change;
     slowlog_set_threshold(cfg.slowlog_log_slower_than);
     slowlog_set_max_len((size_t)cfg.slowlog_max_len);
@@ -246,9 +248,6 @@ main(int argc, char **argv)
         log_error("start-up failed", "\"error\":\"%s\"", msg);
         fprintf(stderr, "crabcache: %s\n", msg);
         return 1;
-    }
-    if (durable_enabled()) {
-        prop_setup();
     }
     /* The cluster before the listeners, so that a worker's first request
      * already sees a topology view (an empty one answers CLUSTERDOWN). */
@@ -328,6 +327,7 @@ main(int argc, char **argv)
     uv_close((uv_handle_t *)&sighup, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    mstream_deinit(&server.stream);
     store_destroy(&server.store);
     log_info("bye", NULL);
     server.auth_tokens = NULL;

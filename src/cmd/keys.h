@@ -1,12 +1,14 @@
 /*
  * keys.h -- helpers every data command uses: lock a key's shard, look keys
- * up with Redis's hit/miss accounting, and report mutations (prop_*) so the
- * write-ahead log and the change counter see every write.
+ * up with Redis's hit/miss accounting, and report mutations (prop_*) to the
+ * change counter and the mutation stream (server.stream, persist/mstream.h),
+ * whose consumers (the write-ahead log, later replication) see every write.
  *
  * Handlers run on worker threads. A handler locks the shard(s) it needs,
  * reads/mutates with the shard_* calls of store.h, reports each mutation
- * with prop_* while still holding the lock (so the log has per-shard apply
- * order), unlocks, then writes its reply.
+ * with prop_* while still holding the lock (so the stream has per-key apply
+ * order), unlocks, then writes its reply. A handler always reports: whether
+ * anybody listens is the stream's business (one branch when nobody does).
  */
 #ifndef CRAB_CMD_KEYS_H
 #define CRAB_CMD_KEYS_H
@@ -60,20 +62,26 @@ key_write(struct shard *sh, const struct proto_arg *k, int64_t now)
 struct item *key_set(struct shard *sh, const struct proto_arg *k, const void *v, size_t vlen,
                      int64_t expire);
 
-/* Mutation reports (shard lock held). */
+/* Mutation reports (shard lock held): the key's resulting state (SET: its
+ * value and absolute expiry; EXPIRE: its new expiry, 0 = none), or its
+ * deletion. A consumer's LSN lands in c->wal_lsn and its error in
+ * c->wal_err (call.h turns that into -MISCONF). */
 void prop_set(struct client *c, const struct item *it);
 void prop_del(struct client *c, const char *key, size_t klen);
 void prop_expire(struct client *c, const struct item *it);
+/* FLUSHALL: reported from inside store_flush (every shard lock held) by the
+ * hook prop_setup installs; this call is the handler's marker. */
 void prop_flush(struct client *c);
-/* Records reported between these two calls (all with the locks held) go to
- * the log as one group, applied all-or-nothing by recovery: RENAME, COPY,
- * MSET, MSETNX. */
+/* Records reported between these two calls (all with the locks held) are
+ * published as one group, applied all-or-nothing by recovery: RENAME, MSET,
+ * MSETNX. */
 void prop_group_begin(struct client *c);
 void prop_group_end(struct client *c);
 
-/* Start of a command on this thread (cmd_call_inline; NULL after it), and the hook
- * set-up done once persistence is open (after recovery, so replay is not
- * re-logged). prop_begin is inline: one thread-local store. */
+/* Start of a command on this thread (cmd_call_inline; NULL after it), and
+ * the store's FLUSHALL hook, installed once at start-up (the stream has no
+ * consumer during recovery, so replay is not reported). prop_begin is
+ * inline: one thread-local store. */
 extern _Thread_local struct client *prop_current;
 static inline void
 prop_begin(struct client *c)

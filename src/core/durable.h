@@ -1,7 +1,8 @@
 /*
  * durable.h -- the server's persistence glue: recovery into the store at
- * start-up, the WAL records of every mutation, snapshots of the store, and
- * the durability point that `sync` replies wait for.
+ * start-up, the WAL as a consumer of the mutation stream (server.stream),
+ * snapshots of the store, and the durability point that `sync` replies wait
+ * for.
  *
  * When persistence is off every function here is a cheap no-op and
  * durable_enabled() is false.
@@ -29,7 +30,8 @@ void durable_close(void);
 
 /* Whether a write-ahead log is open: set by durable_open before the workers
  * start and cleared by durable_close after they stop. Inline (one load):
- * every write asks. */
+ * dispatch asks before every write, to refuse writes while the log fails.
+ * Handlers never ask: they report to the mutation stream regardless. */
 extern bool durable__on;
 static inline bool
 durable_enabled(void)
@@ -41,9 +43,6 @@ bool durable_sync(void);
 uint64_t durable_lsn(void);
 /* 0, or the WAL's -errno with msg filled. */
 int durable_error(char *msg, size_t len);
-
-/* Append records (as one group when n > 1). Returns the LSN or < 0. */
-int64_t durable_log(const struct wal_rec *recs, size_t n);
 
 int durable_bgsave(void);
 int durable_save(void);

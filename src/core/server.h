@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "cmd/cmd.h"
+#include "persist/mstream.h"
 #include "store/store.h"
 
 struct config;
@@ -169,6 +170,9 @@ void server_count_rejected(enum server_reject r);
 struct server {
     struct config *cfg;
     struct store *store;
+    /* The store's mutations, to the WAL and any other consumer
+     * (persist/mstream.h); set up with the store. */
+    struct mstream stream;
 
     /* network settings (read-only after start) */
     char *bind;

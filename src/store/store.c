@@ -353,6 +353,17 @@ forget(struct shard *sh, struct item *it)
     forget_slot(sh, it, true);
 }
 
+/* An item whose time was up is leaving the index: tell the hook (the
+ * mutation stream's DEL) while it can still be read. Out of line: only the
+ * expired branches call it. */
+static __attribute__((noinline)) void
+expired_hook(struct shard *sh, const struct item *it)
+{
+    if (sh->store->on_expire) {
+        sh->store->on_expire(sh->store->on_remove_ctx, it);
+    }
+}
+
 static void
 table_mem_sync(struct shard *sh, size_t before)
 {
@@ -370,6 +381,7 @@ shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
     struct item *it = ht_find(&sh->ht, key, klen, h);
     if (it && item_expired(it, now)) {
         ht_remove(&sh->ht, key, klen, h);
+        expired_hook(sh, it);
         forget(sh, it);
         sh->expired++;
         it = NULL;
@@ -455,6 +467,7 @@ shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now)
     if (it) {
         live = !item_expired(it, now);
         if (!live) {
+            expired_hook(sh, it);
             sh->expired++;
         }
         forget(sh, it);
@@ -743,6 +756,7 @@ store_cron(struct store *st, unsigned idx, size_t buckets, int64_t now)
                 struct item *it = e.dead[i];
                 ht_remove(&sh->ht, item_key(it), item_klen(it),
                           ht_hash(item_key(it), item_klen(it)));
+                expired_hook(sh, it);
                 forget(sh, it);
                 sh->expired++;
                 removed++;
@@ -895,7 +909,7 @@ shard_evict(struct shard *sh, size_t n, size_t floor)
          * the hash of its duel if it lost one and the policy's weight */
         struct item *it = item_at(&sh->slab, ref);
         if (sh->store->on_evict) {
-            sh->store->on_evict(sh->store->on_flush_ctx, it);
+            sh->store->on_evict(sh->store->on_remove_ctx, it);
         }
         uint64_t h = t.hashed ? t.hash : ht_hash(item_key(it), item_klen(it));
         if (!ht_remove_ref(&sh->ht, ref, h)) {

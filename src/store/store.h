@@ -80,8 +80,13 @@ struct store {
      * FLUSHALL there). NULL = none. */
     void (*on_flush)(void *ctx);
     void *on_flush_ctx;
-    /* Called by eviction for each evicted item, shard lock held. */
+    /* Called for each item eviction removes, and for each item whose time
+     * was up that a lookup, a delete or the cron removes; shard lock held,
+     * item still readable (the mutation stream reports them as deletes).
+     * Both get on_remove_ctx. NULL = none. */
     void (*on_evict)(void *ctx, const struct item *it);
+    void (*on_expire)(void *ctx, const struct item *it);
+    void *on_remove_ctx;
 };
 
 /* nshards is rounded up to a power of two (at least 1). */
