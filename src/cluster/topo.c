@@ -824,11 +824,11 @@ topo_decode(struct topo *t, const void *data, size_t len)
 
 /* ---- the leader's plan ---------------------------------------------------- */
 
-size_t
-topo_plan(const struct topo *t, struct buf *out, size_t max_entries)
+int
+topo_place_all(const struct topo *t, uint32_t *place, uint8_t *place_n)
 {
     if (t->nvb == 0) {
-        return 0;
+        return -1;
     }
     struct ring_member *m = xmalloc((t->nnodes ? t->nnodes : 1) * sizeof(*m));
     size_t nm = 0;
@@ -841,14 +841,21 @@ topo_plan(const struct topo *t, struct buf *out, size_t max_entries)
     }
     /* With no member left there is nowhere to move the data: keep the lists
      * rather than unassigning every vbucket. */
-    if (nm == 0) {
-        free(m);
+    int rc = nm == 0 ? -1 : ring_place(m, nm, t->vnodes, t->nvb, t->rf, place, place_n);
+    free(m);
+    return rc;
+}
+
+size_t
+topo_plan(const struct topo *t, struct buf *out, size_t max_entries)
+{
+    if (t->nvb == 0) {
         return 0;
     }
     uint32_t *place = xmalloc((size_t)t->nvb * t->rf * sizeof(*place));
     uint8_t *place_n = xmalloc(t->nvb);
     size_t emitted = 0;
-    if (ring_place(m, nm, t->vnodes, t->nvb, t->rf, place, place_n) == 0) {
+    if (topo_place_all(t, place, place_n) == 0) {
         for (uint32_t v = 0; v < t->nvb; v++) {
             const struct topo_vb *vb = &t->vb[v];
             const uint32_t *want = place + (size_t)v * t->rf;
@@ -864,8 +871,13 @@ topo_plan(const struct topo *t, struct buf *out, size_t max_entries)
     }
     free(place_n);
     free(place);
-    free(m);
     return emitted;
+}
+
+bool
+topo_vb_list_equal(const struct topo *t, uint32_t vb, unsigned n, const uint32_t *nums)
+{
+    return list_equal(&t->vb[vb], n, nums);
 }
 
 /* ---- the view ------------------------------------------------------------- */
@@ -888,7 +900,8 @@ topo_view_build(const struct topo *t, const char *self_id)
     v->nodes = calloc(t->nnodes ? t->nnodes : 1, sizeof(*v->nodes));
     v->vb_n = calloc(nvb, sizeof(*v->vb_n));
     v->vb_nodes = calloc((size_t)nvb * rf, sizeof(*v->vb_nodes));
-    if (v->nodes == NULL || v->vb_n == NULL || v->vb_nodes == NULL) {
+    v->vb_target = malloc(nvb * sizeof(*v->vb_target));
+    if (v->nodes == NULL || v->vb_n == NULL || v->vb_nodes == NULL || v->vb_target == NULL) {
         topo_view_free(v);
         return NULL;
     }
@@ -910,6 +923,11 @@ topo_view_build(const struct topo *t, const char *self_id)
             v->slots_assigned += TOPO_SLOTS / nvb;
         }
     }
+    for (uint32_t b = 0; b < nvb; b++) {
+        const struct topo_vb *vb = b < t->nvb ? &t->vb[b] : NULL;
+        v->vb_target[b] = vb && vb->copy_id ? (uint16_t)node_index_by_num(t, vb->target)
+                                            : TOPO_VIEW_NONE;
+    }
     return v;
 }
 
@@ -922,5 +940,6 @@ topo_view_free(struct topo_view *v)
     free(v->nodes);
     free(v->vb_n);
     free(v->vb_nodes);
+    free(v->vb_target);
     free(v);
 }

@@ -188,6 +188,15 @@ const struct topo_node *topo_node_by_num(const struct topo *t, uint32_t num);
  */
 size_t topo_plan(const struct topo *t, struct buf *out, size_t max_entries);
 
+/* The placement topo_plan compares with: for each vbucket, place_n[vb] and
+ * place[vb * rf + i] as ring_place gives them over the members that are not
+ * LEAVING (place: nvb * rf entries, place_n: nvb). -1 before INIT, with no
+ * such member, or on allocation failure. */
+int topo_place_all(const struct topo *t, uint32_t *place, uint8_t *place_n);
+
+/* Whether vbucket vb's list is nums[0..n). */
+bool topo_vb_list_equal(const struct topo *t, uint32_t vb, unsigned n, const uint32_t *nums);
+
 /* ---- the immutable view the data plane reads ------------------------------ */
 
 #define TOPO_VIEW_NONE 0xFFFFu
@@ -203,6 +212,8 @@ struct topo_view {
     uint8_t *vb_n;               /* nvb */
     uint16_t *vb_nodes;          /* nvb * rf */
     uint32_t slots_assigned;     /* slots whose vbucket has a primary */
+    uint16_t *vb_target;         /* nvb: index of the node a copy is bringing the
+                                    vbucket to, TOPO_VIEW_NONE; NULL = none at all */
 };
 
 /* Build a view of t for the node whose id is self_id (NULL or unknown: no
