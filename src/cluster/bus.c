@@ -3,6 +3,7 @@
  */
 #include "cluster/bus.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,15 @@
 #include "util/mem.h"
 
 #define HDR 9 /* u32 length, u8 type, u32 request id */
+
+static _Atomic uint64_t frames_sent, frames_received;
+
+void
+bus_counts(uint64_t *sent, uint64_t *received)
+{
+    *sent = atomic_load_explicit(&frames_sent, memory_order_relaxed);
+    *received = atomic_load_explicit(&frames_received, memory_order_relaxed);
+}
 
 static void
 put_u32(uint8_t *p, uint32_t v)
@@ -28,6 +38,7 @@ get_u32(const uint8_t *p)
 static void
 frame(struct buf *out, uint8_t type, uint32_t reqid, const void *p, size_t n)
 {
+    atomic_fetch_add_explicit(&frames_sent, 1, memory_order_relaxed);
     uint8_t h[HDR];
     put_u32(h, (uint32_t)(n + 5));
     h[4] = type;
@@ -95,6 +106,8 @@ struct bus_conn {
     struct buf in;
     int refs;          /* the socket's own + holds */
     bool closed;
+    void *data;        /* bus_conn_set_data */
+    void (*data_free)(void *);
     struct bus_conn *prev, *next;
 };
 
@@ -131,9 +144,25 @@ static void
 conn_unref(struct bus_conn *c)
 {
     if (--c->refs == 0) {
+        if (c->data_free) {
+            c->data_free(c->data);
+        }
         buf_deinit(&c->in);
         free(c);
     }
+}
+
+void *
+bus_conn_data(const struct bus_conn *c)
+{
+    return c->data;
+}
+
+void
+bus_conn_set_data(struct bus_conn *c, void *data, void (*free_fn)(void *))
+{
+    c->data = data;
+    c->data_free = free_fn;
 }
 
 static void
@@ -204,6 +233,7 @@ on_server_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             break;
         }
         const uint8_t *f = (const uint8_t *)buf_rptr(&c->in);
+        atomic_fetch_add_explicit(&frames_received, 1, memory_order_relaxed);
         c->bus->fn(c->bus->ctx, c, get_u32(f + 5), f[4], f + HDR, (size_t)len - HDR);
         buf_consume(&c->in, (size_t)len);
     }
@@ -342,6 +372,7 @@ on_call_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         call_finish(k, UV_EPROTO, 0, NULL, 0);
     } else if (len > 0) {
         const uint8_t *f = (const uint8_t *)buf_rptr(&k->in);
+        atomic_fetch_add_explicit(&frames_received, 1, memory_order_relaxed);
         call_finish(k, 0, f[4], f + HDR, (size_t)len - HDR);
     }
 }
@@ -474,6 +505,7 @@ on_stream_read(uv_stream_t *t, ssize_t nread, const uv_buf_t *b)
             return;
         }
         const uint8_t *f = (const uint8_t *)buf_rptr(&s->in);
+        atomic_fetch_add_explicit(&frames_received, 1, memory_order_relaxed);
         s->fn(s->arg, 0, f[4], f + HDR, (size_t)len - HDR);
         buf_consume(&s->in, (size_t)len);
     }

@@ -37,6 +37,11 @@ void bus_reply(struct bus_conn *c, uint32_t reqid, uint8_t type, const void *p, 
 void bus_conn_hold(struct bus_conn *c);
 void bus_conn_release(struct bus_conn *c);
 
+/* State a handler keeps with a connection (a copy being received); freed
+ * with free_fn when the connection goes. */
+void *bus_conn_data(const struct bus_conn *c);
+void bus_conn_set_data(struct bus_conn *c, void *data, void (*free_fn)(void *));
+
 /* The reply to a bus_call: status 0 with the frame, or a negative libuv
  * error (UV_ETIMEDOUT, UV_ECONNREFUSED, UV_EOF, ...) and no frame. */
 typedef void bus_resp_fn(void *arg, int status, uint8_t type, const uint8_t *p, size_t n);
@@ -64,6 +69,9 @@ void bus_stream_close(struct bus_stream *s);
 /* Stop listening and drop the server's connections (calls in flight still
  * complete, with an error when their loop closes them). */
 void bus_close(struct bus *b);
+
+/* Frames sent and received by this process's bus, so far (any thread). */
+void bus_counts(uint64_t *sent, uint64_t *received);
 
 /* "ip:port" -> sockaddr (IPv4 literal only). 0 or a negative libuv error. */
 int bus_parse_addr(const char *addr, struct sockaddr_in *out);
