@@ -43,6 +43,15 @@ __attribute__((noinline)) bool cmd_cluster_route(struct client *c, const struct 
 __attribute__((noinline)) bool cmd_cluster_route_native(struct client *c, const struct cmd *cmd,
                                                         const struct topo_view *v,
                                                         const struct proto_arg *key);
+/* After a write that passed a vbucket's gate (c->gate_vb != 0). */
+__attribute__((noinline)) void cmd_cluster_gate_exit(struct client *c);
+static inline void
+gate_leave(struct client *c)
+{
+    if (__builtin_expect(c->gate_vb != 0, 0)) {
+        cmd_cluster_gate_exit(c);
+    }
+}
 
 static inline __attribute__((always_inline)) void
 cmd_call_inline(const struct cmd *cmd, struct client *c, int argc, struct proto_arg *argv)

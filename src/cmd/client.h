@@ -26,6 +26,10 @@ struct client {
     bool resp_port;      /* accepted on the pure-RESP port */
     bool tls;
     bool readonly;       /* READONLY: may read slots this node replicates (cluster) */
+    uint32_t gate_vb;    /* cluster: 1 + the vbucket whose write gate the running
+                            command passed (cluster/gate.h), 0 = none */
+    int64_t held_ms;     /* cluster: when the request being kept (later_retry) was
+                            first kept, 0 = not kept */
     int fd;
     char *name;          /* CLIENT SETNAME, NULL if none */
     char addr[64];       /* peer ip:port */

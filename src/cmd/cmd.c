@@ -255,12 +255,15 @@ cmd_dispatch(struct client *c, struct proto_req *req)
     }
     if ((cmd->flags & CMD_DENYOOM) && !store_make_room(server.store)) {
         cmd_reject(c, cmd, ERR_OOM);
+        gate_leave(c);
         return;
     }
     if ((cmd->flags & CMD_WRITE) && durable_enabled() && cmd_refuse_failing_write(c, cmd)) {
+        gate_leave(c);
         return;
     }
     cmd_call_inline(cmd, c, req->argc, argv);
+    gate_leave(c);
 }
 
 void

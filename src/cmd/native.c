@@ -190,6 +190,30 @@ native_put_ttl(struct client *c, const struct cmd *cmd, struct proto_req *req)
 /* Same order of checks as cmd_dispatch: verb, arity, authentication,
  * memory, the write-ahead log, then the call (inline: GET and PUT are the
  * hot path, every error is out of line). */
+
+/* The command of a verb, once routing let it through. */
+static void
+native_run(struct client *c, const struct verb *v, const struct cmd *cmd, struct proto_req *req)
+{
+    struct reply *r = &c->r;
+    if ((cmd->flags & CMD_DENYOOM) && !store_make_room(server.store)) {
+        cmd_reject(c, cmd, ERR_OOM);
+        return;
+    }
+    if ((cmd->flags & CMD_WRITE) && durable_enabled() && cmd_refuse_failing_write(c, cmd)) {
+        return;
+    }
+    if (v->id == CMD_ID_set && req->argc == 4) {
+        native_put_ttl(c, cmd, req);
+        return;
+    }
+    size_t start = r->out->len;
+    cmd_call_inline(cmd, c, req->argc, req->argv);
+    if (v->map != MAP_NONE) {
+        remap(c, start, v->map);
+    }
+}
+
 void
 cmd_dispatch_native(struct client *c, struct proto_req *req)
 {
@@ -218,20 +242,6 @@ cmd_dispatch_native(struct client *c, struct proto_req *req)
         !cmd_cluster_route_native(c, cmd, view, &req->argv[1])) {
         return;
     }
-    if ((cmd->flags & CMD_DENYOOM) && !store_make_room(server.store)) {
-        cmd_reject(c, cmd, ERR_OOM);
-        return;
-    }
-    if ((cmd->flags & CMD_WRITE) && durable_enabled() && cmd_refuse_failing_write(c, cmd)) {
-        return;
-    }
-    if (v->id == CMD_ID_set && req->argc == 4) {
-        native_put_ttl(c, cmd, req);
-        return;
-    }
-    size_t start = r->out->len;
-    cmd_call_inline(cmd, c, req->argc, req->argv);
-    if (v->map != MAP_NONE) {
-        remap(c, start, v->map);
-    }
+    native_run(c, v, cmd, req);
+    gate_leave(c);
 }

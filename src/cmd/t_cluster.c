@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cluster/cluster.h"
+#include "cluster/gate.h"
 #include "cmd/args.h"
 #include "cmd/call.h"
 #include "cmd/cmd.h"
@@ -67,6 +68,63 @@ reject_moved(struct client *c, const struct cmd *cmd, unsigned slot, const struc
     cmd_reject(c, cmd, err);
 }
 
+/* A write to a vbucket this node is primary of passes its gate (gate.h):
+ * false when the vbucket is paused for a handover -- the request is kept and
+ * run again when the pause ends, or refused with TRYAGAIN past the bound. */
+static bool
+pass_gate(struct client *c, const struct cmd *cmd, const struct topo_view *v, unsigned slot)
+{
+    c->held_ms = 0;
+    if (!(cmd->flags & CMD_WRITE)) {
+        return true;
+    }
+    uint32_t vb = topo_view_vb_of_slot(v, slot);
+    int64_t since = gate_enter(vb);
+    if (since == 0) {
+        c->gate_vb = vb + 1;
+        return true;
+    }
+    if (cmd_time_ms() - since > GATE_MAX_PAUSE_MS) {
+        cmd_reject(c, cmd, "TRYAGAIN the slot is being handed over to another node");
+    } else {
+        later_retry(c);
+    }
+    return false;
+}
+
+/*
+ * A request for a vbucket that a copy is bringing to this node, which is
+ * not its primary yet: the commit is near, and the old primary may already
+ * have applied it (and sends clients here). Answering MOVED back would
+ * bounce the client between the two until its retries run out; keep the
+ * request instead and run it again when the topology changes -- for
+ * GATE_MAX_PAUSE_MS at most, then MOVED as usual.
+ */
+static bool
+hold_for_commit(struct client *c, const struct topo_view *v, unsigned slot)
+{
+    if (v->vb_target == NULL || v->self == TOPO_VIEW_NONE ||
+        v->vb_target[topo_view_vb_of_slot(v, slot)] != v->self) {
+        return false;
+    }
+    int64_t now = cmd_time_ms();
+    if (c->held_ms == 0) {
+        c->held_ms = now;
+    } else if (now - c->held_ms > GATE_MAX_PAUSE_MS) {
+        c->held_ms = 0;
+        return false;
+    }
+    later_retry(c);
+    return true;
+}
+
+void
+cmd_cluster_gate_exit(struct client *c)
+{
+    gate_exit(c->gate_vb - 1);
+    c->gate_vb = 0;
+}
+
 bool
 cmd_cluster_route(struct client *c, const struct cmd *cmd, const struct topo_view *v, int argc,
                   struct proto_arg *argv)
@@ -96,13 +154,17 @@ cmd_cluster_route(struct client *c, const struct cmd *cmd, const struct topo_vie
     }
     uint16_t p = topo_view_primary(v, (unsigned)slot);
     if (p == v->self) {
-        return true;
+        return pass_gate(c, cmd, v, (unsigned)slot);
     }
     /* READONLY connections read what this node replicates (possibly stale) */
     if (c->readonly && (cmd->flags & CMD_READONLY) && v->self != TOPO_VIEW_NONE &&
         view_serves(v, (unsigned)slot, v->self)) {
         return true;
     }
+    if (hold_for_commit(c, v, (unsigned)slot)) {
+        return false;
+    }
+    c->held_ms = 0;
     reject_moved(c, cmd, (unsigned)slot, &v->nodes[p], false);
     return false;
 }
@@ -119,8 +181,12 @@ cmd_cluster_route_native(struct client *c, const struct cmd *cmd, const struct t
         return false;
     }
     if (p == v->self) {
-        return true;
+        return pass_gate(c, cmd, v, slot);
     }
+    if (hold_for_commit(c, v, slot)) {
+        return false;
+    }
+    c->held_ms = 0;
     /* the owner's native port; forwarding may replace this later */
     reject_moved(c, cmd, slot, &v->nodes[p], true);
     return false;
@@ -428,15 +494,20 @@ cluster_info(struct client *c, const struct topo_view *v)
                 "cluster_size:%u\r\ncluster_current_epoch:%llu\r\ncluster_my_epoch:%llu\r\n"
                 /* Redis prints a per-type message line only for types it
                  * counted; the bus has its own figures (not these) */
-                "cluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\n"
+                "cluster_stats_messages_sent:%llu\r\ncluster_stats_messages_received:%llu\r\n"
                 "total_cluster_links_buffer_limit_exceeded:0\r\n"
                 "raft_role:%s\r\nraft_leader_id:%s\r\nraft_term:%llu\r\n"
-                "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\n",
+                "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\n"
+                "cluster_migrations_active:%u\r\ncluster_migrations_completed:%llu\r\n"
+                "cluster_keys_migrated:%llu\r\ncluster_bytes_migrated:%llu\r\n",
                 v->slots_assigned == TOPO_SLOTS ? "ok" : "fail", (unsigned)v->slots_assigned,
                 (unsigned)v->slots_assigned, (unsigned)v->nnodes, size, epoch, epoch,
+                (unsigned long long)ri.bus_sent, (unsigned long long)ri.bus_received,
                 ri.role ? ri.role : "unavailable", ri.leader_node_id,
                 (unsigned long long)ri.term, (unsigned long long)ri.commit_index,
-                (unsigned long long)ri.applied_index);
+                (unsigned long long)ri.applied_index, ri.migrations_active,
+                (unsigned long long)ri.migrations_completed,
+                (unsigned long long)ri.keys_migrated, (unsigned long long)ri.bytes_migrated);
     reply_verbatim(&c->r, b.data, b.len);
     buf_deinit(&b);
 }
