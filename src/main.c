@@ -15,6 +15,7 @@
 
 #include "cluster/cluster.h"
 #include "cmd/keys.h"
+#include "cmd/later.h"
 #include "cmd/slowlog.h"
 #include "conf/config.h"
 #include "core/durable.h"
@@ -251,7 +252,8 @@ main(int argc, char **argv)
     }
     /* The cluster before the listeners, so that a worker's first request
      * already sees a topology view (an empty one answers CLUSTERDOWN). */
-    if (cfg.cluster.enabled && cluster_start(&cfg) != 0) {
+    if (cfg.cluster.enabled &&
+        cluster_start(&cfg, server.store, &server.stream, later_retry_wake) != 0) {
         durable_close();
         http_stop();
         fprintf(stderr, "crabcache: the cluster layer did not start (see the log)\n");

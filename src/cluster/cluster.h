@@ -68,6 +68,12 @@ struct cluster_raft_info {
     char leader_node_id[TOPO_ID_LEN + 1];
     uint64_t term, commit_index, applied_index;
     unsigned voters, standbys;
+    /* vbucket copies (migrate.c): in flight from this node, handed over
+     * from it, and what those carried */
+    unsigned migrations_active;
+    uint64_t migrations_completed, keys_migrated, bytes_migrated;
+    /* cluster bus frames this node sent and received */
+    uint64_t bus_sent, bus_received;
 };
 void cluster_raft_info(struct cluster_raft_info *out);
 /* The control thread's update of what cluster_raft_info returns. */
@@ -91,8 +97,13 @@ void cluster_forget(const char *node_id, cluster_done_fn *done, void *arg);
 const char *cluster_myid(void);
 
 /* Start and stop the cluster layer (main.c). cluster_start returns 0, or -1
- * with a message logged (bad cluster.dir, address, ...). */
-int cluster_start(struct config *cfg);
+ * with a message logged (bad cluster.dir, address, ...). The store is the
+ * one vbucket copies read and load, the stream its mutation stream;
+ * wake_retries runs the requests a paused write gate kept (later_retry_wake). */
+struct mstream;
+struct store;
+int cluster_start(struct config *cfg, struct store *store, struct mstream *stream,
+                  void (*wake_retries)(void));
 void cluster_stop(void);
 
 #endif

@@ -53,6 +53,10 @@ ctl_publish_view(void)
     struct topo_view *v = topo_view_build(&ctl.topo, ctl.node_id);
     if (v != NULL) {
         cluster_view_publish(v);
+        /* Requests kept for a handover run again against the new view. */
+        if (ctl.wake_retries && ctl.started) {
+            ctl.wake_retries();
+        }
     }
 }
 
@@ -81,6 +85,11 @@ ctl_publish_raft_info(void)
     in.applied_index = st.applied_index;
     in.voters = st.voters;
     in.standbys = st.standbys;
+    in.migrations_active = ctl_migrations_active();
+    in.migrations_completed = ctl.migrations_completed;
+    in.keys_migrated = ctl.keys_migrated;
+    in.bytes_migrated = ctl.bytes_migrated;
+    bus_counts(&in.bus_sent, &in.bus_received);
     cluster_raft_info_set(&in);
 }
 
@@ -94,6 +103,7 @@ fsm_apply(void *ctx, uint64_t index, const void *data, size_t len)
     enum topo_result r = topo_apply(&ctl.topo, index, data, len);
     if (ctl.topo.config_epoch != before) {
         ctl_publish_view();
+        ctl_migrate_on_topology();
         /* Rare (joins, leaves, placement): worth a line each. */
         const uint8_t type = len ? *(const uint8_t *)data : 0;
         if (type != TOPO_E_VB_SET) {
@@ -121,6 +131,7 @@ fsm_restore(void *ctx, const void *data, size_t len)
         return -1;
     }
     ctl_publish_view();
+    ctl_migrate_on_topology();
     return 0;
 }
 
@@ -274,6 +285,7 @@ handle_status(struct bus_conn *from, uint32_t reqid, const uint8_t *p, size_t n)
     wire_u8(&out, ctl.phase == PH_RUNNING);
     wire_u8(&out, known);
     wire_str(&out, lb);
+    wire_u64(&out, ctl.topo.config_epoch); /* how far this node has applied */
     bus_reply(from, reqid, BUS_STATUS | BUS_REPLY, out.data, out.len);
     buf_deinit(&out);
 }
@@ -345,6 +357,14 @@ on_bus_request(void *ctx, struct bus_conn *from, uint32_t reqid, uint8_t type, c
     case BUS_PROPOSE:
         handle_propose(from, reqid, p, n);
         break;
+    case BUS_MIG_BEGIN:
+    case BUS_MIG_DATA:
+    case BUS_MIG_MARK:
+        ctl_migrate_frame(from, reqid, type, p, n);
+        break;
+    case BUS_MIG_DONE:
+        ctl_handle_migrate_done(from, reqid, p, n);
+        break;
     default:
         ctl_reply_code(from, reqid, type, RC_REFUSED, "unknown message");
     }
@@ -373,6 +393,7 @@ on_tick(uv_timer_t *t)
             ctl_leader_tick();
         }
         ctl_join_tick();
+        ctl_migrate_tick();
         break;
     }
     ctl_publish_raft_info();
@@ -394,6 +415,7 @@ on_wake(uv_async_t *a)
         return;
     }
     ctl_admin_fail_all();
+    ctl_migrate_stop();
     uv_timer_stop(&ctl.tick);
     uv_close((uv_handle_t *)&ctl.tick, NULL);
     if (ctl.bus) {
@@ -477,12 +499,18 @@ port_free(const char *ip, int port)
 }
 
 int
-cluster_start(struct config *cfg)
+cluster_start(struct config *cfg, struct store *store, struct mstream *stream,
+              void (*wake_retries)(void))
 {
     char err[512];
     memset(&ctl, 0, sizeof(ctl));
     topo_init(&ctl.topo);
     ctl.cfg = cfg;
+    ctl.store = store;
+    ctl.stream = stream;
+    ctl.wake_retries = wake_retries;
+    ctl.max_migrations = (unsigned)cfg->cluster.max_concurrent_migrations;
+    ctl.batch = (unsigned)cfg->cluster.migration_batch_size;
     ctl.self_seed = -1;
     ctl.rf = (unsigned)cfg->cluster.replication_factor;
     ctl.vnodes = (unsigned)cfg->cluster.virtual_nodes;

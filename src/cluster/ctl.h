@@ -28,6 +28,8 @@
 
 struct admin;
 struct config;
+struct mstream;
+struct store;
 
 #define RAFT_PORT_OFFSET 10000
 #define DEFAULT_VBUCKETS 256
@@ -42,7 +44,11 @@ enum {
     BUS_STATUS = 1, /* u64 raft id asked about -> u8 member, u8 id known, str leader bus */
     BUS_JOIN,       /* str cluster name, node fields -> u8 code, str text */
     BUS_MEET,       /* str a member's bus address -> u8 code, str text */
-    BUS_PROPOSE,    /* u32-free raw topology entry -> u8 code, u8 result, str text */
+    BUS_PROPOSE,    /* raw topology entry -> u8 code, u8 result, str text */
+    BUS_MIG_BEGIN,  /* copy stream: u64 copy id, vb, first slot, last slot -> u8 code, str */
+    BUS_MIG_DATA,   /* copy stream: WAL-format records, cut anywhere */
+    BUS_MIG_MARK,   /* copy stream: u64 mark -> u64 mark once all before is applied */
+    BUS_MIG_DONE,   /* to the leader: u64 vb, u64 copy id -> u8 code, str text */
     BUS_REPLY = 0x80,
 };
 
@@ -100,6 +106,14 @@ struct ctl {
     bool forget_inflight;      /* a NODE_FORGET proposed, not yet applied */
 
     struct admin *admins;      /* MEET / FORGET being carried out */
+
+    /* data (migrate.c) */
+    struct store *store;
+    struct mstream *stream;
+    void (*wake_retries)(void); /* run the requests a paused gate kept */
+    unsigned max_migrations;   /* copies in flight, cluster-wide (leader) */
+    unsigned batch;            /* keys walked per copy per tick */
+    uint64_t migrations_completed, keys_migrated, bytes_migrated;
 };
 extern struct ctl ctl;
 
@@ -139,5 +153,15 @@ void ctl_admin_free_all(void);
 
 /* leader.c */
 void ctl_leader_tick(void);
+
+/* migrate.c */
+void ctl_migrate_on_topology(void);
+void ctl_migrate_tick(void);
+void ctl_migrate_stop(void);
+void ctl_migrate_frame(struct bus_conn *from, uint32_t reqid, uint8_t type, const uint8_t *p,
+                       size_t n);
+void ctl_handle_migrate_done(struct bus_conn *from, uint32_t reqid, const uint8_t *p, size_t n);
+void ctl_migrate_done_request(const void *p, size_t n);
+unsigned ctl_migrations_active(void);
 
 #endif

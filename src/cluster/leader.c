@@ -109,6 +109,61 @@ node_placed(const struct topo_node *n)
     return false;
 }
 
+/*
+ * Whether a leaving node has applied the topology in which it holds nothing:
+ * once out of Raft it would never learn it, and would keep a paused
+ * vbucket's writes waiting and its keys in memory. Asked over the bus (its
+ * STATUS answer carries its config epoch); a node that does not answer for
+ * LEAVE_WAIT_MS is taken as gone.
+ */
+#define LEAVE_WAIT_MS 10000
+
+static struct {
+    uint32_t num;
+    uint64_t want_epoch, since;
+    bool asking, applied;
+} leaving;
+
+static void
+on_leaver_status(void *arg, int status, uint8_t type, const uint8_t *p, size_t n)
+{
+    (void)arg;
+    leaving.asking = false;
+    if (status != 0 || type != (BUS_STATUS | BUS_REPLY)) {
+        return;
+    }
+    struct wire_rd r = {p, p + n, false};
+    char lb[64];
+    wire_get_u8(&r);
+    wire_get_u8(&r);
+    wire_get_str(&r, lb, sizeof(lb));
+    uint64_t epoch = wire_get_u64(&r);
+    leaving.applied = !r.bad && epoch >= leaving.want_epoch;
+}
+
+static bool
+let_go(const struct topo_node *n)
+{
+    uint64_t now = uv_now(&ctl.loop);
+    if (leaving.num != n->num) {
+        memset(&leaving, 0, sizeof(leaving));
+        leaving.num = n->num;
+        leaving.want_epoch = ctl.topo.config_epoch;
+        leaving.since = now;
+    }
+    if (leaving.applied || now - leaving.since > LEAVE_WAIT_MS || n->raft_id == ctl.raft_id) {
+        return true;
+    }
+    if (!leaving.asking) {
+        char to[80];
+        snprintf(to, sizeof(to), "%s:%u", n->ip, n->bus_port);
+        uint8_t q[8] = {0};
+        leaving.asking = bus_call(&ctl.loop, to, BUS_STATUS, q, sizeof(q), 1000,
+                                  on_leaver_status, NULL) == 0;
+    }
+    return false;
+}
+
 /* A leaving node that holds no vbucket any more: out of Raft (after handing
  * over leadership if it is us), then out of the topology. */
 static void
@@ -120,7 +175,7 @@ remove_leavers(void)
             continue;
         }
         if (craft_role_of(ctl.raft, n->raft_id) != CRAFT_NONE) {
-            if (ctl.change_inflight) {
+            if (ctl.change_inflight || !let_go(n)) {
                 return;
             }
             ctl.change_inflight = true;
@@ -143,6 +198,136 @@ remove_leavers(void)
     }
 }
 
+#define COPY_ABORT_MS 150000 /* longer than a source's own timeout (migrate.c) */
+
+/* The copy in flight of each vbucket as this leader first saw it, and when. */
+static uint64_t copy_seen[TOPO_MAX_VB];
+static uint64_t copy_since[TOPO_MAX_VB];
+
+static void
+propose_entry(const struct buf *e)
+{
+    if (craft_propose(ctl.raft, e->data, e->len, on_vb_done, NULL) == 0) {
+        ctl.vb_inflight++;
+    }
+}
+
+/* Whether a node can still send its data: it is in the Raft configuration
+ * (a retired identity, whose directory was wiped, is not). */
+static bool
+node_alive(uint32_t num)
+{
+    const struct topo_node *n = topo_node_by_num(&ctl.topo, num);
+    return n != NULL && craft_role_of(ctl.raft, n->raft_id) != CRAFT_NONE;
+}
+
+/*
+ * Bring every vbucket to the ring's placement. A vbucket whose primary
+ * changes and whose current primary can still send its data is copied
+ * (MIGRATE_BEGIN; migrate.c does the rest), at most max_migrations at once
+ * across the cluster; any other difference (a new vbucket, replicas only, a
+ * primary that is gone) is set directly. Each entry goes on its own: one
+ * vbucket's stale epoch after a leader change does not hold back the others.
+ */
+static void
+place_vbuckets(void)
+{
+    uint32_t nvb = ctl.topo.nvb, rf = ctl.topo.rf;
+    uint32_t *place = xmalloc((size_t)nvb * rf * sizeof(*place));
+    uint8_t *place_n = xmalloc(nvb);
+    if (topo_place_all(&ctl.topo, place, place_n) != 0) {
+        free(place);
+        free(place_n);
+        return;
+    }
+    unsigned copying = 0;
+    struct buf e;
+    buf_init(&e);
+    uint64_t now = uv_now(&ctl.loop);
+    for (uint32_t vb = 0; vb < nvb; vb++) {
+        const struct topo_vb *v = &ctl.topo.vb[vb];
+        if (v->copy_id == 0) {
+            continue;
+        }
+        copying++;
+        /* A copy whose source or target is gone, or that has run for too
+         * long (its source may have restarted and forgotten it), is
+         * aborted: the source keeps the vbucket and the plan tries again. */
+        if (copy_seen[vb] != v->copy_id) {
+            copy_seen[vb] = v->copy_id;
+            copy_since[vb] = now;
+        }
+        if (!node_alive(v->nodes[0]) || !node_alive(v->target) ||
+            now - copy_since[vb] > COPY_ABORT_MS) {
+            buf_reset(&e, 256);
+            topo_entry_migrate_abort(&e, vb, v->copy_id);
+            propose_entry(&e);
+            copy_since[vb] = now; /* not again before the next period */
+        }
+    }
+    for (uint32_t vb = 0; vb < nvb && ctl.vb_inflight < MAX_VB_INFLIGHT; vb++) {
+        const struct topo_vb *v = &ctl.topo.vb[vb];
+        const uint32_t *want = place + (size_t)vb * rf;
+        if (v->copy_id != 0 || topo_vb_list_equal(&ctl.topo, vb, place_n[vb], want)) {
+            continue;
+        }
+        buf_reset(&e, 256);
+        bool moves = v->n > 0 && place_n[vb] > 0 && v->nodes[0] != want[0];
+        if (moves && node_alive(v->nodes[0])) {
+            if (copying >= ctl.max_migrations) {
+                continue;
+            }
+            uint64_t copy_id = ctl_random_raft_id();
+            topo_entry_migrate_begin(&e, vb, v->epoch, want[0], copy_id);
+            copying++;
+        } else {
+            topo_entry_vb_set(&e, vb, v->epoch, place_n[vb], want);
+        }
+        propose_entry(&e);
+    }
+    buf_deinit(&e);
+    free(place);
+    free(place_n);
+}
+
+/*
+ * The first placement waits, FORM_GRACE_MS at most, until every server of
+ * the Raft configuration (the seed list when forming) has joined the
+ * topology: placing on the first member alone and then moving most
+ * vbuckets as the others arrive would only cost copies.
+ */
+#define FORM_GRACE_MS 3000
+
+static bool
+ready_to_place(void)
+{
+    static uint64_t waiting_since;
+    for (uint32_t vb = 0; vb < ctl.topo.nvb; vb++) {
+        if (ctl.topo.vb[vb].n > 0) {
+            return true;
+        }
+    }
+    uint64_t now = uv_now(&ctl.loop);
+    if (waiting_since == 0) {
+        waiting_since = now;
+    }
+    if (now - waiting_since >= FORM_GRACE_MS) {
+        return true;
+    }
+    struct craft_member m[256];
+    size_t n = craft_members(ctl.raft, m, 256);
+    for (size_t i = 0; i < n; i++) {
+        bool joined = false;
+        for (size_t k = 0; k < ctl.topo.nnodes && !joined; k++) {
+            joined = ctl.topo.nodes[k].raft_id == m[i].id;
+        }
+        if (!joined) {
+            return false;
+        }
+    }
+    return true;
+}
+
 void
 ctl_leader_tick(void)
 {
@@ -158,25 +343,9 @@ ctl_leader_tick(void)
     }
     remove_leavers();
     keep_voters();
-    if (ctl.vb_inflight > 0) {
+    if (ctl.vb_inflight > 0 || !ready_to_place()) {
         return;
     }
-    struct buf plan;
-    buf_init(&plan);
-    size_t k = topo_plan(&ctl.topo, &plan, MAX_VB_INFLIGHT);
-    /* Each VB_SET goes on its own: one vbucket's failure to commit (a stale
-     * epoch after a leader change) does not hold back the others. */
-    const uint8_t *p = (const uint8_t *)plan.data, *end = p + plan.len;
-    for (size_t i = 0; i < k && p < end; i++) {
-        size_t len = topo_entry_len(p, (size_t)(end - p));
-        if (len == 0) {
-            break;
-        }
-        if (craft_propose(ctl.raft, p, len, on_vb_done, NULL) == 0) {
-            ctl.vb_inflight++;
-        }
-        p += len;
-    }
-    buf_deinit(&plan);
+    place_vbuckets();
 }
 

@@ -29,7 +29,6 @@ static const char *const compat_ignored[] = {
     "connection.pipeline.timeout_ms", "logging.max_file_size_mb", "logging.max_files",
     "eviction.sketch_width", "eviction.sketch_depth", "eviction.reset_interval_secs",
     "eviction.max_capacity", "wal.buffer_size", "cluster.max_log_entries",
-    "cluster.max_concurrent_migrations", "cluster.migration_batch_size",
     "cluster.load_balance_threshold", NULL,
 };
 

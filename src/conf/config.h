@@ -153,6 +153,8 @@ struct config {
         char *cluster_name;
         char *announce_ip;   /* "" = from bind */
         int64_t raft_election_timeout_ms;
+        int64_t max_concurrent_migrations;
+        int64_t migration_batch_size;
     } cluster;
 
     /* ---- bookkeeping ---- */

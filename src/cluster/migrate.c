@@ -1,0 +1,769 @@
+/*
+ * migrate.c -- moving a vbucket's data to its new primary, and dropping what
+ * a node no longer serves.
+ *
+ * The leader starts a copy by committing MIGRATE_BEGIN(vb, target, copy_id)
+ * (leader.c). Then, on the vbucket's primary (the source):
+ *
+ *  1. A mutation-stream consumer for the vbucket's slots is registered
+ *     (persist/mstream.h: registration is one exact point of the store's
+ *     history), then the vbucket is walked slot by slot (store_slot_visit,
+ *     under each slot's shard lock). Walked items go out as SET records and
+ *     the consumer's records (writes, deletes, expiries, evictions) as they
+ *     come, into one queue, each appended under the shard lock of its key:
+ *     so for any key the queue holds its states in the order they happened,
+ *     and the last one is the key's state now. The target applies the queue
+ *     in order (persist/load.h); intermediate states may go back and forth,
+ *     the last one is right, and nobody reads the target's copy before the
+ *     commit (routing sends clients to the source).
+ *  2. The queue goes over the bus as a byte stream of WAL-format records
+ *     (checksummed) cut in frames of at most COPY_FRAME bytes: a large value
+ *     crosses several frames.
+ *  3. Walk done and queue drained: the vbucket's write gate is paused
+ *     (gate.h); once no write is inside it, the last records go out, then a
+ *     MARK; the target answers it once everything before is applied. The
+ *     source then asks the leader to commit MIGRATE_COMMIT (target first in
+ *     the list). Writes that meet the paused gate wait and are run again
+ *     after the commit is applied here -- and get MOVED.
+ *  4. Commit applied: the gate opens, the consumer goes, and the source drops
+ *     its copy in the background. Abort applied (a stream error, a timeout):
+ *     the gate opens and the source keeps serving; the target drops its
+ *     partial copy.
+ *
+ * The source never reopens the gate before it has applied the commit or
+ * the abort, so no write is acknowledged by the old primary after the
+ * target took over.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/ctl.h"
+#include "cluster/gate.h"
+#include "cluster/wire.h"
+#include "persist/load.h"
+#include "persist/mstream.h"
+#include "persist/wal_format.h"
+#include "store/item.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+struct gate cluster_gates[TOPO_MAX_VB];
+
+#define COPY_FRAME (1u << 20)        /* bytes of records per MIG_DATA frame */
+#define COPY_WINDOW (8u << 20)       /* bytes handed to the socket and not yet sent */
+#define COPY_QUEUE_MAX (256u << 20)  /* queued and not sent: past it the copy aborts */
+#define COPY_TIMEOUT_MS 120000       /* a copy that has not committed by then aborts */
+#define DROP_KEYS_PER_TICK 20000 /* a few ms of deletes per 50 ms tick */
+
+enum copy_state {
+    CP_BEGIN,    /* MIG_BEGIN sent: the target must have applied MIGRATE_BEGIN */
+    CP_WALK,     /* walking the slots, streaming */
+    CP_PAUSING,  /* gate paused: waiting until no write is inside */
+    CP_MARKED,   /* MARK sent, waiting for the target's ACK */
+    CP_DONE,     /* the leader asked to commit: waiting for the topology */
+    CP_FAILED,   /* the leader asked to abort: waiting for the topology */
+};
+
+struct copy {
+    uint32_t vb;
+    uint64_t copy_id;
+    uint32_t target;
+    unsigned first, last, next;  /* slot range and walk cursor */
+    enum copy_state st;
+    struct bus_stream *s;
+    int consumer;                /* mstream id */
+    pthread_mutex_t lock;        /* queue: appended by workers and the walk */
+    struct buf queue;
+    bool overflow;               /* the queue passed COPY_QUEUE_MAX */
+    uint64_t mark, acked;
+    uint64_t started_ms, paused_ms, retry_ms;
+    uint64_t keys, bytes;        /* walked */
+    struct copy *next_copy;
+};
+
+/* A range of slots to empty, a few per tick. */
+struct drop {
+    unsigned next, last;
+    struct drop *next_drop;
+};
+
+static struct copy *copies;
+static struct drop *drops;
+static bool held[TOPO_MAX_VB]; /* vbuckets whose data this node keeps */
+
+/* ---- the record queue --------------------------------------------------------- */
+
+static void
+queue_rec(struct copy *k, const struct wal_rec *rec)
+{
+    size_t n = wal_rec_size(rec);
+    if (n == 0) {
+        return;
+    }
+    pthread_mutex_lock(&k->lock);
+    if (k->queue.len - k->queue.rpos + n > COPY_QUEUE_MAX) {
+        k->overflow = true;
+    } else {
+        char *p = buf_reserve(&k->queue, n);
+        k->queue.len += wal_rec_encode(rec, 0, 0, (uint8_t *)p);
+    }
+    pthread_mutex_unlock(&k->lock);
+}
+
+/* The mutation stream's callback: on a worker, under a shard lock. */
+static int64_t
+on_mutation(void *ctx, const struct mstream_rec *recs, size_t n)
+{
+    struct copy *k = ctx;
+    for (size_t i = 0; i < n; i++) {
+        const struct mstream_rec *m = &recs[i];
+        if (m->slot == MSTREAM_NO_SLOT || (m->slot >= k->first && m->slot <= k->last)) {
+            queue_rec(k, &m->rec);
+        }
+    }
+    return 0;
+}
+
+struct walk_ctx {
+    struct copy *k;
+    int64_t now;
+};
+
+/* A walked item, under its shard's lock. */
+static void
+on_item(struct item *it, void *arg)
+{
+    struct walk_ctx *w = arg;
+    int64_t exp = item_expire(it);
+    if (exp != 0 && exp <= w->now) {
+        return;
+    }
+    struct wal_rec r = {
+        .type = WAL_REC_SET,
+        .key = item_key(it),
+        .klen = item_klen(it),
+        .val = item_val(it),
+        .vlen = item_vlen(it),
+        .expire_at_ms = exp,
+    };
+    queue_rec(w->k, &r);
+    w->k->keys++;
+    w->k->bytes += r.klen + r.vlen;
+}
+
+/* ---- the source --------------------------------------------------------------- */
+
+static void copy_fail(struct copy *k, const char *why);
+
+static void
+on_stream(void *arg, int status, uint8_t type, const uint8_t *p, size_t n)
+{
+    struct copy *k = arg;
+    if (status != 0) {
+        copy_fail(k, uv_strerror(status));
+        return;
+    }
+    if (type == (BUS_MIG_MARK | BUS_REPLY) && n >= 8) {
+        struct wire_rd r = {p, p + n, false};
+        k->acked = wire_get_u64(&r);
+    } else if (type == (BUS_MIG_BEGIN | BUS_REPLY) && k->st == CP_BEGIN) {
+        struct wire_rd r = {p, p + n, false};
+        uint8_t code = wire_get_u8(&r);
+        if (code == RC_OK) {
+            k->st = CP_WALK; /* records queued meanwhile go first: they are older */
+        } else if (code == RC_BUSY) {
+            k->retry_ms = (uint64_t)clock_ms() + 50; /* it has not applied the BEGIN yet */
+        } else {
+            copy_fail(k, "the target refused the copy");
+        }
+    }
+}
+
+static const struct topo_node *
+node_by_num(uint32_t num)
+{
+    return topo_node_by_num(&ctl.topo, num);
+}
+
+static void
+send_begin(struct copy *k)
+{
+    struct buf b;
+    buf_init(&b);
+    wire_u64(&b, k->copy_id);
+    wire_u64(&b, k->vb);
+    wire_u64(&b, k->first);
+    wire_u64(&b, k->last);
+    bus_stream_send(k->s, BUS_MIG_BEGIN, b.data, b.len);
+    buf_deinit(&b);
+    k->retry_ms = UINT64_MAX; /* until the answer */
+}
+
+static void
+copy_start(uint32_t vb, uint64_t copy_id, uint32_t target)
+{
+    const struct topo_node *t = node_by_num(target);
+    if (t == NULL) {
+        return;
+    }
+    struct copy *k = xcalloc(1, sizeof(*k));
+    k->vb = vb;
+    k->copy_id = copy_id;
+    k->target = target;
+    unsigned per = TOPO_SLOTS / ctl.topo.nvb;
+    k->first = k->next = vb * per;
+    k->last = vb * per + per - 1;
+    k->started_ms = (uint64_t)clock_ms();
+    pthread_mutex_init(&k->lock, NULL);
+    buf_init(&k->queue);
+    char addr[80];
+    snprintf(addr, sizeof(addr), "%s:%u", t->ip, t->bus_port);
+    k->s = bus_stream_open(&ctl.loop, addr, on_stream, k);
+    k->next_copy = copies;
+    copies = k;
+    if (k->s == NULL) {
+        copy_fail(k, "cannot open a stream to the target");
+        return;
+    }
+    send_begin(k);
+    struct mstream_consumer c = {
+        .name = "vbucket copy", .accept = MSTREAM_ALL, .flags = MSTREAM_UNORDERED,
+        .fn = on_mutation, .ctx = k,
+    };
+    k->consumer = mstream_register(ctl.stream, &c, NULL);
+    log_info("cluster: copying a vbucket", "\"vb\":%u,\"to\":\"%s\",\"copy_id\":%llu", vb, t->id,
+             (unsigned long long)copy_id);
+}
+
+static void
+copy_free(struct copy *k)
+{
+    for (struct copy **p = &copies; *p; p = &(*p)->next_copy) {
+        if (*p == k) {
+            *p = k->next_copy;
+            break;
+        }
+    }
+    if (k->consumer > 0) {
+        mstream_unregister(ctl.stream, k->consumer);
+    }
+    if (k->s) {
+        bus_stream_close(k->s);
+    }
+    pthread_mutex_destroy(&k->lock);
+    buf_deinit(&k->queue);
+    free(k);
+}
+
+/* Ask the leader for an entry (ours, or forwarded over the bus). */
+static void
+on_asked(void *arg, int status, uint8_t type, const uint8_t *p, size_t n)
+{
+    (void)arg, (void)status, (void)type, (void)p, (void)n;
+}
+
+static void
+on_asked_local(void *arg, int status, int result)
+{
+    (void)arg, (void)status, (void)result;
+}
+
+static void
+ask_leader(uint8_t bus_type, const struct buf *payload)
+{
+    if (ctl_is_leader()) {
+        if (bus_type == BUS_PROPOSE) {
+            craft_propose(ctl.raft, payload->data, payload->len, on_asked_local, NULL);
+        } else {
+            ctl_migrate_done_request(payload->data, payload->len);
+        }
+        return;
+    }
+    char lb[64];
+    ctl_leader_bus_addr(lb, sizeof(lb));
+    if (lb[0]) {
+        bus_call(&ctl.loop, lb, bus_type, payload->data, payload->len, 1000, on_asked, NULL);
+    }
+}
+
+static void
+copy_fail(struct copy *k, const char *why)
+{
+    if (k->st == CP_FAILED) {
+        return;
+    }
+    log_warn("cluster: a vbucket copy failed; asking to abort it",
+             "\"vb\":%u,\"copy_id\":%llu,\"why\":\"%s\"", k->vb, (unsigned long long)k->copy_id,
+             why);
+    k->st = CP_FAILED;
+    k->retry_ms = 0;
+}
+
+/* Move queued records to the socket, within the window. */
+static void
+copy_flush(struct copy *k)
+{
+    while (k->s && bus_stream_queued(k->s) < COPY_WINDOW) {
+        pthread_mutex_lock(&k->lock);
+        size_t n = buf_unread(&k->queue);
+        if (n > COPY_FRAME) {
+            n = COPY_FRAME;
+        }
+        if (n == 0) {
+            pthread_mutex_unlock(&k->lock);
+            return;
+        }
+        bus_stream_send(k->s, BUS_MIG_DATA, buf_rptr(&k->queue), n);
+        buf_consume(&k->queue, n);
+        pthread_mutex_unlock(&k->lock);
+    }
+}
+
+static bool
+copy_drained(struct copy *k)
+{
+    pthread_mutex_lock(&k->lock);
+    bool empty = buf_unread(&k->queue) == 0;
+    pthread_mutex_unlock(&k->lock);
+    return empty && k->s && bus_stream_queued(k->s) == 0;
+}
+
+static void
+copy_step(struct copy *k, uint64_t now)
+{
+    if (k->overflow) {
+        copy_fail(k, "the copy fell too far behind the writes");
+    }
+    if (k->st != CP_FAILED && now - k->started_ms > COPY_TIMEOUT_MS) {
+        copy_fail(k, "timed out");
+    }
+    switch (k->st) {
+    case CP_BEGIN:
+        if (now >= k->retry_ms) {
+            send_begin(k);
+        }
+        break;
+    case CP_WALK: {
+        /* Walk while the queue is short: the walk never outruns the
+         * network by more than a few frames. */
+        struct walk_ctx w = {k, (int64_t)now};
+        unsigned budget = ctl.batch;
+        while (k->next <= k->last && budget > 0) {
+            pthread_mutex_lock(&k->lock);
+            size_t q = buf_unread(&k->queue);
+            pthread_mutex_unlock(&k->lock);
+            if (q > 4 * COPY_FRAME) {
+                break;
+            }
+            uint64_t before = k->keys;
+            store_slot_visit(ctl.store, k->next++, on_item, &w);
+            budget -= k->keys - before < budget ? (unsigned)(k->keys - before) : budget;
+            if (budget == 0) {
+                break;
+            }
+        }
+        copy_flush(k);
+        if (k->next > k->last && copy_drained(k)) {
+            gate_pause(k->vb, (int64_t)now);
+            k->paused_ms = now;
+            k->st = CP_PAUSING;
+        }
+        break;
+    }
+    case CP_PAUSING:
+        if (!gate_idle(k->vb)) {
+            break;
+        }
+        copy_flush(k);
+        if (!copy_drained(k)) {
+            break;
+        }
+        k->mark = k->copy_id;
+        {
+            struct buf b;
+            buf_init(&b);
+            wire_u64(&b, k->mark);
+            bus_stream_send(k->s, BUS_MIG_MARK, b.data, b.len);
+            buf_deinit(&b);
+        }
+        k->st = CP_MARKED;
+        break;
+    case CP_MARKED:
+        if (k->acked == k->mark) {
+            struct buf b;
+            buf_init(&b);
+            wire_u64(&b, k->vb);
+            wire_u64(&b, k->copy_id);
+            ask_leader(BUS_MIG_DONE, &b);
+            buf_deinit(&b);
+            k->st = CP_DONE;
+            k->retry_ms = now + 1000;
+        } else if (now - k->paused_ms > 5000) {
+            copy_fail(k, "the target did not confirm the last records");
+        }
+        break;
+    case CP_DONE:
+        /* Waiting for the commit to be applied here; ask again now and then
+         * (a leader change loses the request). */
+        if (now >= k->retry_ms) {
+            struct buf b;
+            buf_init(&b);
+            wire_u64(&b, k->vb);
+            wire_u64(&b, k->copy_id);
+            ask_leader(BUS_MIG_DONE, &b);
+            buf_deinit(&b);
+            k->retry_ms = now + 1000;
+        }
+        break;
+    case CP_FAILED:
+        if (now >= k->retry_ms) {
+            struct buf e;
+            buf_init(&e);
+            topo_entry_migrate_abort(&e, k->vb, k->copy_id);
+            ask_leader(BUS_PROPOSE, &e);
+            buf_deinit(&e);
+            k->retry_ms = now + 500;
+        }
+        break;
+    }
+}
+
+/* ---- dropping a range --------------------------------------------------------------- */
+
+static void
+drop_add(unsigned first, unsigned last)
+{
+    struct drop *d = xcalloc(1, sizeof(*d));
+    d->next = first;
+    d->last = last;
+    d->next_drop = drops;
+    drops = d;
+}
+
+static void
+drop_cancel(unsigned first, unsigned last)
+{
+    for (struct drop **p = &drops; *p;) {
+        struct drop *d = *p;
+        if (d->next >= first && d->last <= last) {
+            *p = d->next_drop;
+            free(d);
+        } else {
+            p = &d->next_drop;
+        }
+    }
+}
+
+struct keylist {
+    struct buf keys; /* size_t length, bytes; ... */
+};
+
+static void
+collect_key(struct item *it, void *arg)
+{
+    struct keylist *kl = arg;
+    size_t n = item_klen(it);
+    buf_append(&kl->keys, &n, sizeof(n));
+    buf_append(&kl->keys, item_key(it), n);
+}
+
+/* Delete every key of a slot; returns how many. */
+static size_t
+drop_slot(unsigned slot)
+{
+    size_t dropped = 0;
+    struct keylist kl;
+    buf_init(&kl.keys);
+    store_slot_visit(ctl.store, slot, collect_key, &kl);
+    for (size_t off = 0; off < kl.keys.len;) {
+        size_t n;
+        memcpy(&n, kl.keys.data + off, sizeof(n));
+        struct wal_rec r = {.type = WAL_REC_DEL, .key = kl.keys.data + off + sizeof(n), .klen = n};
+        load_apply(ctl.store, &r);
+        off += sizeof(n) + n;
+        dropped++;
+    }
+    buf_deinit(&kl.keys);
+    return dropped;
+}
+
+static void
+drops_step(void)
+{
+    size_t budget = DROP_KEYS_PER_TICK;
+    for (struct drop **p = &drops; *p;) {
+        struct drop *d = *p;
+        while (d->next <= d->last && budget > 0) {
+            size_t n = drop_slot(d->next++);
+            budget -= n < budget ? n : budget;
+        }
+        if (d->next > d->last) {
+            *p = d->next_drop;
+            free(d);
+        } else {
+            p = &d->next_drop;
+        }
+        if (budget == 0) {
+            break;
+        }
+    }
+}
+
+/* ---- the target ------------------------------------------------------------------ */
+
+struct incoming {
+    uint64_t copy_id;
+    uint32_t vb;
+    unsigned first, last;
+    struct buf pending; /* record bytes not yet whole */
+    uint64_t records;
+};
+
+static void
+incoming_free(void *p)
+{
+    struct incoming *in = p;
+    buf_deinit(&in->pending);
+    free(in);
+}
+
+static void
+apply_pending(struct incoming *in)
+{
+    for (;;) {
+        struct wal_rec rec;
+        size_t used = 0;
+        int rc = wal_rec_decode((const uint8_t *)buf_rptr(&in->pending), buf_unread(&in->pending),
+                                &rec, &used);
+        if (rc != 0) {
+            break; /* incomplete (a damaged stream is caught by the MARK never matching) */
+        }
+        if (rec.type == WAL_REC_FLUSHALL) {
+            /* FLUSHALL on the source empties this vbucket here, not the store. */
+            for (unsigned s = in->first; s <= in->last; s++) {
+                drop_slot(s);
+            }
+        } else {
+            load_apply(ctl.store, &rec);
+        }
+        in->records++;
+        buf_consume(&in->pending, used);
+    }
+}
+
+void
+ctl_migrate_frame(struct bus_conn *from, uint32_t reqid, uint8_t type, const uint8_t *p, size_t n)
+{
+    struct incoming *in = bus_conn_data(from);
+    struct wire_rd r = {p, p + n, false};
+    switch (type) {
+    case BUS_MIG_BEGIN: {
+        uint64_t copy_id = wire_get_u64(&r), vb = wire_get_u64(&r);
+        uint64_t first = wire_get_u64(&r), last = wire_get_u64(&r);
+        if (r.bad || in != NULL || vb >= TOPO_MAX_VB || first > last || last >= TOPO_SLOTS) {
+            ctl_reply_code(from, reqid, BUS_MIG_BEGIN, RC_REFUSED, "malformed copy");
+            return;
+        }
+        if (vb >= ctl.topo.nvb || ctl.topo.vb[vb].copy_id != copy_id) {
+            /* Not applied here yet (we lag the leader): ask again. Taking
+             * data first could leave it behind if the copy then aborted. */
+            ctl_reply_code(from, reqid, BUS_MIG_BEGIN, RC_BUSY, "not applied yet");
+            return;
+        }
+        in = xcalloc(1, sizeof(*in));
+        in->copy_id = copy_id;
+        in->vb = (uint32_t)vb;
+        in->first = (unsigned)first;
+        in->last = (unsigned)last;
+        buf_init(&in->pending);
+        bus_conn_set_data(from, in, incoming_free);
+        /* Whatever an earlier owner or copy left here goes first. */
+        for (unsigned s = in->first; s <= in->last; s++) {
+            drop_slot(s);
+        }
+        ctl_reply_code(from, reqid, BUS_MIG_BEGIN, RC_OK, "");
+        return;
+    }
+    case BUS_MIG_DATA:
+        if (in == NULL) {
+            return;
+        }
+        buf_append(&in->pending, p, n);
+        apply_pending(in);
+        return;
+    case BUS_MIG_MARK: {
+        uint64_t mark = wire_get_u64(&r);
+        if (in == NULL || r.bad || buf_unread(&in->pending) != 0) {
+            return; /* never acknowledged: the source aborts */
+        }
+        struct buf b;
+        buf_init(&b);
+        wire_u64(&b, mark);
+        bus_reply(from, reqid, BUS_MIG_MARK | BUS_REPLY, b.data, b.len);
+        buf_deinit(&b);
+        return;
+    }
+    }
+}
+
+/* ---- the leader's side: commit a finished copy ------------------------------------ */
+
+static void
+on_commit_proposed(void *arg, int status, int result)
+{
+    (void)arg, (void)status, (void)result;
+}
+
+void
+ctl_migrate_done_request(const void *p, size_t n)
+{
+    struct wire_rd r = {p, (const uint8_t *)p + n, false};
+    uint64_t vb = wire_get_u64(&r), copy_id = wire_get_u64(&r);
+    if (r.bad || vb >= ctl.topo.nvb || !ctl_is_leader()) {
+        return;
+    }
+    const struct topo_vb *v = &ctl.topo.vb[vb];
+    if (v->copy_id != copy_id || copy_id == 0) {
+        return;
+    }
+    /* The target first, then the rest of the ring's list for the vbucket
+     * as it is now. */
+    uint32_t *place = xmalloc((size_t)ctl.topo.nvb * ctl.topo.rf * sizeof(*place));
+    uint8_t *place_n = xmalloc(ctl.topo.nvb);
+    uint32_t list[TOPO_MAX_RF];
+    unsigned k = 0;
+    list[k++] = v->target;
+    if (topo_place_all(&ctl.topo, place, place_n) == 0) {
+        for (unsigned i = 0; i < place_n[vb] && k < ctl.topo.rf; i++) {
+            uint32_t num = place[vb * ctl.topo.rf + i];
+            if (num != v->target) {
+                list[k++] = num;
+            }
+        }
+    }
+    free(place);
+    free(place_n);
+    struct buf e;
+    buf_init(&e);
+    topo_entry_migrate_commit(&e, (uint32_t)vb, copy_id, k, list);
+    craft_propose(ctl.raft, e.data, e.len, on_commit_proposed, NULL);
+    buf_deinit(&e);
+}
+
+void
+ctl_handle_migrate_done(struct bus_conn *from, uint32_t reqid, const uint8_t *p, size_t n)
+{
+    if (!ctl_is_leader()) {
+        char lb[64];
+        ctl_leader_bus_addr(lb, sizeof(lb));
+        ctl_reply_code(from, reqid, BUS_MIG_DONE, RC_NOT_LEADER, lb);
+        return;
+    }
+    ctl_migrate_done_request(p, n);
+    ctl_reply_code(from, reqid, BUS_MIG_DONE, RC_OK, "");
+}
+
+/* ---- after each topology change, and each tick --------------------------------------- */
+
+static struct copy *
+copy_of(uint32_t vb)
+{
+    for (struct copy *k = copies; k; k = k->next_copy) {
+        if (k->vb == vb) {
+            return k;
+        }
+    }
+    return NULL;
+}
+
+void
+ctl_migrate_on_topology(void)
+{
+    const struct topo_node *me = topo_node_by_id(&ctl.topo, ctl.node_id);
+    uint32_t self = me ? me->num : 0;
+    bool woke = false;
+    /* Copies that ended: committed (the target is primary) or aborted. */
+    for (struct copy *k = copies, *next; k; k = next) {
+        next = k->next_copy;
+        const struct topo_vb *v = k->vb < ctl.topo.nvb ? &ctl.topo.vb[k->vb] : NULL;
+        if (v && v->copy_id == k->copy_id) {
+            continue;
+        }
+        bool committed = v && v->n > 0 && v->nodes[0] == k->target;
+        log_info(committed ? "cluster: vbucket handed over" : "cluster: vbucket copy aborted",
+                 "\"vb\":%u,\"keys\":%llu,\"bytes\":%llu,\"ms\":%llu", k->vb,
+                 (unsigned long long)k->keys, (unsigned long long)k->bytes,
+                 (unsigned long long)((uint64_t)clock_ms() - k->started_ms));
+        if (committed) {
+            ctl.migrations_completed++;
+            ctl.keys_migrated += k->keys;
+            ctl.bytes_migrated += k->bytes;
+        }
+        gate_resume(k->vb);
+        woke = true;
+        copy_free(k);
+    }
+    /* Copies to start: a vbucket we are primary of, with a copy in flight. */
+    for (uint32_t vb = 0; vb < ctl.topo.nvb && self; vb++) {
+        const struct topo_vb *v = &ctl.topo.vb[vb];
+        if (v->copy_id != 0 && v->n > 0 && v->nodes[0] == self && copy_of(vb) == NULL) {
+            copy_start(vb, v->copy_id, v->target);
+        }
+    }
+    /* Vbuckets this node holds data of: the ones it is primary of, and the
+     * ones a copy is bringing to it. One that leaves the set is dropped in
+     * the background; one that comes back is not. */
+    unsigned per = ctl.topo.nvb ? TOPO_SLOTS / ctl.topo.nvb : 0;
+    for (uint32_t vb = 0; vb < ctl.topo.nvb; vb++) {
+        const struct topo_vb *v = &ctl.topo.vb[vb];
+        bool hold = self && ((v->n > 0 && v->nodes[0] == self) || v->target == self);
+        if (held[vb] && !hold) {
+            drop_add(vb * per, vb * per + per - 1);
+        } else if (hold && !held[vb]) {
+            drop_cancel(vb * per, vb * per + per - 1);
+        }
+        held[vb] = hold;
+    }
+    if (woke && ctl.wake_retries) {
+        ctl.wake_retries();
+    }
+}
+
+void
+ctl_migrate_tick(void)
+{
+    uint64_t now = (uint64_t)clock_ms();
+    for (struct copy *k = copies; k; k = k->next_copy) {
+        copy_step(k, now);
+    }
+    drops_step();
+}
+
+unsigned
+ctl_migrations_active(void)
+{
+    unsigned n = 0;
+    for (struct copy *k = copies; k; k = k->next_copy) {
+        n++;
+    }
+    return n;
+}
+
+void
+ctl_migrate_stop(void)
+{
+    while (copies) {
+        gate_resume(copies->vb);
+        copy_free(copies);
+    }
+    while (drops) {
+        struct drop *d = drops;
+        drops = d->next_drop;
+        free(d);
+    }
+}
