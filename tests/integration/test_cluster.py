@@ -11,6 +11,7 @@ directory giving a new one, CLUSTER FORGET, and a clear error for a bad cluster.
 
 import os
 import random
+import threading
 import re
 import signal
 import socket
@@ -49,7 +50,9 @@ def pick_port(lo, hi, also=0):
     """A free port in [lo, hi) never handed out before by this module (and, with
     also, port + also free too). The ranges keep client ports, bus ports and Raft
     ports (bus + 10000) apart, so that no node's Raft transport can ever be handed
-    another node's client port while that node is not yet listening."""
+    another node's client port while that node is not yet listening, and all stay
+    below the kernel's ephemeral range (32768-60999), where the test's own client
+    connections would take them."""
     for _ in range(500):
         p = random.randrange(lo, hi)
         if p in _taken or (also and p + also in _taken):
@@ -64,7 +67,7 @@ def pick_port(lo, hi, also=0):
 
 def free_bus_port():
     """A bus port below 55536 whose Raft port (+10000) is free too."""
-    return pick_port(30000, 40000, also=10000)
+    return pick_port(11000, 17000, also=10000)
 
 
 class Node:
@@ -78,8 +81,8 @@ class Node:
         self.seeds = seeds
         self.extra = list(extra)
         self.srv = None
-        self.port = pick_port(20000, 25000)
-        self.resp_port = pick_port(25000, 30000)
+        self.port = pick_port(27000, 29500)
+        self.resp_port = pick_port(29500, 32000)
 
     def argv(self):
         a = ["--cluster.enabled", "yes", "--cluster-port", str(self.bus),
@@ -159,6 +162,8 @@ def converged(nodes, n_members):
     for n in nodes:
         info = n.info()
         if info.get("cluster_state") != "ok" or int(info["cluster_known_nodes"]) != n_members:
+            return None
+        if int(info.get("cluster_migrations_active", "0")) != 0:
             return None
         maps.append(slot_owner_map(n.slots()))
     if any(m != maps[0] for m in maps) or len(maps[0]) != 16384:
@@ -373,3 +378,115 @@ def test_cluster_dir_that_is_a_file_is_a_clear_error(tmp_path):
     with pytest.raises(ServerError) as e:
         n.start()
     assert "cluster.dir" in str(e.value)
+
+
+class Writers:
+    """Client threads writing unique keys through redis-py's RedisCluster while
+    the topology changes. Every write that was acknowledged is recorded; any
+    exception that reaches the application is recorded too (redis-py follows
+    MOVED and retries TRYAGAIN by itself: those must not surface)."""
+
+    def __init__(self, port, threads=2):
+        from redis.cluster import RedisCluster, ClusterNode
+        self.acked = {}
+        self.errors = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.clients = [RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", port)],
+                                     decode_responses=True) for _ in range(threads)]
+        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
+                        for i in range(threads)]
+
+    def run(self, w):
+        rc = self.clients[w]
+        i = 0
+        while not self.stop.is_set():
+            key, val = "w%d:%d" % (w, i), "v%d-%d" % (w, i)
+            try:
+                if rc.set(key, val):
+                    with self.lock:
+                        self.acked[key] = val
+            except Exception as e:  # noqa: BLE001 -- every surfaced error is a failure
+                self.errors.append(repr(e))
+            i += 1
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+        for rc in self.clients:
+            rc.close()
+
+    def check(self, port):
+        """Every acknowledged write reads back, through any node."""
+        from redis.cluster import RedisCluster, ClusterNode
+        rc = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", port)], decode_responses=True)
+        try:
+            keys = sorted(self.acked)
+            lost = []
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                pipe = rc.pipeline()
+                for k in chunk:
+                    pipe.get(k)
+                for k, v in zip(chunk, pipe.execute()):
+                    if v != self.acked[k]:
+                        lost.append((k, self.acked[k], v))
+            return lost
+        finally:
+            rc.close()
+
+
+def logs(nodes):
+    """The nodes' logs, for a failure's message."""
+    return "\n".join("--- node %s\n%s" % (n.bus, n.srv.output(4000)) for n in nodes if n.srv)
+
+
+def total_keys(nodes):
+    return sum(n.cmd("DBSIZE") for n in nodes)
+
+
+def test_join_under_write_load_moves_data_and_loses_no_acknowledged_write(trio):
+    fourth = Node(seeds=[trio[0].bus], node_id=FIXED_IDS[3])
+    try:
+        with Writers(trio[0].resp_port) as w:
+            time.sleep(1.0)
+            before = len(w.acked)
+            fourth.start()
+            wait_for(lambda: converged(trio + [fourth], 4), 60, "the 4th node to take its share")
+            time.sleep(0.5)
+        assert before > 100 and len(w.acked) > before, (before, len(w.acked))
+        assert w.errors == [], (w.errors[:5], logs(trio + [fourth]))
+        assert w.check(trio[1].resp_port) == []
+        # The moved keys left their old owners (dropped in the background).
+        wait_for(lambda: total_keys(trio + [fourth]) == len(w.acked), 30,
+                 "old copies to be dropped")
+        assert fourth.cmd("DBSIZE") > 0
+        infos = [n.info() for n in trio]
+        assert sum(int(i["cluster_migrations_completed"]) for i in infos) > 0
+        assert sum(int(i["cluster_keys_migrated"]) for i in infos) > 0
+    finally:
+        fourth.stop()
+
+
+def test_forget_under_write_load_loses_no_acknowledged_write(trio):
+    gone = trio[2]
+    gid = gone.myid()
+    with Writers(trio[0].resp_port) as w:
+        time.sleep(1.0)
+        with trio[0].resp() as c:
+            assert c.call("CLUSTER", "FORGET", gid) == b"+OK\r\n"
+        time.sleep(0.5)
+    assert w.errors == [], (w.errors[:5], logs(trio))
+    owners = wait_for(lambda: converged(trio[:2], 2), 30, "two nodes left")
+    assert gid not in owners.values()
+    assert w.check(trio[0].resp_port) == []
+    wait_for(lambda: total_keys(trio[:2]) == len(w.acked), 30, "every key on the two left")
+    # The node that left applied its last handovers before it was let go, and
+    # dropped what it held.
+    wait_for(lambda: gone.cmd("DBSIZE") == 0, 30, "the forgotten node to drop its keys")

@@ -409,7 +409,10 @@ test_cluster_nodes_info_myid(void **state)
     assert_string_equal(run_with(REPLY_RESP3, "CLUSTER NODES"), exp);
 
     struct cluster_raft_info ri = {.role = "follower", .term = 5, .commit_index = 40,
-                                   .applied_index = 39};
+                                   .applied_index = 39, .migrations_active = 2,
+                                   .migrations_completed = 11, .keys_migrated = 1234,
+                                   .bytes_migrated = 56789, .bus_sent = 101,
+                                   .bus_received = 99};
     strcpy(ri.leader_node_id, ID2);
     cluster_raft_info_set(&ri);
     const char *info = "cluster_state:ok\r\n"
@@ -421,14 +424,18 @@ test_cluster_nodes_info_myid(void **state)
                        "cluster_size:3\r\n"
                        "cluster_current_epoch:7\r\n"
                        "cluster_my_epoch:7\r\n"
-                       "cluster_stats_messages_sent:0\r\n"
-                       "cluster_stats_messages_received:0\r\n"
+                       "cluster_stats_messages_sent:101\r\n"
+                       "cluster_stats_messages_received:99\r\n"
                        "total_cluster_links_buffer_limit_exceeded:0\r\n"
                        "raft_role:follower\r\n"
                        "raft_leader_id:" ID2 "\r\n"
                        "raft_term:5\r\n"
                        "raft_commit_index:40\r\n"
-                       "raft_applied_index:39\r\n";
+                       "raft_applied_index:39\r\n"
+                       "cluster_migrations_active:2\r\n"
+                       "cluster_migrations_completed:11\r\n"
+                       "cluster_keys_migrated:1234\r\n"
+                       "cluster_bytes_migrated:56789\r\n";
     snprintf(exp, sizeof(exp), "$%zu\r\n%s\r\n", strlen(info), info);
     assert_string_equal(run("CLUSTER INFO"), exp);
     snprintf(exp, sizeof(exp), "=%zu\r\ntxt:%s\r\n", strlen(info) + 4, info);
