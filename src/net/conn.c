@@ -715,8 +715,11 @@ process_input(struct conn *cn, int64_t *end_ms)
             hint_select(done - 1); /* this request's key, if prefetched */
             if (cn->mode == MODE_RESP) {
                 cmd_dispatch(c, &req);
-            } else {
+            } else if (__builtin_expect(rc == PROTO_OK, 1)) {
                 cmd_dispatch_native(c, &req);
+            } else {
+                /* PROTO_EREQ: a line with bad quoting; answered, not fatal */
+                reply_errorf(&c->r, "ERR %s", text_parser_error(&cn->text));
             }
         }
         /* args point into the consumed bytes: drop them only after dispatch

@@ -55,3 +55,22 @@ def test_auth_flag(make_crab, crab_only):
 def test_no_server():
     r = run(crabtest.free_port(), "PING")
     assert r.returncode == 1 and b"cannot connect" in r.stderr
+
+
+def test_cli_quotes_arguments(crab, crab_only):
+    """crabcache-cli PUT sp "hello world": one argument, one token (issue 18)."""
+    r = run(crab.port, "PUT", "sp", "hello world")
+    assert (r.returncode, r.stdout) == (0, b"OK\n")
+    assert run(crab.port, "GET", "sp").stdout == b'"hello world"\n'
+    r = run(crab.port, "PUT", "j", '{"name": "Alice"}', "60")
+    assert (r.returncode, r.stdout) == (0, b"OK\n")
+    assert run(crab.port, "GET", "j").stdout == b'"{\\"name\\": \\"Alice\\"}"\n'
+    assert run(crab.port, "PUT", "e", "").stdout == b"OK\n"
+    assert run(crab.port, "GET", "e").stdout == b'""\n'
+    with crabtest.RespConn(crab.port) as c:
+        assert c.value("GET", "sp") == b"hello world"
+        assert c.value("GET", "j") == b'{"name": "Alice"}'
+        assert c.value("GET", "e") == b""
+    # interactive lines are sent as typed, so the user quotes
+    r = run(crab.port, stdin=b'PUT i "a b"\nGET i\n')
+    assert r.stdout == b'OK\n"a b"\n'

@@ -4,7 +4,10 @@
  *   crabcache-cli [-h host] [-p port] [-a token] [command args...]
  *
  * With a command on the line it sends that one request, prints the reply and
- * exits (status 1 if the reply is an ERROR line). Without one it reads
+ * exits (status 1 if the reply is an ERROR line). Each argument is one token:
+ * one that needs it (spaces, quotes, control bytes, empty) is sent
+ * double-quoted, the way the server quotes GET replies (proto/text.h), so
+ * `crabcache-cli PUT k "hello world"` stores `hello world`. Without one it reads
  * requests from standard input, one per line, and prints each reply; on a
  * terminal it shows a prompt. Every native reply is exactly one line.
  */
@@ -17,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proto/text.h"
 #include "util/buf.h"
 
 static int
@@ -128,7 +132,10 @@ usage(FILE *f)
                "  -a token   send AUTH token first\n"
                "  --help     this text\n"
                "With a command: send it, print the reply, exit 1 if it is an ERROR.\n"
-               "Without: read commands from standard input, one per line.\n"
+               "Each argument is one token: one with spaces, quotes or control bytes is\n"
+               "sent double-quoted for you (crabcache-cli PUT k \"hello world\").\n"
+               "Without: read commands from standard input, one per line, as typed\n"
+               "(quote a value with spaces yourself: PUT k \"hello world\").\n"
                "Commands: PING, PUT key value [ttl], GET key, DEL key, EXPIRE key ttl,\n"
                "TTL key, AUTH token, STATS, QUIT.\n");
 }
@@ -182,7 +189,13 @@ main(int argc, char **argv)
             if (j > i) {
                 buf_appendc(&line, ' ');
             }
-            buf_appendstr(&line, argv[j]);
+            size_t n = strlen(argv[j]);
+            if (text_needs_quote(argv[j], n)) {
+                char *w = buf_reserve(&line, text_quoted_len(argv[j], n));
+                line.len += text_quote(argv[j], n, w);
+            } else {
+                buf_append(&line, argv[j], n);
+            }
         }
         if (request(fd, &in, line.data, line.len, &err) < 0 || err) {
             status = 1;
