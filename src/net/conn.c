@@ -620,6 +620,16 @@ prefetch_pipeline(struct conn *cn, struct lookahead *la)
     prefetch_stage(st, la, 0, n, 0);
 }
 
+/* The reply just appended to out ends in CRLF: make it LF. */
+static __attribute__((noinline, cold)) void
+native_bare_lf(struct buf *out)
+{
+    if (out->len >= 2 && out->data[out->len - 2] == '\r' && out->data[out->len - 1] == '\n') {
+        out->data[out->len - 2] = '\n';
+        out->len--;
+    }
+}
+
 /* Execute the complete requests in cn->in, for at most TURN_BUDGET_US.
  * Stops at a protocol error or QUIT (close_after_reply), and when the client
  * was dropped. Returns true when the turn ended with input left over (the
@@ -684,7 +694,8 @@ process_input(struct conn *cn, int64_t *end_ms)
                 }
                 atomic_fetch_add(&net_shared.input_limit_closed, 1);
                 if (c->native) {
-                    buf_appendstr(&cn->out, "ERROR: request too large\r\n");
+                    buf_appendstr(&cn->out, cn->bare_lf ? "ERROR: request too large\n"
+                                                        : "ERROR: request too large\r\n");
                 } else {
                     buf_appendstr(&cn->out, "-ERR Protocol error: request too large\r\n");
                 }
@@ -699,7 +710,7 @@ process_input(struct conn *cn, int64_t *end_ms)
             } else {
                 buf_appendstr(&cn->out, "ERROR: ");
                 buf_appendstr(&cn->out, text_parser_error(&cn->text));
-                buf_appendstr(&cn->out, "\r\n");
+                buf_appendstr(&cn->out, cn->bare_lf ? "\n" : "\r\n");
             }
             c->close_after_reply = true;
             break;
@@ -721,6 +732,17 @@ process_input(struct conn *cn, int64_t *end_ms)
                 /* PROTO_EREQ: a line with bad quoting; answered, not fatal */
                 reply_errorf(&c->r, "ERR %s", text_parser_error(&cn->text));
             }
+        }
+        if (cn->mode == MODE_NATIVE) {
+            /* Reply with the client's line ending (SPEC 2a): every native
+             * reply is one line the reply layer ended in CRLF; after a line
+             * that ended in a bare LF, that CRLF becomes LF. */
+            const char *line = buf_rptr(&cn->in);
+            bool bare = used < 2 || line[used - 2] != '\r';
+            if (__builtin_expect(bare, 0)) {
+                native_bare_lf(&cn->out);
+            }
+            cn->bare_lf = bare;
         }
         /* args point into the consumed bytes: drop them only after dispatch
          * (buf_consume's reset of an emptied buffer is done once, after the

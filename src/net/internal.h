@@ -73,6 +73,7 @@ struct conn {
     struct conn *ready_prev, *ready_next;
     struct resp_parser resp;
     struct text_parser text;
+    bool bare_lf;            /* native: the last line ended in a bare '\n' */
     /* TLS: ciphertext read (raw) and to send (tls_out); NULL tls = plain */
     struct tls_conn *tls;
     struct buf raw;

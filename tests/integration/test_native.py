@@ -163,11 +163,77 @@ def test_multiple_spaces(nat):
 
 
 def test_bare_lf(nat):
+    """Replies end the way the request did: LF after a bare LF, CRLF after CRLF."""
     nat.send(b"PING\n")
-    assert nat.raw_line() == b"PONG\r\n"
+    assert nat.raw_line() == b"PONG\n"
     nat.send(b"PUT lf v\nGET lf\n")
-    assert nat.read_line() == b"OK"
-    assert nat.read_line() == b"v"
+    assert nat.raw_line() == b"OK\n"
+    assert nat.raw_line() == b"v\n"
+    nat.send(b"GET lf\r\nGET lf\n")
+    assert nat.raw_line() == b"v\r\n"
+    assert nat.raw_line() == b"v\n"
+    # every kind of reply: NULL, integers, errors, quoted values, STATS
+    nat.send(b"GET none\nTTL lf\nBOGUS\nPUT q \"a b\"\nGET q\nPUT k \"x\n\nSTATS\n")
+    assert nat.raw_line() == b"NULL\n"
+    assert nat.raw_line() == b"-1\n"
+    line = nat.raw_line()
+    assert line.startswith(b"ERROR: unknown command") and not line.endswith(b"\r\n")
+    assert nat.raw_line() == b"OK\n"
+    assert nat.raw_line() == b'"a b"\n'
+    line = nat.raw_line()
+    assert line.startswith(b"ERROR: unbalanced quotes") and not line.endswith(b"\r\n")
+    assert nat.raw_line() == b"ERROR: empty command\n"
+    stats = nat.raw_line()
+    assert stats.startswith(b"{") and stats.endswith(b"}\n") and b"\r" not in stats
+    nat.send(b"QUIT\n")
+    assert nat.raw_line() == b"OK\n"
+
+
+def test_bare_lf_fatal_error(crab):
+    """The error before a close follows the connection's last line ending."""
+    with NativeConn(crab.port, server=crab) as c:
+        c.send(b"PING\n" + b"x" * (1024 * 1024 + 10) + b"\n")
+        assert c.raw_line() == b"PONG\n"
+        assert c.raw_line() == b"ERROR: line too long\n"
+
+
+# The Python client of the original CrabCache README (github.com/RogerFelipeNsk/crabcache,
+# README.md, "Cliente Python"), verbatim but for the port: it sends bare-LF lines and
+# expects the replies its comments give.
+ORIGINAL_README_CLIENT = """
+import socket
+
+# Conectar
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+sock.connect(('localhost', 8000))
+
+# Enviar comandos
+sock.send(b'PUT user:123 {"name":"Alice"}\\n')
+response = sock.recv(4096)  # b'OK\\n'
+
+sock.send(b'GET user:123\\n')
+response = sock.recv(4096)  # b'{"name":"Alice"}\\n'
+
+sock.close()
+"""
+
+
+def test_original_readme_python_client(crab):
+    src = ORIGINAL_README_CLIENT.replace("8000", str(crab.port))
+    replies = []
+    real_recv = socket.socket.recv
+
+    def recv(self, n, *a):
+        data = real_recv(self, n, *a)
+        replies.append(data)
+        return data
+
+    socket.socket.recv = recv
+    try:
+        exec(compile(src, "original-readme-client", "exec"), {})
+    finally:
+        socket.socket.recv = real_recv
+    assert replies == [b"OK\n", b'{"name":"Alice"}\n']
 
 
 def test_pipelining_in_order(nat):
