@@ -197,6 +197,23 @@ def test_bare_lf_fatal_error(crab):
         assert c.raw_line() == b"ERROR: line too long\n"
 
 
+def test_original_readme_table(nat):
+    """Each row of the original README's table, as docs/protocol.md 1.3 says CrabCache
+    answers it (same, or the documented difference)."""
+    assert nat.cmd(b"PING") == b"PONG"
+    assert nat.cmd(b"PUT key value") == b"OK"
+    assert nat.cmd(b"GET key") == b"value"
+    assert nat.cmd(b"EXPIRE key 60") == b"OK"
+    assert 59 <= int(nat.cmd(b"TTL key")) <= 60
+    assert nat.cmd(b"DEL key") == b"OK"
+    stats = json.loads(nat.cmd(b"STATS"))
+    assert isinstance(stats, dict) and "keys" in stats
+    # the documented differences: a missing key
+    assert nat.cmd(b"GET key") == b"NULL"
+    assert nat.cmd(b"DEL key") == b"NULL"
+    assert nat.cmd(b"EXPIRE key 60") == b"NULL"
+
+
 # The Python client of the original CrabCache README (github.com/RogerFelipeNsk/crabcache,
 # README.md, "Cliente Python"), verbatim but for the port: it sends bare-LF lines and
 # expects the replies its comments give.
