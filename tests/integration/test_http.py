@@ -325,6 +325,16 @@ def test_docs_list_every_metric(msrv):
         assert "`%s`" % name in doc, "docs/metrics.md does not document %s" % name
         assert re.search(r"`%s`\s*\|\s*%s" % (re.escape(name), typ), doc), \
             "docs/metrics.md gives %s another type than %s" % (name, typ)
+    # the HELP text is the table's description, word for word (backticks aside)
+    rows = {m.group(1): m.group(2).strip().replace("`", "")
+            for m in re.finditer(r"^\| `(crabcache_[a-z0-9_]+)` \| \w+ \|[^|]*\| (.*) \|\s*$",
+                                 doc, re.M)}
+    helps = dict(line.split(" ", 3)[2:] for line in text.splitlines()
+                 if line.startswith("# HELP "))
+    for name, help_text in helps.items():
+        assert rows.get(name) == help_text, \
+            "HELP of %s differs from docs/metrics.md:\n help: %s\n docs: %s" % (
+                name, help_text, rows.get(name))
 
 
 # --------------------------------------------------------------------------------------

@@ -29,3 +29,16 @@ def test_the_pattern_catches_what_it_should():
         assert re.search(MACHINE_PATH, bad), bad
     for good in ["~/" + "work/x", "build/" + "work/x", "$HOME/x", "a/" + "root/b"]:
         assert not re.search(MACHINE_PATH, good), good
+
+
+def test_docs_use_tools_that_make_test_installs():
+    """README and docs talk to the native port with crabcache-cli, not socat or nc,
+    which nothing installs (issue 18.8)."""
+    paths = [os.path.join(REPO, "README.md")] + [
+        os.path.join(REPO, "docs", f) for f in sorted(os.listdir(os.path.join(REPO, "docs")))
+        if f.endswith(".md")]
+    for p in paths:
+        with open(p, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                assert not re.search(r"\|\s*(socat|nc|netcat|telnet)\b", line), \
+                    "%s:%d pipes into a tool make test does not install: %s" % (p, n, line)

@@ -130,7 +130,8 @@ usage(FILE *f)
                "  -h host    server address (default 127.0.0.1)\n"
                "  -p port    native protocol port (default 8000)\n"
                "  -a token   send AUTH token first\n"
-               "  --help     this text\n"
+               "  --help     this text (-h is the host, as in redis-cli)\n"
+               "  -v, --version  print the version\n"
                "With a command: send it, print the reply, exit 1 if it is an ERROR.\n"
                "Each argument is one token: one with spaces, quotes or control bytes is\n"
                "sent double-quoted for you (crabcache-cli PUT k \"hello world\").\n"
@@ -149,6 +150,9 @@ main(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-v") == 0) {
+            printf("crabcache-cli %s\n", CRABCACHE_VERSION);
+            return 0;
         } else if (strcmp(argv[i], "-h") == 0 && i + 1 < argc) {
             host = argv[++i];
         } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
@@ -156,7 +160,12 @@ main(int argc, char **argv)
         } else if (strcmp(argv[i], "-a") == 0 && i + 1 < argc) {
             token = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            usage(stderr);
+            if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "-p") == 0 ||
+                strcmp(argv[i], "-a") == 0) {
+                fprintf(stderr, "crabcache-cli: %s needs a value\n", argv[i]);
+            } else {
+                fprintf(stderr, "crabcache-cli: unknown option %s (see --help)\n", argv[i]);
+            }
             return 2;
         } else {
             break;

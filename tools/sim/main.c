@@ -286,7 +286,8 @@ usage(FILE *f)
             "  --size N       only these cache sizes (entries)\n"
             "  --file PATH    replay one trace file of your own at the --size given\n"
             "  --json         one JSON object per row\n"
-            "  -h, --help     this text\n"
+            "  -h, --help     this text (crabcache-sim has no host)\n"
+            "  --version      print the version\n"
             "\n"
             "The traces are not in the repository; each is published on its own (the\n"
             "file names here are the saved names):\n");
@@ -337,6 +338,9 @@ parse_args(int argc, char **argv, struct options *o)
             o->params.doorkeeper = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--version") == 0) {
+            printf("crabcache-sim %s\n", CRABCACHE_VERSION);
             exit(0);
         } else if (v == NULL) {
             usage(stderr);
