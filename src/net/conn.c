@@ -477,6 +477,12 @@ flush_at(struct conn *cn, int64_t now_ms)
         }
     }
     buf_reset(wire, 1 << 20);
+    if (cn->e2e_n != 0 && buf_unread(&cn->out) == 0) {
+        /* every reply so far is in the socket: their end-to-end latency */
+        int64_t d = clock_us() - cn->e2e_t;
+        tstats_record_e2e(tstats_self(), d > 0 ? (uint64_t)d : 0, cn->e2e_n);
+        cn->e2e_n = 0;
+    }
     if (cn->c.close_after_reply) {
         if (cn->tls && buf_unread(&cn->out) > 0) {
             /* a reply waiting for the TLS handshake to finish */
@@ -652,7 +658,10 @@ process_input(struct conn *cn, int64_t *end_ms)
     struct client *c = &cn->c;
     /* Commands of this turn time themselves back to back. */
     int64_t t0 = cmdclock_begin();
-    unsigned done = 0;
+    /* when this input was read: now, unless an earlier turn left it */
+    int64_t t_in = cn->left_t ? cn->left_t : t0;
+    cn->left_t = 0;
+    unsigned done = 0, nreq = 0;
     bool stamped = false;
     bool rate_limited = ratelimit_enabled();
     size_t maxout = atomic_load_explicit(&net_shared.max_output_buffer, memory_order_relaxed);
@@ -744,6 +753,7 @@ process_input(struct conn *cn, int64_t *end_ms)
             }
             cn->bare_lf = bare;
         }
+        nreq++;
         /* args point into the consumed bytes: drop them only after dispatch
          * (buf_consume's reset of an emptied buffer is done once, after the
          * loop) */
@@ -758,6 +768,15 @@ process_input(struct conn *cn, int64_t *end_ms)
     }
     /* ... which point into cn->in: forget them before it can change */
     hint_clear();
+    if (nreq != 0) {
+        if (cn->e2e_n == 0) {
+            cn->e2e_t = t_in;
+        }
+        cn->e2e_n += nreq;
+    }
+    if (more) {
+        cn->left_t = t_in;
+    }
     if (cn->in.rpos >= cn->in.len) {
         cn->in.rpos = cn->in.len = 0;
     }

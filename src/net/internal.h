@@ -84,6 +84,11 @@ struct conn {
     bool have_key;
     struct ratelimit_entry *rl;
     int64_t write_progress_ms; /* last time the socket took output */
+    /* End-to-end latency (tstats_record_e2e): e2e_n requests have replies
+     * not yet written, the oldest read at e2e_t (wall us); left_t: when the
+     * whole requests a turn left in cn->in for the next one were read. */
+    int64_t e2e_t, left_t;
+    uint32_t e2e_n;
 };
 
 /* Settings read by every worker (live ones updated by net_set_live). */
