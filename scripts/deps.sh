@@ -12,6 +12,7 @@ PKGS=(
     redis-server redis-tools memcached
     zstd xz-utils gzip
     prometheus chromium libsystemd-dev
+    dpkg-dev debhelper fakeroot
 )
 
 missing=()
