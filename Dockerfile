@@ -1,23 +1,29 @@
 # CrabCache container image, Debian 12 based (multi-stage: build, then a slim runtime).
 #
 #   docker build -t crabcache .
-#   docker run --rm -p 8000:8000 -p 6379:6379 -p 9090:9090 -v crabdata:/var/lib/crabcache crabcache
-#
-# NOTE: this file has not been built on the project's development machines: they have no
-# container runtime and no network access to a registry of base images. What it does
-# build on is exactly the Debian 12 package set that scripts/deps.sh installs and that
-# every test runs on, with the same CMake build as `make`; see docs/operations.md.
+#   docker run --rm -p 8000:8000 -p 6379:6379 -p 9090:9090 -e CRABCACHE_AUTH_TOKEN=change-me -v crabdata:/var/lib/crabcache crabcache
+#   crabcache-cli -a change-me PING ; redis-cli -a change-me PING
 #
 # Inside a container the server must listen on all interfaces (bind 0.0.0.0) to be
-# reachable through published ports; protected mode then serves loopback clients only
-# until an auth token is set, so pass one (CRABCACHE_AUTH_TOKEN) or, on a trusted
-# network only, CRABCACHE_PROTECTED_MODE=false.
+# reachable through published ports, and a client coming through a published port is
+# not loopback: protected mode (a non-loopback bind without a token) would refuse it
+# with "DENIED ... protected mode". So the example sets a token (CRABCACHE_AUTH_TOKEN;
+# clients AUTH with it). On a trusted network only, CRABCACHE_PROTECTED_MODE=false
+# serves clients without one. /health stays open for the HEALTHCHECK.
+#
+# No Docker engine runs on the project's machines. What is checked instead
+# (docs/operations.md, "Container image"): tests/integration/test_packaging.py builds
+# the build stage's COPY set with its RUN commands, checks every package named below
+# exists in Debian 12 and that the runtime stage carries every library the binary
+# links, and runs the binary with this file's ENV and CMD and the example's token
+# (protected mode refuses a non-loopback client without it); scripts/dockerfile-chroot
+# runs every step of this file in a fresh Debian 12 tree made by debootstrap.
 
 FROM debian:12-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         cmake make gcc libc6-dev pkg-config \
-        libuv1-dev libxxhash-dev libjemalloc-dev libssl-dev libmicrohttpd-dev \
+        libuv1-dev libxxhash-dev libjemalloc-dev libssl-dev libmicrohttpd-dev libsystemd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -32,7 +38,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTS=OFF -DBIN_DIR=
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        libuv1 libxxhash0 libjemalloc2 libssl3 libmicrohttpd12 ca-certificates \
+        libuv1 libxxhash0 libjemalloc2 libssl3 libmicrohttpd12 libsystemd0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/crabcache --shell /usr/sbin/nologin crabcache \
  && install -d -o crabcache -g crabcache -m 0750 /var/lib/crabcache /etc/crabcache

@@ -12,6 +12,7 @@ PKGS=(
     redis-server redis-tools memcached
     zstd xz-utils gzip
     prometheus chromium libsystemd-dev
+    dpkg-dev debhelper fakeroot
 )
 
 missing=()
@@ -34,11 +35,12 @@ echo "deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The redis-server package starts a system instance where systemd runs; tests and
-# benchmarks start their own on ports they choose, so stop it if it came up.
-if command -v systemctl >/dev/null 2>&1; then
+# The redis-server and prometheus packages start system services where
+# systemd runs. Tests and benchmarks start their own on free ports, so those
+# services are left alone: on a user's machine they may be the user's. Only a
+# throw-away CI machine (CI=true, as CI systems set it) stops them, to free
+# the CPU and the default ports 6379 and 9090.
+if [ "${CI:-}" = "true" ] && command -v systemctl >/dev/null 2>&1; then
     systemctl stop redis-server >/dev/null 2>&1 || true
-    # Same for Prometheus, whose service would also hold port 9090, CrabCache's
-    # default metrics_port; tests start their own Prometheus on a free port.
     systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi

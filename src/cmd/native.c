@@ -33,6 +33,7 @@
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
 #include "core/durable.h"
+#include "proto/text.h"
 #include "util/clock.h"
 
 bool cmd_auth_required(const struct client *c);
@@ -169,9 +170,37 @@ native_reject(struct client *c, struct proto_req *req, int vid)
     } else if (vid < 0) {
         int n = req->argv[0].len > 64 ? 64 : (int)req->argv[0].len;
         reply_errorf(r, "ERR unknown command '%.*s'", n, req->argv[0].ptr);
+    } else if (req->argc > verbs[vid].max) {
+        /* the usual cause: a value with spaces sent unquoted */
+        reply_errorf(r,
+                     "ERR wrong number of arguments: too many tokens (%d, at most %d): usage: "
+                     "%s%s",
+                     req->argc, verbs[vid].max, verbs[vid].usage,
+                     vid == V_PUT ? "; send a value with spaces as one double-quoted token" : "");
     } else {
-        reply_errorf(r, "ERR wrong number of arguments: usage: %s", verbs[vid].usage);
+        reply_errorf(r, "ERR wrong number of arguments: too few tokens (%d, at least %d): usage: %s",
+                     req->argc, verbs[vid].min, verbs[vid].usage);
     }
+}
+
+/* The error of a ttl token that is not a positive integer: the token as
+ * received (up to 32 bytes), and when it holds something else than digits
+ * and a sign, the likelier cause: a value with spaces sent unquoted. */
+static __attribute__((noinline, cold)) void
+native_bad_ttl(struct client *c, const struct proto_arg *a)
+{
+    bool numeric = a->len > 0;
+    for (size_t i = 0; i < a->len; i++) {
+        char ch = a->ptr[i];
+        numeric = numeric && ((ch >= '0' && ch <= '9') || (i == 0 && (ch == '-' || ch == '+')));
+    }
+    int n = a->len > 32 ? 32 : (int)a->len;
+    char shown[32 * 4 + 3];
+    size_t w = text_needs_quote(a->ptr, (size_t)n) ? text_quote(a->ptr, (size_t)n, shown)
+                                                    : (memcpy(shown, a->ptr, (size_t)n), (size_t)n);
+    reply_errorf(&c->r, "ERR invalid ttl %.*s%s: expected a positive number of seconds%s", (int)w,
+                 shown, a->len > 32 ? "..." : "",
+                 numeric ? "" : " (a value with spaces must be one double-quoted token)");
 }
 
 /* PUT key value ttl: SET key value EX ttl. */
@@ -180,7 +209,7 @@ native_put_ttl(struct client *c, const struct cmd *cmd, struct proto_req *req)
 {
     long long ttl;
     if (!arg_to_ll(&req->argv[3], &ttl) || ttl <= 0) {
-        reply_error(&c->r, "ERR invalid ttl: expected a positive number of seconds");
+        native_bad_ttl(c, &req->argv[3]);
         return;
     }
     struct proto_arg argv[5] = {{"SET", 3}, req->argv[1], req->argv[2], {"EX", 2}, req->argv[3]};

@@ -1,13 +1,19 @@
 /*
  * reply.c -- see reply.h. The native protocol renders every reply as one
  * line: simple strings as themselves, errors as "ERROR: <message>" (the RESP
- * error code, e.g. "ERR ", is dropped), integers in decimal, bulk strings raw,
- * nulls as NULL. Aggregates only occur natively for commands the native
+ * error code, e.g. "ERR ", is dropped), integers in decimal, bulk strings raw
+ * unless text_needs_quote() (then double-quoted by text_quote(), so that a
+ * GET reply can be sent back as a token), nulls as NULL. Aggregates only occur natively for commands the native
  * protocol does not expose, so there they render as nothing.
  */
 #include "cmd/reply.h"
 
+#include "proto/text.h"
+
 #include <math.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -138,6 +144,15 @@ reply_bulk_slow(struct reply *r, const void *p, size_t n)
         r->out->len += total;
         return;
     }
+    if (r->proto == REPLY_NATIVE && text_needs_quote(p, n)) {
+        size_t q = text_quoted_len(p, n);
+        w = buf_reserve(r->out, q + 2);
+        w += text_quote(p, n, w);
+        w[0] = '\r';
+        w[1] = '\n';
+        r->out->len += q + 2;
+        return;
+    }
     char tmp[24];
     char *digits = u64_digits(tmp + sizeof(tmp), n);
     size_t nd = (size_t)(tmp + sizeof(tmp) - digits);
@@ -180,13 +195,64 @@ copy_small(char *d, const char *s, size_t n)
     }
 }
 
+/* The end of a native bulk reply whose value may need quoting: quoted by
+ * reply_bulk_slow when it does, else the CRLF after the copy already made.
+ * Out of line, so that reply_native_short stays small. */
+static __attribute__((noinline)) void
+reply_native_check(struct reply *r, const char *p, size_t n)
+{
+    if (text_needs_quote(p, n)) {
+        reply_bulk_slow(r, p, n);
+        return;
+    }
+    struct buf *b = r->out;
+    b->data[b->len + n] = '\r';
+    b->data[b->len + n + 1] = '\n';
+    b->len += n + 2;
+}
+
+/* reply_bulk natively, n <= 16 and room for n + 2 bytes: the value is
+ * copied first, then its copy is checked for bytes that need quoting with
+ * one SSE2 compare of 16 bytes (when the buffer has them); a value with
+ * such a byte, or whose first byte might need it (a quote, the N of NULL,
+ * the E of ERROR:), goes to reply_native_check. */
+static inline void
+reply_native_short(struct reply *r, const char *p, size_t n)
+{
+    struct buf *b = r->out;
+    char *w = b->data + b->len;
+    copy_small(w, p, n);
+#if defined(__SSE2__)
+    if (__builtin_expect(b->cap - b->len < 16, 0)) {
+        reply_native_check(r, p, n);
+        return;
+    }
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)w);
+    __m128i sp = _mm_set1_epi8(0x20);
+    __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, sp), sp),
+                               _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+    unsigned m = (unsigned)_mm_movemask_epi8(bad) & ((1u << n) - 1);
+    char c0 = w[0];
+    if (__builtin_expect(m != 0 || n == 0 || c0 == '"' || c0 == 'N' || c0 == 'E', 0)) {
+        reply_native_check(r, p, n);
+        return;
+    }
+    w[n] = '\r';
+    w[n + 1] = '\n';
+    b->len += n + 2;
+#else
+    reply_native_check(r, p, n);
+#endif
+}
+
 void
 reply_bulk(struct reply *r, const void *p, size_t n)
 {
     /* The hot reply of GET for short values: at most 16 bytes, room in the
      * buffer. Plain stores, the value copied by copy_small, no call (so no
      * stack frame); anything else is reply_bulk_slow, a tail call. RESP
-     * writes "$<n>\r\n<value>\r\n", native "<value>\r\n". */
+     * writes "$<n>\r\n<value>\r\n", native "<value>\r\n" (a value that
+     * needs quoting natively is reply_bulk_slow's too). */
     struct buf *b = r->out;
     bool native = r->proto == REPLY_NATIVE;
     size_t nd = native ? 0 : n < 10 ? 1 : 2;
@@ -194,6 +260,10 @@ reply_bulk(struct reply *r, const void *p, size_t n)
     size_t total = head + n + 2;
     if (n > 16 || b->cap - b->len < total) {
         reply_bulk_slow(r, p, n);
+        return;
+    }
+    if (native) {
+        reply_native_short(r, p, n);
         return;
     }
     char *w = b->data + b->len;

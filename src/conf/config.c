@@ -341,6 +341,11 @@ apply_flags(struct loader *ld, int argc, char **argv)
                            "ambiguous option (give the section: --section.%s)", name);
         }
         if (id < 0) {
+            char hint[64];
+            if (config_key_suggest(name, hint, sizeof(hint))) {
+                return set_err(ld->err, CONFIG_EUNKNOWN, where, 0, NULL,
+                               "unknown option (did you mean --%s?)", hint);
+            }
             return set_err(ld->err, CONFIG_EUNKNOWN, where, 0, NULL, "unknown option (see --help)");
         }
         const char *val;

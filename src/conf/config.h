@@ -249,6 +249,11 @@ void config_key_env_name(int id, char *buf, size_t len);
 /* Resolve a name as flags do (canonical, alias, Redis name, unique last part;
  * case and '-'/'_' ignored). Returns the key id, -1 unknown, -2 ambiguous. */
 int config_key_find(const char *name);
+/* The spelling of the setting closest to the unknown name (edit distance,
+ * case, '-', '_' and '.' alike): a flag form ("max-memory",
+ * "wal.sync-policy") written into buf, true; false when nothing is close
+ * (within 2 edits, or a third of the name for long ones). */
+bool config_key_suggest(const char *name, char *buf, size_t len);
 
 /* The current value of key id as text, the way CONFIG GET shows it (bools
  * yes/no, sizes in bytes, lists space-separated). Returns the length that

@@ -154,6 +154,95 @@ config_key_find(const char *name)
     return found;
 }
 
+/* a: lower case, '_' and '.' as '-' (into out, at most 63 bytes) */
+static size_t
+sugg_norm(const char *a, char *out)
+{
+    size_t n = 0;
+    for (; *a && n < 63; a++) {
+        out[n++] = *a == '_' || *a == '.' ? '-' : (char)fold(*a);
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* Optimal string alignment distance (edits: insert, delete, substitute,
+ * swap two neighbours) of a[0..n) and b[0..m), both at most 63. The
+ * classic dynamic programme; names are short and this runs only on an
+ * error. */
+static unsigned
+sugg_distance(const char *a, size_t n, const char *b, size_t m)
+{
+    unsigned d[64][64];
+    for (size_t i = 0; i <= n; i++) {
+        d[i][0] = (unsigned)i;
+    }
+    for (size_t j = 0; j <= m; j++) {
+        d[0][j] = (unsigned)j;
+    }
+    for (size_t i = 1; i <= n; i++) {
+        for (size_t j = 1; j <= m; j++) {
+            unsigned cost = a[i - 1] != b[j - 1];
+            unsigned v = d[i - 1][j] + 1;
+            v = d[i][j - 1] + 1 < v ? d[i][j - 1] + 1 : v;
+            v = d[i - 1][j - 1] + cost < v ? d[i - 1][j - 1] + cost : v;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v) {
+                v = d[i - 2][j - 2] + 1;
+            }
+            d[i][j] = v;
+        }
+    }
+    return d[n][m];
+}
+
+bool
+config_key_suggest(const char *name, char *buf, size_t len)
+{
+    char want[64], cand[64], best[64] = "";
+    size_t wn = sugg_norm(name, want);
+    unsigned best_d = ~0u;
+    for (int i = 0; i < CONFIG_KEY_COUNT; i++) {
+        /* the full name, and the leaf when it names this key alone */
+        const char *forms[2] = {conf__keys[i].name, strrchr(conf__keys[i].name, '.')};
+        for (int f = 0; f < 2; f++) {
+            const char *form = forms[f];
+            if (form == NULL) {
+                continue;
+            }
+            if (f == 1 && config_key_find(++form) != i) {
+                continue;
+            }
+            size_t cn = sugg_norm(form, cand);
+            unsigned dist = sugg_distance(want, wn, cand, cn);
+            if (dist < best_d || (dist == best_d && strlen(cand) < strlen(best))) {
+                best_d = dist;
+                snprintf(best, sizeof(best), "%s", form);
+            }
+        }
+    }
+    unsigned limit = wn / 3 > 2 ? (unsigned)(wn / 3) : 2;
+    if (best_d == 0 || best_d > limit || len == 0) {
+        return false;
+    }
+    /* as a flag: '_' becomes '-', and so does the section's '.' when the
+     * flat form names the same key (--wal-dir), else it stays */
+    int id = config_key_find(best);
+    char flat[64];
+    size_t k = 0;
+    for (const char *p = best; *p && k + 1 < sizeof(flat); p++) {
+        flat[k++] = *p == '_' || *p == '.' ? '-' : *p;
+    }
+    flat[k] = '\0';
+    bool flat_ok = config_key_find(flat) == id;
+    k = 0;
+    for (const char *p = best; *p && k + 1 < len; p++) {
+        buf[k++] = *p == '_' || (*p == '.' && flat_ok) ? '-' : *p;
+    }
+    buf[k] = '\0';
+    return true;
+}
+
 void
 config_key_env_name(int id, char *buf, size_t len)
 {

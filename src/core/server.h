@@ -74,16 +74,24 @@ uint64_t tstats_hist_count(const uint64_t h[TSTATS_HIST_BUCKETS]);
 #define ERRSTAT_MAX 128
 #define ERRSTAT_NAME_MAX 31
 
+/* The row of tstats.lat holding the end-to-end latency of requests: from
+ * the read that brought a request's bytes to the write that handed its
+ * reply to the socket (net/conn.c), over every command and both protocols.
+ * tstats_hist_sum(TSTATS_E2E, h) reads it. */
+#define TSTATS_E2E CMD_COUNT
+
 struct tstats {
     uint64_t hits, misses;
     uint64_t net_in, net_out;
     uint64_t rate_limited;      /* requests refused by the rate limiter */
     uint64_t changes;           /* mutations reported (prop_*); never reset */
+    uint64_t e2e_usec;          /* sum of the end-to-end latencies recorded */
     struct cmd_stat cmd[CMD_COUNT];
     uint64_t errs[ERRSTAT_MAX];    /* error replies per code (errstat_name) */
     uint64_t errors;               /* every error reply: total_error_replies */
-    /* This thread's CMD_COUNT latency histograms (64-byte aligned, written
-     * only by the owner). NULL in the sums tstats_sum fills. */
+    /* This thread's CMD_COUNT latency histograms, then the end-to-end one
+     * (row TSTATS_E2E) (64-byte aligned, written only by the owner). NULL
+     * in the sums tstats_sum fills. */
     uint64_t (*lat)[TSTATS_HIST_BUCKETS];
     struct tstats *next; /* registry of all threads' blocks */
 };
@@ -110,7 +118,8 @@ void tstats_sum(struct tstats *out);
 
 /*
  * Merged latency histograms. tstats_hist_sum: of one command (cmd_id), or of
- * all commands together when cmd_id < 0. tstats_hist_sum_all: every
+ * all commands together when cmd_id < 0, or the end-to-end one
+ * (TSTATS_E2E). tstats_hist_sum_all: every
  * command's, into out[CMD_COUNT] (caller-provided, about 140 KiB: allocate
  * it). Both overwrite out. Any thread.
  */
@@ -139,6 +148,17 @@ tstats_record_latency(struct tstats *ts, unsigned cmd_id, uint64_t usec)
 {
     uint64_t *b = &ts->lat[cmd_id][tstats_hist_index(usec)];
     __atomic_store_n(b, __atomic_load_n(b, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+/* Record n requests whose replies were written usec microseconds after
+ * their bytes were read. Owner thread only. */
+static inline void
+tstats_record_e2e(struct tstats *ts, uint64_t usec, uint64_t n)
+{
+    uint64_t *b = &ts->lat[TSTATS_E2E][tstats_hist_index(usec)];
+    __atomic_store_n(b, __atomic_load_n(b, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+    __atomic_store_n(&ts->e2e_usec, __atomic_load_n(&ts->e2e_usec, __ATOMIC_RELAXED) + usec * n,
+                     __ATOMIC_RELAXED);
 }
 
 /* ---- the server ------------------------------------------------------------ */

@@ -47,7 +47,7 @@ tstats_self_create(void)
     struct tstats *self = tstats_tl;
     if (self == NULL) {
         struct tstats *t = aligned_zalloc(sizeof(*t));
-        t->lat = aligned_zalloc(sizeof(uint64_t) * TSTATS_HIST_BUCKETS * CMD_COUNT);
+        t->lat = aligned_zalloc(sizeof(uint64_t) * TSTATS_HIST_BUCKETS * (CMD_COUNT + 1));
         pthread_mutex_lock(&reg_lock);
         t->next = reg_head;
         reg_head = t;
@@ -73,6 +73,7 @@ tstats_sum(struct tstats *out)
         for (unsigned i = 0; i < ERRSTAT_MAX; i++) {
             out->errs[i] += LOAD(t->errs[i]);
         }
+        out->e2e_usec += LOAD(t->e2e_usec);
         for (int i = 0; i < CMD_COUNT; i++) {
             out->cmd[i].calls += LOAD(t->cmd[i].calls);
             out->cmd[i].usec += LOAD(t->cmd[i].usec);
@@ -89,7 +90,7 @@ tstats_hist_sum(int cmd_id, uint64_t out[TSTATS_HIST_BUCKETS])
     memset(out, 0, sizeof(uint64_t) * TSTATS_HIST_BUCKETS);
     int first = cmd_id < 0 ? 0 : cmd_id;
     int last = cmd_id < 0 ? CMD_COUNT - 1 : cmd_id;
-    if (cmd_id >= CMD_COUNT) {
+    if (cmd_id > TSTATS_E2E) {
         return;
     }
     pthread_mutex_lock(&reg_lock);
@@ -131,6 +132,10 @@ tstats_reset_all(void)
         STORE0(t->errors);
         for (unsigned i = 0; i < ERRSTAT_MAX; i++) {
             STORE0(t->errs[i]);
+        }
+        STORE0(t->e2e_usec);
+        for (unsigned b = 0; b < TSTATS_HIST_BUCKETS; b++) {
+            STORE0(t->lat[TSTATS_E2E][b]);
         }
         for (int i = 0; i < CMD_COUNT; i++) {
             STORE0(t->cmd[i].calls);

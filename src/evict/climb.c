@@ -60,7 +60,8 @@
  * policy's law and samples are what they were, since a density cache has
  * more than 4,096 entries.
  *
- * The constants were chosen on the traces of /work/shared/traces as one
+ * The constants were chosen on the public traces crabcache-sim replays
+ * (docs/eviction.md, "The traces") as one
  * configuration for all (docs/eviction.md has the measurements).
  */
 #include "evict/evict.h"

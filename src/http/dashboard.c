@@ -32,6 +32,22 @@ policy_name(int p)
     return p == STORE_NOEVICTION ? "noeviction" : p == STORE_LRU ? "lru" : "tinylfu";
 }
 
+/* The non-empty buckets of h as [lower, upper, count] triples. */
+static void
+hist_json(struct buf *out, const uint64_t h[TSTATS_HIST_BUCKETS])
+{
+    bool first = true;
+    for (unsigned b = 0; b < TSTATS_HIST_BUCKETS; b++) {
+        if (h[b] == 0) {
+            continue;
+        }
+        buf_appendf(out, "%s[%llu,%llu,%llu]", first ? "" : ",",
+                    (unsigned long long)tstats_hist_lower(b),
+                    (unsigned long long)tstats_hist_upper(b), (unsigned long long)h[b]);
+        first = false;
+    }
+}
+
 void
 dashboard_data_json(struct buf *out)
 {
@@ -80,15 +96,12 @@ dashboard_data_json(struct buf *out)
     buf_appendf(out, "\"p50\":%.3f,\"p95\":%.3f,\"p99\":%.3f,\"lat\":[",
                 tstats_hist_quantile(h, 0.50), tstats_hist_quantile(h, 0.95),
                 tstats_hist_quantile(h, 0.99));
-    bool first = true;
-    for (unsigned b = 0; b < TSTATS_HIST_BUCKETS; b++) {
-        if (h[b] == 0) {
-            continue;
-        }
-        buf_appendf(out, "%s[%llu,%llu,%llu]", first ? "" : ",",
-                    (unsigned long long)tstats_hist_lower(b),
-                    (unsigned long long)tstats_hist_upper(b), (unsigned long long)h[b]);
-        first = false;
-    }
+    hist_json(out, h);
+    /* end to end: read to reply written (crabcache_request_duration_seconds) */
+    tstats_hist_sum(TSTATS_E2E, h);
+    buf_appendf(out, "],\"e2e_p50\":%.3f,\"e2e_p95\":%.3f,\"e2e_p99\":%.3f,\"e2e\":[",
+                tstats_hist_quantile(h, 0.50), tstats_hist_quantile(h, 0.95),
+                tstats_hist_quantile(h, 0.99));
+    hist_json(out, h);
     buf_appendstr(out, "]}");
 }

@@ -218,6 +218,26 @@ render_commands(struct buf *b, const struct tstats *ts)
         buf_appendf(b, PREFIX "%s_count{cmd=\"%s\"} %llu\n", name, cn, (unsigned long long)n);
     }
     free(h);
+
+    /* end-to-end: read to reply written, one histogram for every request */
+    uint64_t e[TSTATS_HIST_BUCKETS];
+    tstats_hist_sum(TSTATS_E2E, e);
+    name = table[METRIC_REQUEST_DURATION].name;
+    family(b, METRIC_REQUEST_DURATION);
+    uint64_t cum = 0;
+    unsigned bi = 0;
+    for (unsigned k = LE_FIRST; k <= LE_LAST; k++) {
+        uint64_t bound = (uint64_t)1 << k;
+        while (bi < TSTATS_HIST_BUCKETS && tstats_hist_upper(bi) <= bound) {
+            cum += e[bi++];
+        }
+        buf_appendf(b, PREFIX "%s_bucket{le=\"%.9g\"} %llu\n", name, (double)bound / 1e6,
+                    (unsigned long long)cum);
+    }
+    buf_appendf(b, PREFIX "%s_bucket{le=\"+Inf\"} %llu\n", name,
+                (unsigned long long)tstats_hist_count(e));
+    buf_appendf(b, PREFIX "%s_sum %.9g\n", name, (double)ts->e2e_usec / 1e6);
+    buf_appendf(b, PREFIX "%s_count %llu\n", name, (unsigned long long)tstats_hist_count(e));
 }
 
 static void

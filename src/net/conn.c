@@ -487,6 +487,12 @@ flush_at(struct conn *cn, int64_t now_ms)
         }
     }
     buf_reset(wire, 1 << 20);
+    if (cn->e2e_n != 0 && buf_unread(&cn->out) == 0) {
+        /* every reply so far is in the socket: their end-to-end latency */
+        int64_t d = clock_us() - cn->e2e_t;
+        tstats_record_e2e(tstats_self(), d > 0 ? (uint64_t)d : 0, cn->e2e_n);
+        cn->e2e_n = 0;
+    }
     if (cn->c.close_after_reply) {
         if (cn->tls && buf_unread(&cn->out) > 0) {
             /* a reply waiting for the TLS handshake to finish */
@@ -630,6 +636,16 @@ prefetch_pipeline(struct conn *cn, struct lookahead *la)
     prefetch_stage(st, la, 0, n, 0);
 }
 
+/* The reply just appended to out ends in CRLF: make it LF. */
+static __attribute__((noinline, cold)) void
+native_bare_lf(struct buf *out)
+{
+    if (out->len >= 2 && out->data[out->len - 2] == '\r' && out->data[out->len - 1] == '\n') {
+        out->data[out->len - 2] = '\n';
+        out->len--;
+    }
+}
+
 /* Execute the complete requests in cn->in, for at most TURN_BUDGET_US.
  * Stops at a protocol error or QUIT (close_after_reply), and when the client
  * was dropped. Returns true when the turn ended with input left over (the
@@ -652,7 +668,10 @@ process_input(struct conn *cn, int64_t *end_ms)
     struct client *c = &cn->c;
     /* Commands of this turn time themselves back to back. */
     int64_t t0 = cmdclock_begin();
-    unsigned done = 0;
+    /* when this input was read: now, unless an earlier turn left it */
+    int64_t t_in = cn->left_t ? cn->left_t : t0;
+    cn->left_t = 0;
+    unsigned done = 0, nreq = 0;
     bool stamped = false;
     bool rate_limited = ratelimit_enabled();
     size_t maxout = atomic_load_explicit(&net_shared.max_output_buffer, memory_order_relaxed);
@@ -697,7 +716,8 @@ process_input(struct conn *cn, int64_t *end_ms)
                 }
                 atomic_fetch_add(&net_shared.input_limit_closed, 1);
                 if (c->native) {
-                    buf_appendstr(&cn->out, "ERROR: request too large\r\n");
+                    buf_appendstr(&cn->out, cn->bare_lf ? "ERROR: request too large\n"
+                                                        : "ERROR: request too large\r\n");
                 } else {
                     buf_appendstr(&cn->out, "-ERR Protocol error: request too large\r\n");
                 }
@@ -712,7 +732,7 @@ process_input(struct conn *cn, int64_t *end_ms)
             } else {
                 buf_appendstr(&cn->out, "ERROR: ");
                 buf_appendstr(&cn->out, text_parser_error(&cn->text));
-                buf_appendstr(&cn->out, "\r\n");
+                buf_appendstr(&cn->out, cn->bare_lf ? "\n" : "\r\n");
             }
             c->close_after_reply = true;
             break;
@@ -728,8 +748,11 @@ process_input(struct conn *cn, int64_t *end_ms)
             hint_select(done - 1); /* this request's key, if prefetched */
             if (cn->mode == MODE_RESP) {
                 cmd_dispatch(c, &req);
-            } else {
+            } else if (__builtin_expect(rc == PROTO_OK, 1)) {
                 cmd_dispatch_native(c, &req);
+            } else {
+                /* PROTO_EREQ: a line with bad quoting; answered, not fatal */
+                reply_errorf(&c->r, "ERR %s", text_parser_error(&cn->text));
             }
         }
         if (__builtin_expect(cn->retry, 0)) {
@@ -737,6 +760,18 @@ process_input(struct conn *cn, int64_t *end_ms)
             later_keep_retry(cn);
             break;
         }
+        if (cn->mode == MODE_NATIVE) {
+            /* Reply with the client's line ending (SPEC 2a): every native
+             * reply is one line the reply layer ended in CRLF; after a line
+             * that ended in a bare LF, that CRLF becomes LF. */
+            const char *line = buf_rptr(&cn->in);
+            bool bare = used < 2 || line[used - 2] != '\r';
+            if (__builtin_expect(bare, 0)) {
+                native_bare_lf(&cn->out);
+            }
+            cn->bare_lf = bare;
+        }
+        nreq++;
         /* args point into the consumed bytes: drop them only after dispatch
          * (buf_consume's reset of an emptied buffer is done once, after the
          * loop) */
@@ -751,6 +786,15 @@ process_input(struct conn *cn, int64_t *end_ms)
     }
     /* ... which point into cn->in: forget them before it can change */
     hint_clear();
+    if (nreq != 0) {
+        if (cn->e2e_n == 0) {
+            cn->e2e_t = t_in;
+        }
+        cn->e2e_n += nreq;
+    }
+    if (more) {
+        cn->left_t = t_in;
+    }
     if (cn->in.rpos >= cn->in.len) {
         cn->in.rpos = cn->in.len = 0;
     }

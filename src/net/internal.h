@@ -80,6 +80,7 @@ struct conn {
     struct conn *ready_prev, *ready_next;
     struct resp_parser resp;
     struct text_parser text;
+    bool bare_lf;            /* native: the last line ended in a bare '\n' */
     /* TLS: ciphertext read (raw) and to send (tls_out); NULL tls = plain */
     struct tls_conn *tls;
     struct buf raw;
@@ -90,6 +91,11 @@ struct conn {
     bool have_key;
     struct ratelimit_entry *rl;
     int64_t write_progress_ms; /* last time the socket took output */
+    /* End-to-end latency (tstats_record_e2e): e2e_n requests have replies
+     * not yet written, the oldest read at e2e_t (wall us); left_t: when the
+     * whole requests a turn left in cn->in for the next one were read. */
+    int64_t e2e_t, left_t;
+    uint32_t e2e_n;
 };
 
 /* Settings read by every worker (live ones updated by net_set_live). */

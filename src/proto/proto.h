@@ -48,6 +48,8 @@ enum {
     PROTO_OK = 0,      /* one complete request in req */
     PROTO_EPROTO = -1, /* protocol error: reply the parser's error text, close */
     PROTO_EAGAIN = -2, /* incomplete: call again with the same bytes plus more */
+    PROTO_EREQ = -3,   /* a malformed request (native: bad quoting): *consumed is
+                          its length; reply the parser's error text and go on */
 };
 
 /* True when arg equals the NUL-terminated ASCII word s, ignoring case

@@ -32,9 +32,20 @@
  * out of line, so text_parse() itself (inline in text.h) is a few tests and
  * a call, and the fast path keeps argv in registers while it fills it.
  *
+ * Quoted tokens are the rare case and cost the common one a byte compare
+ * per token: wherever a token would start with '"', the fast path hands
+ * the whole line to the general path, and text_split hands it to
+ * text_split_quoted (out of line), which cuts it again understanding
+ * quotes and writes the unescaped tokens into p->store (reserved at the
+ * line's length first, since unescaping never lengthens, so argv pointers
+ * into it stay put). The line's end is found before any of this, so a
+ * quote never makes a line span a '\n'; a bad quote makes the line a
+ * PROTO_EREQ, which the connection answers and survives.
+ *
  * argv grows geometrically and is reused, so steady-state parsing allocates
  * nothing; storage grown past TEXT_KEEP_ARGS by a line with very many tokens
- * is released when the next line starts.
+ * (or past TEXT_KEEP_STORE by a long quoted one) is released when the next
+ * line starts.
  */
 #include "proto/text.h"
 
@@ -42,6 +53,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +77,10 @@ text_parser_deinit(struct text_parser *p)
     free(p->argv);
     p->argv = NULL;
     p->argv_cap = 0;
+    free(p->store);
+    p->store = NULL;
+    p->store_cap = 0;
+    p->big = 0;
     p->scan = 0;
     p->failed = 0;
 }
@@ -77,6 +93,12 @@ text__release_big(struct text_parser *p)
         p->argv = NULL;
         p->argv_cap = 0;
     }
+    if (p->store_cap > TEXT_KEEP_STORE) {
+        free(p->store);
+        p->store = NULL;
+        p->store_cap = 0;
+    }
+    p->big = 0;
 }
 
 void
@@ -90,7 +112,7 @@ text_parser_reset(struct text_parser *p)
 const char *
 text_parser_error(const struct text_parser *p)
 {
-    return p->failed ? text_err_too_long : "";
+    return p->failed ? text_err_too_long : p->err;
 }
 
 static inline int
@@ -107,6 +129,9 @@ text_grow(struct text_parser *p)
     size_t cap = p->argv_cap ? p->argv_cap * 2 : 8;
     p->argv = xrealloc(p->argv, cap * sizeof(*p->argv));
     p->argv_cap = cap;
+    if (cap > TEXT_KEEP_ARGS) {
+        p->big = 1;
+    }
     return p->argv;
 }
 
@@ -126,7 +151,11 @@ text_no_eol(struct text_parser *p, const char *buf, size_t len)
     return PROTO_EAGAIN;
 }
 
-/* Split line[0 .. len) at runs of spaces and tabs into p->argv. */
+static int text_split_quoted(struct text_parser *p, const char *line, size_t len);
+
+/* Split line[0 .. len) at runs of spaces and tabs into p->argv; a line with
+ * a quoted token goes to text_split_quoted. Returns argc, or -1 (bad
+ * quoting, p->err says why). */
 static int
 text_split(struct text_parser *p, const char *line, size_t len)
 {
@@ -141,6 +170,9 @@ text_split(struct text_parser *p, const char *line, size_t len)
         if (i == len) {
             return argc;
         }
+        if (__builtin_expect(line[i] == '"', 0)) {
+            return text_split_quoted(p, line, len);
+        }
         start = i;
         while (i < len && !text_is_sep(line[i])) {
             i++;
@@ -150,6 +182,119 @@ text_split(struct text_parser *p, const char *line, size_t len)
         }
         p->argv[argc].ptr = line + start;
         p->argv[argc].len = i - start;
+        argc++;
+    }
+}
+
+static int
+text_hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/*
+ * text_split for a line with a quoted token: a token that starts with '"'
+ * runs to the next '"' not escaped by a backslash, and must be followed by
+ * a separator or the end of the line. Escapes, as in Redis's inline
+ * commands: \n \r \t \b \a, \xHH (two hex digits, either case), and a
+ * backslash before any other byte is that byte (\" \\; \x without two hex
+ * digits is x). The unescaped bytes go to p->store, reserved at len first
+ * so that it never moves while argv points into it. Returns argc or -1.
+ */
+static __attribute__((noinline, cold)) int
+text_split_quoted(struct text_parser *p, const char *line, size_t len)
+{
+    static const char hint[] = "; send a value with spaces as one double-quoted token";
+    size_t i = 0, w = 0;
+    int argc = 0;
+
+    if (p->store_cap < len) {
+        size_t cap = p->store_cap ? p->store_cap : 64;
+        while (cap < len) {
+            cap *= 2;
+        }
+        p->store = xrealloc(p->store, cap);
+        p->store_cap = cap;
+        if (cap > TEXT_KEEP_STORE) {
+            p->big = 1;
+        }
+    }
+    for (;;) {
+        while (i < len && text_is_sep(line[i])) {
+            i++;
+        }
+        if (i == len) {
+            return argc;
+        }
+        if ((size_t)argc == p->argv_cap) {
+            (void)text_grow(p);
+        }
+        if (line[i] != '"') {
+            size_t start = i;
+            while (i < len && !text_is_sep(line[i])) {
+                i++;
+            }
+            p->argv[argc].ptr = line + start;
+            p->argv[argc].len = i - start;
+            argc++;
+            continue;
+        }
+        size_t open = i++;
+        size_t ws = w;
+        for (;;) {
+            if (i == len) {
+                snprintf(p->err, sizeof(p->err),
+                         "unbalanced quotes: the quote at byte %zu is not closed%s", open + 1,
+                         hint);
+                return -1;
+            }
+            char c = line[i++];
+            if (c == '"') {
+                break;
+            }
+            if (c == '\\' && i < len) {
+                c = line[i++];
+                switch (c) {
+                case 'n': c = '\n'; break;
+                case 'r': c = '\r'; break;
+                case 't': c = '\t'; break;
+                case 'b': c = '\b'; break;
+                case 'a': c = '\a'; break;
+                case 'x':
+                    if (i + 1 < len && text_hexval(line[i]) >= 0 && text_hexval(line[i + 1]) >= 0) {
+                        c = (char)(text_hexval(line[i]) << 4 | text_hexval(line[i + 1]));
+                        i += 2;
+                    }
+                    break;
+                default: break;
+                }
+            }
+            p->store[w++] = c;
+        }
+        if (i < len && !text_is_sep(line[i])) {
+            unsigned char c = (unsigned char)line[i];
+            if (c > 0x20 && c < 0x7f) {
+                snprintf(p->err, sizeof(p->err),
+                         "unbalanced quotes: the closing quote at byte %zu is followed by '%c', "
+                         "not a space or the end of the line%s", i, (char)c, hint);
+            } else {
+                snprintf(p->err, sizeof(p->err),
+                         "unbalanced quotes: the closing quote at byte %zu is followed by byte "
+                         "0x%02x, not a space or the end of the line%s", i, c, hint);
+            }
+            return -1;
+        }
+        p->argv[argc].ptr = p->store + ws;
+        p->argv[argc].len = w - ws;
         argc++;
     }
 }
@@ -186,9 +331,14 @@ text_mask32(const char *q, uint32_t *nl)
  * already seen shifted out, so nothing outside buf[0 .. lim) is read.
  */
 /* Append the token buf[tok .. end) to argv (kept in locals of the caller,
- * as p->argv and p->argv_cap would be reloaded after every store). */
+ * as p->argv and p->argv_cap would be reloaded after every store); a token
+ * that starts with a quote sends the line to the general path (p->scan is
+ * still 0 there), which understands quotes. */
 #define TEXT_EMIT(tok, end)                                                      \
     do {                                                                         \
+        if (__builtin_expect(buf[(tok)] == '"', 0)) {                            \
+            return text__parse_general(p, buf, len, req, consumed);              \
+        }                                                                        \
         if (argc == cap) {                                                       \
             argv = text_grow(p);                                                 \
             cap = p->argv_cap;                                                   \
@@ -315,10 +465,14 @@ text__parse_general(struct text_parser *p, const char *buf, size_t len, struct p
         p->failed = 1;
         return PROTO_EPROTO;
     }
-    req->argc = text_split(p, buf, end);
-    req->argv = p->argv;
+    int argc = text_split(p, buf, end);
     *consumed = at + 1;
     p->scan = 0;
+    if (__builtin_expect(argc < 0, 0)) {
+        return PROTO_EREQ;
+    }
+    req->argc = argc;
+    req->argv = p->argv;
     return PROTO_OK;
 }
 
@@ -331,14 +485,17 @@ peek_line_key(const char *b, const char *eol, const char **key, size_t *klen)
     while (q < eol && text_is_sep(*q)) {
         q++;
     }
+    if (q < eol && *q == '"') {
+        return false; /* a quoted command name */
+    }
     while (q < eol && !text_is_sep(*q)) {
         q++; /* the command name */
     }
     while (q < eol && text_is_sep(*q)) {
         q++;
     }
-    if (q == eol) {
-        return false; /* no key */
+    if (q == eol || *q == '"') {
+        return false; /* no key, or a quoted one */
     }
     const char *k = q;
     while (q < eol && !text_is_sep(*q)) {
@@ -352,7 +509,8 @@ peek_line_key(const char *b, const char *eol, const char **key, size_t *klen)
 #ifdef TEXT_FAST
 /* The key of a line of n <= 31 bytes at b, from text_mask16's bits of the
  * 32 bytes at b (sep: spaces, tabs, '\n'): bytes from n on count as
- * separators, and the tokens are the runs of clear bits. */
+ * separators, and the tokens are the runs of clear bits. False when there
+ * is no key or the line's first or second token is quoted. */
 static inline bool
 peek_line_key32(const char *b, uint32_t sep, size_t n, const char **key, size_t *klen)
 {
@@ -367,6 +525,9 @@ peek_line_key32(const char *b, uint32_t sep, size_t n, const char **key, size_t 
         return false; /* no key */
     }
     unsigned s1 = (unsigned)__builtin_ctzll(rest);
+    if (b[s0] == '"' || b[s1] == '"') {
+        return false; /* a quoted token: its bytes are not these */
+    }
     unsigned e1 = (unsigned)__builtin_ctzll(m & ~0ULL << s1);
     *key = b + s1;
     *klen = e1 - s1;
@@ -412,4 +573,56 @@ text_peek_keys(const char *buf, size_t len, const char **key, size_t *klen, int 
         b = nl + 1;
     }
     return n;
+}
+
+/* ---- quoting for replies (text.h) ---- */
+
+/* The escape of c for text_quote: its letter, 'x' for \xHH, 0 for none. */
+static inline char
+text_escape_of(unsigned char c)
+{
+    switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '\n': return 'n';
+    case '\r': return 'r';
+    case '\t': return 't';
+    default: return c < 0x20 || c == 0x7f ? 'x' : 0;
+    }
+}
+
+size_t
+text_quoted_len(const char *v, size_t n)
+{
+    size_t len = n + 2;
+    for (size_t i = 0; i < n; i++) {
+        char e = text_escape_of((unsigned char)v[i]);
+        len += e == 0 ? 0 : e == 'x' ? 3 : 1;
+    }
+    return len;
+}
+
+size_t
+text_quote(const char *v, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *w = out;
+    *w++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        char e = text_escape_of(c);
+        if (e == 0) {
+            *w++ = (char)c;
+        } else if (e == 'x') {
+            *w++ = '\\';
+            *w++ = 'x';
+            *w++ = hex[c >> 4];
+            *w++ = hex[c & 15];
+        } else {
+            *w++ = '\\';
+            *w++ = e;
+        }
+    }
+    *w++ = '"';
+    return (size_t)(w - out);
 }

@@ -4,9 +4,14 @@
  * The first input byte picks max_line (small values, or the 1 MiB default);
  * the rest is the byte stream a client sends. It is parsed the way a
  * connection does and every result is checked:
- *   - *consumed <= the bytes given, and is 0 unless PROTO_OK; a PROTO_OK
- *     line ends in '\n' and is at most max_line + 2 bytes; tokens are
- *     non-empty, lie inside the line and contain no space, tab or '\n';
+ *   - *consumed <= the bytes given, and is 0 unless PROTO_OK or PROTO_EREQ;
+ *     such a line ends in '\n' and is at most max_line + 2 bytes; plain
+ *     tokens are non-empty, lie inside the line and contain no space, tab
+ *     or '\n'; quoted ones lie in the parser's storage; a PROTO_EREQ's
+ *     text is an "unbalanced quotes" one;
+ *   - quoting round trip: the tokens of every accepted line, each written
+ *     as a reply would (text_needs_quote / text_quote), parse back to the
+ *     same tokens;
  *   - the error is "line too long" and sticky;
  *   - feeding the same stream whole, one byte at a time or in pseudo-random
  *     pieces, moving the unconsumed bytes to a new block before every call,
@@ -61,6 +66,49 @@ next_rand(uint32_t *s)
     return *s;
 }
 
+/* The tokens of req written as replies write values (quoted when
+ * text_needs_quote), space-separated, parse back to the same tokens. */
+static void
+check_round_trip(const struct proto_req *req)
+{
+    struct out line = { 0 };
+    for (int i = 0; i < req->argc; i++) {
+        const struct proto_arg *a = &req->argv[i];
+        if (i > 0) {
+            out_put(&line, " ", 1);
+        }
+        if (text_needs_quote(a->ptr, a->len)) {
+            char *q = xmalloc(text_quoted_len(a->ptr, a->len));
+            size_t n = text_quote(a->ptr, a->len, q);
+            if (n != text_quoted_len(a->ptr, a->len)) {
+                abort();
+            }
+            out_put(&line, q, n);
+            free(q);
+        } else {
+            out_put(&line, a->ptr, a->len);
+        }
+    }
+    out_put(&line, "\r\n", 2);
+    struct text_parser p;
+    struct proto_req back;
+    size_t used;
+    text_parser_init(&p);
+    p.max_line = line.len;
+    if (text_parse(&p, line.p, line.len, &back, &used) != PROTO_OK || used != line.len ||
+        back.argc != req->argc) {
+        abort();
+    }
+    for (int i = 0; i < req->argc; i++) {
+        if (back.argv[i].len != req->argv[i].len ||
+            memcmp(back.argv[i].ptr, req->argv[i].ptr, req->argv[i].len) != 0) {
+            abort();
+        }
+    }
+    text_parser_deinit(&p);
+    free(line.p);
+}
+
 /* mode 0: whole; 1: one byte at a time; else pseudo-random pieces. */
 static void
 drive(size_t max_line, const uint8_t *in, size_t len, uint32_t mode, struct out *o)
@@ -82,7 +130,14 @@ drive(size_t max_line, const uint8_t *in, size_t len, uint32_t mode, struct out 
         if (used > have) {
             abort();
         }
-        if (rc == PROTO_OK) {
+        if (rc == PROTO_EREQ) {
+            if (used == 0 || cur[used - 1] != '\n' || used > max_line + 2 ||
+                strncmp(text_parser_error(&p), "unbalanced quotes", 17) != 0) {
+                abort();
+            }
+            out_put(o, "Q", 1);
+            out_size(o, used);
+        } else if (rc == PROTO_OK) {
             if (used == 0 || cur[used - 1] != '\n' || used > max_line + 2 || req.argc < 0) {
                 abort();
             }
@@ -90,16 +145,20 @@ drive(size_t max_line, const uint8_t *in, size_t len, uint32_t mode, struct out 
             out_size(o, (size_t)req.argc);
             for (int i = 0; i < req.argc; i++) {
                 const struct proto_arg *a = &req.argv[i];
-                if (a->len == 0 || a->ptr < cur || a->len >= used ||
-                    a->ptr + a->len > cur + used - 1) {
+                if (p.store != NULL && a->ptr >= p.store && a->ptr + a->len <= p.store + p.store_cap) {
+                    /* quoted: any bytes */
+                } else if (a->len == 0 || a->ptr < cur || a->len >= used ||
+                           a->ptr + a->len > cur + used - 1) {
                     abort();
-                }
-                if (memchr(a->ptr, ' ', a->len) || memchr(a->ptr, '\t', a->len) ||
-                    memchr(a->ptr, '\n', a->len)) {
+                } else if (memchr(a->ptr, ' ', a->len) || memchr(a->ptr, '\t', a->len) ||
+                           memchr(a->ptr, '\n', a->len)) {
                     abort();
                 }
                 out_size(o, a->len);
                 out_put(o, a->ptr, a->len);
+            }
+            if (mode == 0) {
+                check_round_trip(&req);
             }
         } else if (rc == PROTO_EPROTO) {
             if (used != 0 || strcmp(text_parser_error(&p), "line too long") != 0) {

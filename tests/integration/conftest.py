@@ -100,3 +100,9 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("crabtest summary")
         for line in crabtest.SUMMARY:
             terminalreporter.write_line(line)
+
+
+def pytest_configure(config):
+    # slow: builds or packages something (a minute or more); CI runs them all, a
+    # quick local pass can deselect them with -m "not slow".
+    config.addinivalue_line("markers", "slow: builds or packages something (a minute or more)")

@@ -1,6 +1,7 @@
 """crabcache-cli: one-shot commands, an interactive session on standard input,
 AUTH with -a, and errors (exit status, a server that is not there)."""
 import os
+import re
 import subprocess
 
 import crabtest
@@ -55,3 +56,51 @@ def test_auth_flag(make_crab, crab_only):
 def test_no_server():
     r = run(crabtest.free_port(), "PING")
     assert r.returncode == 1 and b"cannot connect" in r.stderr
+
+
+def test_cli_quotes_arguments(crab, crab_only):
+    """crabcache-cli PUT sp "hello world": one argument, one token (issue 18)."""
+    r = run(crab.port, "PUT", "sp", "hello world")
+    assert (r.returncode, r.stdout) == (0, b"OK\n")
+    assert run(crab.port, "GET", "sp").stdout == b'"hello world"\n'
+    r = run(crab.port, "PUT", "j", '{"name": "Alice"}', "60")
+    assert (r.returncode, r.stdout) == (0, b"OK\n")
+    assert run(crab.port, "GET", "j").stdout == b'"{\\"name\\": \\"Alice\\"}"\n'
+    assert run(crab.port, "PUT", "e", "").stdout == b"OK\n"
+    assert run(crab.port, "GET", "e").stdout == b'""\n'
+    with crabtest.RespConn(crab.port) as c:
+        assert c.value("GET", "sp") == b"hello world"
+        assert c.value("GET", "j") == b'{"name": "Alice"}'
+        assert c.value("GET", "e") == b""
+    # interactive lines are sent as typed, so the user quotes
+    r = run(crab.port, stdin=b'PUT i "a b"\nGET i\n')
+    assert r.stdout == b'OK\n"a b"\n'
+
+
+def test_readme_stdin_example(crab, crab_only):
+    """README's and docs/protocol.md's scripts on stdin, as written (port aside)."""
+    r = run(crab.port, stdin=b"PUT k v\nGET k\nTTL k\n")
+    assert (r.returncode, r.stdout) == (0, b"OK\nv\n-1\n")
+    r = run(crab.port, stdin=b"PUT greeting hello 60\nGET greeting\nTTL greeting\nGET nope\n")
+    lines = r.stdout.split(b"\n")
+    assert lines[0:2] == [b"OK", b"hello"] and 59 <= int(lines[2]) <= 60 and lines[3] == b"NULL"
+
+
+def test_version_and_h_means_host():
+    """--version everywhere; -h is the host in crabcache-cli and crabcache-bench (as in
+    redis-cli and redis-benchmark), --help is help in every tool (issue 18.8)."""
+    tools = ["crabcache", "crabcache-cli", "crabcache-bench", "crabcache-sim"]
+    for t in tools:
+        path = os.path.join(crabtest.bin_dir(), t)
+        r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20)
+        assert r.returncode == 0 and r.stdout.startswith(t + " "), (t, r.stdout, r.stderr)
+        assert re.match(r"^%s \d+\.\d+\.\d+\n$" % re.escape(t), r.stdout), r.stdout
+        r = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=20)
+        assert r.returncode == 0 and "--version" in r.stdout, t
+    port = crabtest.free_port()
+    for t, extra in (("crabcache-cli", ["PING"]), ("crabcache-bench", ["--requests", "1"])):
+        path = os.path.join(crabtest.bin_dir(), t)
+        r = subprocess.run([path, "-h", "127.0.0.1", "-p", str(port)] + extra,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and "127.0.0.1:%d" % port in r.stderr, (t, r.stderr)
+        assert "cannot connect" in r.stderr or "Connection refused" in r.stderr, r.stderr

@@ -135,7 +135,7 @@ def test_dashboard_live_in_chromium(chromium):
             ops = element_text(dom, "v-ops")
             m = re.fullmatch(r"([\d.]+)(k|M|G)?/s", ops)
             assert m and float(m.group(1)) > 0, "throughput tile shows %r under load" % ops
-            for tile in ("v-p50", "v-p95", "v-p99"):
+            for tile in ("v-p50", "v-p95", "v-p99", "v-e2e-p50", "v-e2e-p95", "v-e2e-p99"):
                 assert re.fullmatch(r"[\d.]+ (\u00b5s|ms|s)", element_text(dom, tile)), tile
             assert re.fullmatch(r"[\d.]+ %", element_text(dom, "v-hit"))
             assert element_text(dom, "v-conn") != "0"  # the load's connection at least
@@ -156,3 +156,58 @@ def test_dashboard_live_in_chromium(chromium):
                                 % (os.path.relpath(shot, crabtest.REPO_ROOT), len(png), c1, c2))
     finally:
         srv.stop()
+
+
+def canvas_attr(dom, elem_id, attr):
+    m = re.search(r'<canvas id="%s"[^>]*\sdata-%s="([^"]*)"' % (re.escape(elem_id), attr), dom)
+    assert m, "no data-%s on canvas #%s" % (attr, elem_id)
+    return html.unescape(m.group(1))
+
+
+def test_dashboard_labels_fit_and_both_latencies(chromium):
+    """Issue 18.5: the axis labels of every chart fit inside it (their measured text
+    extents, with three-digit values on the memory axis, which used to lose their
+    first digit), and the latency card shows both latencies, end to end measured in
+    the server (read to reply written) above the execution time."""
+    srv = start_with_retry(lambda: MetricsServer())
+    try:
+        base = "http://127.0.0.1:%d" % srv.metrics_port
+        with RespConn(srv.resp_port, server=srv) as c:
+            # about 250 KiB per shard: memory axis ticks of three digits (KiB)
+            nshards = len(http_json(base + "/dashboard/data")["shards"])
+            value = "v" * 1000
+            for i in range(0, 260 * nshards, 50):
+                c.pipeline([["SET", "big:%d" % (i + j), value] for j in range(50)])
+        shard_mem = [s["memory"] for s in http_json(base + "/dashboard/data")["shards"]]
+        assert max(shard_mem) * 1.15 >= 100 * 1024 * 4 / 3, shard_mem
+        url = base + "/dashboard?interval=250"
+        with Load(srv):
+            time.sleep(0.5)
+            dom = run_chromium(chromium, url, ["--dump-dom"], 4000).decode()
+        labels = canvas_attr(dom, "c-mem", "labels").split("|")
+        assert any(re.fullmatch(r"\d{3}\.\d KiB", s) for s in labels), labels
+        for cv in ("c-ops", "c-lat", "c-mem", "c-hit", "c-evict", "c-conn"):
+            assert canvas_attr(dom, cv, "clipped") == "0", \
+                "%s: a label does not fit: %s" % (cv, canvas_attr(dom, cv, "labels"))
+        title = html.unescape(re.search(r'<h2 id="lat-title">(.*?)</h2>', dom, re.S).group(1))
+        assert "end to end (read \u2192 reply written)" in title and "execution" in title, title
+        e2e = element_text(dom, "v-e2e-p50")
+        ex = element_text(dom, "v-p50")
+
+        def us(text):
+            v, unit = text.split(" ")
+            return float(v) * {"\u00b5s": 1, "ms": 1e3, "s": 1e6}[unit]
+        assert us(e2e) > us(ex) > 0, (e2e, ex)
+        # the end-to-end figure is measured: /metrics counts every request
+        text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+        count = int(re.search(r"^crabcache_request_duration_seconds_count (\d+)$", text,
+                              re.M).group(1))
+        assert count >= 260 * nshards
+    finally:
+        srv.stop()
+
+
+def http_json(url):
+    import json
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read().decode())

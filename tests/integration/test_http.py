@@ -325,6 +325,52 @@ def test_docs_list_every_metric(msrv):
         assert "`%s`" % name in doc, "docs/metrics.md does not document %s" % name
         assert re.search(r"`%s`\s*\|\s*%s" % (re.escape(name), typ), doc), \
             "docs/metrics.md gives %s another type than %s" % (name, typ)
+    # the HELP text is the table's description, word for word (backticks aside)
+    rows = {m.group(1): m.group(2).strip().replace("`", "")
+            for m in re.finditer(r"^\| `(crabcache_[a-z0-9_]+)` \| \w+ \|[^|]*\| (.*) \|\s*$",
+                                 doc, re.M)}
+    helps = dict(line.split(" ", 3)[2:] for line in text.splitlines()
+                 if line.startswith("# HELP "))
+    for name, help_text in helps.items():
+        assert rows.get(name) == help_text, \
+            "HELP of %s differs from docs/metrics.md:\n help: %s\n docs: %s" % (
+                name, help_text, rows.get(name))
+
+
+def test_request_duration_end_to_end(msrv_clean):
+    """crabcache_request_duration_seconds (issue 18.5): one observation per request,
+    both protocols, pipelined or not, each at least as long as its execution, and
+    reset by CONFIG RESETSTAT."""
+    def e2e():
+        s = parse_metrics(msrv_clean.metrics_text())
+        return (metric(s, "crabcache_request_duration_seconds_count"),
+                metric(s, "crabcache_request_duration_seconds_sum"))
+    n0, _ = e2e()
+    assert n0 <= 2  # RESETSTAT, SLOWLOG RESET may be counted once written
+    with RespConn(msrv_clean.resp_port, server=msrv_clean) as c:
+        for i in range(50):
+            assert c.call("SET", "k%d" % i, "v") == b"+OK\r\n"
+        c.pipeline([["GET", "k%d" % i] for i in range(200)])
+    with NativeConn(msrv_clean.port, server=msrv_clean) as c:
+        for i in range(30):
+            assert c.cmd(b"GET k1") == b"v"
+        c.send(b"GET k2\n" * 100)
+        for i in range(100):
+            assert c.read_line() == b"v"
+    deadline = time.time() + 5
+    while True:
+        n1, total = e2e()
+        if n1 - n0 >= 380 or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert n1 - n0 == 380, (n0, n1)
+    s = parse_metrics(msrv_clean.metrics_text())
+    executed = sum(v for (name, labels), v in s.items()
+                   if name == "crabcache_command_duration_seconds_sum")
+    assert total >= executed > 0, (total, executed)
+    with RespConn(msrv_clean.resp_port, server=msrv_clean) as c:
+        assert c.call("CONFIG", "RESETSTAT") == b"+OK\r\n"
+    assert e2e()[0] <= 1
 
 
 # --------------------------------------------------------------------------------------

@@ -44,9 +44,96 @@ def test_put_get_del_exact(nat):
 
 def test_values_with_symbols(nat):
     for v in [b"{\"json\":1}", b"a:b:c", b"x=1&y=2", b"\xc3\xa9t\xc3\xa9", b"12345678901234567890",
-              b"-", b"*star", b"$dollar", b"NULL"]:
+              b"-", b"*star", b"$dollar", b"a\"b", b"back\\slash"]:
         assert nat.cmd(b"PUT sym " + v) == b"OK"
         assert nat.cmd(b"GET sym") == v
+    # a value GET could not tell from a miss comes back quoted
+    assert nat.cmd(b"PUT sym NULL") == b"OK"
+    assert nat.cmd(b"GET sym") == b'"NULL"'
+
+
+def quote(v):
+    """A value written as docs/protocol.md 1.2 says a GET reply writes it."""
+    if not (v == b"" or v.startswith(b'"') or v == b"NULL" or v.startswith(b"ERROR:")
+            or any(c <= 0x20 or c == 0x7f for c in v)):
+        return v
+    out = b'"'
+    for c in v:
+        if c in b'"\\':
+            out += b"\\" + bytes([c])
+        elif c in b"\n\r\t":
+            out += {10: b"\\n", 13: b"\\r", 9: b"\\t"}[c]
+        elif c < 0x20 or c == 0x7f:
+            out += b"\\x%02x" % c
+        else:
+            out += bytes([c])
+    return out + b'"'
+
+
+def test_issue18_json_as_python_writes_it(nat):
+    """The original README's example: JSON from json.dumps (with spaces)."""
+    doc = json.dumps({"name": "Alice Smith", "age": 30}).encode()
+    assert nat.cmd(b"PUT user:124 " + quote(doc)) == b"OK"
+    assert nat.cmd(b"PUT user:125 " + quote(doc) + b" 60") == b"OK"
+    got = nat.cmd(b"GET user:124")
+    assert got == quote(doc)
+    assert nat.cmd(b"PUT copy " + got) == b"OK"      # a GET reply can be sent back as is
+    assert nat.cmd(b"GET copy") == got
+    # what the bytes are: the same, read through RESP
+    with RespConn(nat.server.port) as r:
+        assert r.value("GET", "copy") == doc
+        assert r.value("GET", "user:125") == doc
+    assert 59 <= int(nat.cmd(b"TTL user:125")) <= 60
+
+
+def test_issue18_empty_and_escapes(nat):
+    assert nat.cmd(b'PUT empty ""') == b"OK"
+    assert nat.cmd(b"GET empty") == b'""'
+    with RespConn(nat.server.port) as r:
+        assert r.value("GET", "empty") == b""
+        assert r.value("STRLEN", "empty") == 0
+    assert nat.cmd(b'PUT esc "a\\"b\\\\c\\n\\r\\t\\x41\\x00\\q"') == b"OK"
+    with RespConn(nat.server.port) as r:
+        assert r.value("GET", "esc") == b'a"b\\c\n\r\tA\x00q'
+    assert nat.cmd(b"GET esc") == b'"a\\"b\\\\c\\n\\r\\tA\\x00q"'
+    assert nat.cmd(b'PUT "key with space" "v w"') == b"OK"
+    assert nat.cmd(b'GET "key with space"') == b'"v w"'
+    # a quote inside a plain token is an ordinary byte, as it always was
+    assert nat.cmd(b'PUT k {"a":"b"}') == b"OK"
+    assert nat.cmd(b"GET k") == b'{"a":"b"}'
+
+
+def test_issue18_round_trip_any_bytes(crab, nat):
+    """Any value stored through RESP, read natively, sent back natively, is the same bytes."""
+    import random
+    rnd = random.Random(18)
+    with RespConn(crab.port) as r:
+        for i in range(300):
+            v = bytes(rnd.choice(b' \t\r\n"\\x0aN\x00\x7f\xff') for _ in range(rnd.randrange(0, 30)))
+            assert r.value("SET", "rt", v) == "OK"
+            got = nat.cmd(b"GET rt")
+            assert got == quote(v), (v, got)
+            assert nat.cmd(b"PUT rt2 " + got) == b"OK"
+            assert r.value("GET", "rt2") == v, (v, got)
+
+
+def test_issue18_precise_errors(nat):
+    r = nat.cmd(b'PUT user:124 {"name": "Alice"}')
+    assert r.startswith(b"ERROR: unbalanced quotes: the closing quote at byte 29 is followed by '}'"), r
+    r = nat.cmd(b'PUT sp3 {"name": "Alice Smith"}')
+    assert r.startswith(b"ERROR: unbalanced quotes"), r
+    r = nat.cmd(b'PUT k "no end')
+    assert r.startswith(b"ERROR: unbalanced quotes: the quote at byte 7 is not closed"), r
+    r = nat.cmd(b"PUT sp hello world and more")
+    assert r.startswith(b"ERROR: wrong number of arguments: too many tokens (6, at most 4)"), r
+    assert b"double-quoted" in r
+    r = nat.cmd(b"PUT sp hello world")
+    assert r == (b"ERROR: invalid ttl world: expected a positive number of seconds "
+                 b"(a value with spaces must be one double-quoted token)"), r
+    assert nat.cmd(b"PUT sp hello -5") == b"ERROR: invalid ttl -5: expected a positive number of seconds"
+    assert nat.cmd(b"GET") == b"ERROR: wrong number of arguments: too few tokens (1, at least 2): usage: GET key"
+    # the connection goes on after each of these
+    assert nat.cmd(b"PING") == b"PONG"
 
 
 def test_long_value(nat):
@@ -76,11 +163,94 @@ def test_multiple_spaces(nat):
 
 
 def test_bare_lf(nat):
+    """Replies end the way the request did: LF after a bare LF, CRLF after CRLF."""
     nat.send(b"PING\n")
-    assert nat.raw_line() == b"PONG\r\n"
+    assert nat.raw_line() == b"PONG\n"
     nat.send(b"PUT lf v\nGET lf\n")
-    assert nat.read_line() == b"OK"
-    assert nat.read_line() == b"v"
+    assert nat.raw_line() == b"OK\n"
+    assert nat.raw_line() == b"v\n"
+    nat.send(b"GET lf\r\nGET lf\n")
+    assert nat.raw_line() == b"v\r\n"
+    assert nat.raw_line() == b"v\n"
+    # every kind of reply: NULL, integers, errors, quoted values, STATS
+    nat.send(b"GET none\nTTL lf\nBOGUS\nPUT q \"a b\"\nGET q\nPUT k \"x\n\nSTATS\n")
+    assert nat.raw_line() == b"NULL\n"
+    assert nat.raw_line() == b"-1\n"
+    line = nat.raw_line()
+    assert line.startswith(b"ERROR: unknown command") and not line.endswith(b"\r\n")
+    assert nat.raw_line() == b"OK\n"
+    assert nat.raw_line() == b'"a b"\n'
+    line = nat.raw_line()
+    assert line.startswith(b"ERROR: unbalanced quotes") and not line.endswith(b"\r\n")
+    assert nat.raw_line() == b"ERROR: empty command\n"
+    stats = nat.raw_line()
+    assert stats.startswith(b"{") and stats.endswith(b"}\n") and b"\r" not in stats
+    nat.send(b"QUIT\n")
+    assert nat.raw_line() == b"OK\n"
+
+
+def test_bare_lf_fatal_error(crab):
+    """The error before a close follows the connection's last line ending."""
+    with NativeConn(crab.port, server=crab) as c:
+        c.send(b"PING\n" + b"x" * (1024 * 1024 + 10) + b"\n")
+        assert c.raw_line() == b"PONG\n"
+        assert c.raw_line() == b"ERROR: line too long\n"
+
+
+def test_original_readme_table(nat):
+    """Each row of the original README's table, as docs/protocol.md 1.3 says CrabCache
+    answers it (same, or the documented difference)."""
+    assert nat.cmd(b"PING") == b"PONG"
+    assert nat.cmd(b"PUT key value") == b"OK"
+    assert nat.cmd(b"GET key") == b"value"
+    assert nat.cmd(b"EXPIRE key 60") == b"OK"
+    assert 59 <= int(nat.cmd(b"TTL key")) <= 60
+    assert nat.cmd(b"DEL key") == b"OK"
+    stats = json.loads(nat.cmd(b"STATS"))
+    assert isinstance(stats, dict) and "keys" in stats
+    # the documented differences: a missing key
+    assert nat.cmd(b"GET key") == b"NULL"
+    assert nat.cmd(b"DEL key") == b"NULL"
+    assert nat.cmd(b"EXPIRE key 60") == b"NULL"
+
+
+# The Python client of the original CrabCache README (github.com/RogerFelipeNsk/crabcache,
+# README.md, "Cliente Python"), verbatim but for the port: it sends bare-LF lines and
+# expects the replies its comments give.
+ORIGINAL_README_CLIENT = """
+import socket
+
+# Conectar
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+sock.connect(('localhost', 8000))
+
+# Enviar comandos
+sock.send(b'PUT user:123 {"name":"Alice"}\\n')
+response = sock.recv(4096)  # b'OK\\n'
+
+sock.send(b'GET user:123\\n')
+response = sock.recv(4096)  # b'{"name":"Alice"}\\n'
+
+sock.close()
+"""
+
+
+def test_original_readme_python_client(crab):
+    src = ORIGINAL_README_CLIENT.replace("8000", str(crab.port))
+    replies = []
+    real_recv = socket.socket.recv
+
+    def recv(self, n, *a):
+        data = real_recv(self, n, *a)
+        replies.append(data)
+        return data
+
+    socket.socket.recv = recv
+    try:
+        exec(compile(src, "original-readme-client", "exec"), {})
+    finally:
+        socket.socket.recv = real_recv
+    assert replies == [b"OK\n", b'{"name":"Alice"}\n']
 
 
 def test_pipelining_in_order(nat):

@@ -13,9 +13,10 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN_DIR = os.environ.get("CRABCACHE_BIN_DIR", os.path.join(REPO, "build"))
 SIM = os.path.join(BIN_DIR, "crabcache-sim")
-TRACES = next((d for d in (os.path.join(REPO, "..", "shared", "traces"),
-                           "/work/shared/traces")
-               if os.path.isdir(d)), None)
+TRACES = next((d for d in (os.environ.get("CRABCACHE_TRACES", ""),
+                           os.path.join(REPO, "traces"),
+                           os.path.join(REPO, "..", "shared", "traces"))
+               if d and os.path.isdir(d)), None)
 
 
 def run_sim(*args):
@@ -149,3 +150,45 @@ def test_redis_lfu_model_keeps_frequent_keys_through_scans(tmp_path):
     # Without --redis-lfu the column is absent (null).
     _, rows = run_sim("--file", str(path), "--format", "lirs", "--size", "8", "--no-opt")
     assert rows[0]["redis_lfu"] is None
+
+
+def test_missing_traces_named_with_their_address(tmp_path):
+    """No traces where it looks: each missing one named, with where it is published,
+    exit status 2, nothing replayed (issue 18.4)."""
+    env = dict(os.environ, CRABCACHE_TRACES=str(tmp_path))
+    proc = subprocess.run([SIM, "--trace", "lirs"], capture_output=True, text=True,
+                          timeout=60, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 2
+    for name, url in (("loop", "lirs/loop.trace.gz"), ("gli", "lirs/gli.trace.gz"),
+                      ("cs", "lirs/cs.trace.gz"), ("multi2", "lirs/multi2.trace.gz")):
+        assert "trace %s/lirs-%s.trace.gz: No such file or directory" % (tmp_path, name) \
+            in proc.stderr, proc.stderr
+        assert "https://github.com/ben-manes/caffeine/raw/master/" in proc.stderr
+        assert url in proc.stderr
+    assert "4 traces missing in %s" % tmp_path in proc.stderr
+    assert "CRABCACHE_TRACES" in proc.stderr and "docs/eviction.md" in proc.stderr
+    assert proc.stdout == ""
+    # with no variable and no directory: the relative default, ./traces
+    env.pop("CRABCACHE_TRACES")
+    proc = subprocess.run([SIM, "--trace", "arc-OLTP"], capture_output=True, text=True,
+                          timeout=60, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 2
+    assert "trace traces/arc-OLTP.lis.zst: No such file" in proc.stderr
+    assert "https://github.com/moka-rs/cache-trace/raw/main/arc/OLTP.lis.zst" in proc.stderr
+
+
+@pytest.mark.skipif(TRACES is None, reason="traces not present")
+def test_traces_from_environment(tmp_path):
+    env = dict(os.environ, CRABCACHE_TRACES=os.path.abspath(TRACES))
+    proc = subprocess.run([SIM, "--json", "--no-opt", "--trace", "lirs-cs", "--size", "563"],
+                          capture_output=True, text=True, timeout=120, env=env,
+                          cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "lirs-cs" in proc.stdout
+
+
+def test_help_says_what_and_where():
+    out = subprocess.run([SIM, "--help"], capture_output=True, text=True, timeout=30).stdout
+    assert "Replays public cache traces offline" in out
+    assert "$CRABCACHE_TRACES" in out and "docs/eviction.md" in out
+    assert out.count("https://github.com/") == 8

@@ -772,6 +772,17 @@ test_env_and_flag_errors(void **state)
                "config error: environment variable CRABCACHE_WAL_SYNC_POLICY: wal.sync_policy: expected one of none, async, sync, got \"often\"");
     clear_env();
     expect_err(NULL, ARGS("--nope", "1"), CONFIG_EUNKNOWN, "config error: flag --nope: unknown option (see --help)");
+    /* a mistyped flag: the closest spelling, as a flag (issue 18.8) */
+    expect_err(NULL, ARGS("--maxmemroy", "1gb"), CONFIG_EUNKNOWN,
+               "config error: flag --maxmemroy: unknown option (did you mean --max-memory?)");
+    expect_err(NULL, ARGS("--wal-sync-polcy", "sync"), CONFIG_EUNKNOWN,
+               "config error: flag --wal-sync-polcy: unknown option (did you mean --wal-sync-policy?)");
+    expect_err(NULL, ARGS("--evcition-policy", "lru"), CONFIG_EUNKNOWN,
+               "config error: flag --evcition-policy: unknown option (did you mean --eviction-policy?)");
+    expect_err(NULL, ARGS("--prot", "1"), CONFIG_EUNKNOWN,
+               "config error: flag --prot: unknown option (did you mean --port?)");
+    expect_err(NULL, ARGS("--zzzzzzzz", "1"), CONFIG_EUNKNOWN,
+               "config error: flag --zzzzzzzz: unknown option (see --help)");
     expect_err(NULL, ARGS("--port"), CONFIG_EUSAGE, "config error: flag --port: port: missing value");
     expect_err(NULL, ARGS("--port", "--bind", "::1"), CONFIG_EUSAGE, "config error: flag --port: port: missing value");
     expect_err(NULL, ARGS("--enabled"), CONFIG_EUNKNOWN,

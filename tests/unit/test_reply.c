@@ -4,9 +4,10 @@
  * short path up to 16, the digit path under 1000, the general one above),
  * in RESP2, RESP3 and native, appended to a buffer that is empty, nearly
  * full (so that the short path must hand over to the growing one) or holds
- * earlier replies.
+ * earlier replies; natively also values that must be quoted.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include "cmd/reply.h"
+#include "proto/text.h"
 #include "util/buf.h"
 
 #define MAXV 1100
@@ -28,18 +30,44 @@ reference(char *out, int proto, const char *v, size_t n)
     size_t k = 0;
     if (proto != REPLY_NATIVE) {
         k = (size_t)sprintf(out, "$%zu\r\n", n);
+    } else if (text_needs_quote(v, n)) {
+        /* a byte at a time, as docs/protocol.md words the rule */
+        out[k++] = '"';
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)v[i];
+            if (c == '"' || c == '\\') {
+                out[k++] = '\\';
+                out[k++] = (char)c;
+            } else if (c == '\n' || c == '\r' || c == '\t') {
+                out[k++] = '\\';
+                out[k++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            } else if (c < 0x20 || c == 0x7f) {
+                k += (size_t)sprintf(out + k, "\\x%02x", c);
+            } else {
+                out[k++] = (char)c;
+            }
+        }
+        out[k++] = '"';
+        memcpy(out + k, "\r\n", 2);
+        return k + 2;
     }
     memcpy(out + k, v, n);
     memcpy(out + k + n, "\r\n", 2);
     return k + n + 2;
 }
 
+/* odd: a value every 7th byte of which is a space, a quote, a tab or
+ * 0x7f (natively these are quoted); else letters. */
 static void
-check_all_lengths(int proto, size_t prefill)
+check_lengths(int proto, size_t prefill, bool odd)
 {
-    static char v[MAXV], want[MAXV + 64];
+    static const char odd_bytes[] = {' ', '"', '\t', '\x7f', '\\'};
+    static char v[MAXV], want[4 * MAXV + 64];
     for (size_t i = 0; i < MAXV; i++) {
         v[i] = (char)('a' + i % 26);
+        if (odd && i % 7 == 6) {
+            v[i] = odd_bytes[i % sizeof(odd_bytes)];
+        }
     }
     for (size_t n = 0; n < MAXV; n++) {
         struct buf b;
@@ -63,6 +91,12 @@ check_all_lengths(int proto, size_t prefill)
 }
 
 static void
+check_all_lengths(int proto, size_t prefill)
+{
+    check_lengths(proto, prefill, false);
+}
+
+static void
 test_bulk_resp2(void **state)
 {
     (void)state;
@@ -77,6 +111,10 @@ test_bulk_resp3_and_native(void **state)
     check_all_lengths(REPLY_RESP3, 0);
     check_all_lengths(REPLY_NATIVE, 0);
     check_all_lengths(REPLY_NATIVE, 13);
+    /* values that need quoting natively (and the same bytes in RESP) */
+    check_lengths(REPLY_NATIVE, 0, true);
+    check_lengths(REPLY_NATIVE, 13, true);
+    check_lengths(REPLY_RESP2, 0, true);
 }
 
 /* Every prefill up to a few capacity steps: the short path must fall back

@@ -10,6 +10,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -79,14 +80,26 @@ drive_opt(size_t max_line, const char *in, size_t len, size_t first, size_t step
             buf_appendc(&out, '(');
             for (int i = 0; i < req.argc; i++) {
                 const struct proto_arg *a = &req.argv[i];
-                assert_true(a->ptr >= cur && a->ptr + a->len <= cur + used);
-                assert_true(a->len > 0);
+                /* a plain token: non-empty bytes of the line; a quoted
+                 * one: the parser's storage, possibly empty */
+                bool in_line = a->ptr >= cur && a->ptr + a->len <= cur + used;
+                bool in_store = p.store != NULL && a->ptr >= p.store &&
+                                a->ptr + a->len <= p.store + p.store_cap;
+                assert_true(in_line || in_store);
+                assert_true(a->len > 0 || in_store);
                 if (i > 0) {
                     buf_appendc(&out, '|');
                 }
                 append_arg(&out, a);
             }
             buf_appendc(&out, ')');
+            cur = move_block(cur, &have, used, NULL, 0);
+            continue;
+        }
+        if (rc == PROTO_EREQ) {
+            assert_true(used >= 1);
+            assert_int_equal(cur[used - 1], '\n');
+            buf_appendf(&out, "[EREQ:%s]", text_parser_error(&p));
             cur = move_block(cur, &have, used, NULL, 0);
             continue;
         }
@@ -97,7 +110,6 @@ drive_opt(size_t max_line, const char *in, size_t len, size_t first, size_t step
             break;
         }
         assert_int_equal(rc, PROTO_EAGAIN);
-        assert_string_equal(text_parser_error(&p), "");
         if (delivered == len) {
             buf_appendf(&out, "EAGAIN:%zu", have);
             break;
@@ -165,9 +177,13 @@ test_separators(void **state)
     (void)state;
     CHECK("  PUT   k\t\tv \t 5  \r\n", "(PUT|k|v|5)EAGAIN:0");
     CHECK("\tGET\tk\t\n", "(GET|k)EAGAIN:0");
-    /* No quoting: quotes and backslashes are ordinary bytes. */
-    CHECK("PUT \"a b\" 'c'\r\n", "(PUT|\"a|b\"|'c')EAGAIN:0");
+    /* A token that starts with a double quote is quoted (test_quoted);
+     * single quotes, backslashes outside quotes and quotes inside a plain
+     * token are ordinary bytes. */
+    CHECK("PUT \"a b\" 'c'\r\n", "(PUT|a b|'c')EAGAIN:0");
+    CHECK("PUT 'a b'\r\n", "(PUT|'a|b')EAGAIN:0");
     CHECK("PUT k a\\nb\r\n", "(PUT|k|a\\x5cnb)EAGAIN:0");
+    CHECK("PUT {\"a\":1} x\"y\"\r\n", "(PUT|{\"a\":1}|x\"y\")EAGAIN:0");
     /* Only the CR right before LF is part of the terminator. */
     CHECK("PUT k a\rb\r\n", "(PUT|k|a\\x0db)EAGAIN:0");
     CHECK("PUT k v\r\r\n", "(PUT|k|v\\x0d)EAGAIN:0");
@@ -442,9 +458,10 @@ test_fast_path_limit(void **state)
 static void
 test_fast_path_matches_general(void **state)
 {
-    static const char alphabet[] = {' ', '\t', '\r', '\n', 'a', 'b', '\0', '\xff', '\x0b'};
-    /* weights: mostly token bytes, some separators, fewer CR and LF */
-    static const int pick[] = {0, 0, 1, 2, 3, 4, 4, 4, 4, 5, 5, 5, 6, 7, 8};
+    static const char alphabet[] = {' ',  '\t', '\r', '\n', 'a', 'b',
+                                    '\0', '\xff', '\x0b', '"', '\\'};
+    /* weights: mostly token bytes, some separators, fewer CR and LF, quotes */
+    static const int pick[] = {0, 0, 1, 2, 3, 4, 4, 4, 4, 5, 5, 5, 6, 7, 8, 9, 10};
     char in[200];
     unsigned seed = 12345;
 
@@ -472,6 +489,113 @@ test_fast_path_matches_general(void **state)
     }
 }
 
+/* Quoted tokens: escapes, the empty token, spaces inside, and the errors,
+ * which take the line (EREQ) and leave the next one alone. Each input is
+ * fed whole and in every split, so the fast and general paths agree. */
+static void
+test_quoted(void **state)
+{
+    (void)state;
+    CHECK("PUT empty \"\"\r\n", "(PUT|empty|)EAGAIN:0");
+    CHECK("PUT k \"\" 60\n", "(PUT|k||60)EAGAIN:0");
+    CHECK("PUT user:124 \"{\\\"name\\\": \\\"Alice\\\"}\"\r\n",
+          "(PUT|user:124|{\"name\": \"Alice\"})EAGAIN:0");
+    CHECK("PUT k \"a\\\\b\\n\\r\\t\\x41\\x4a\\xzz\\q\\b\\a\"\r\n",
+          "(PUT|k|a\\x5cb\\x0a\\x0d\\x09AJxzzq\\x08\\x07)EAGAIN:0");
+    CHECK("\"GET\" \"k y\"\r\n", "(GET|k y)EAGAIN:0");
+    CHECK("PUT k \"a\tb  c\"\t\r\n", "(PUT|k|a\\x09b  c)EAGAIN:0");
+    CHECK("PUT k \"a\rb\"\r\n", "(PUT|k|a\\x0db)EAGAIN:0");
+    /* a quote inside a quoted token is escaped; at the end of one, \x
+     * needs two hex digits */
+    CHECK("PUT k \"\\x4\"\r\n", "(PUT|k|x4)EAGAIN:0");
+    /* long quoted lines take the fast path's hand-over (32+ bytes) */
+    CHECK("PUT somewhat-longer-key-0001 \"value with   spaces inside it\" 600\r\nGET k\r\n",
+          "(PUT|somewhat-longer-key-0001|value with   spaces inside it|600)(GET|k)EAGAIN:0");
+    /* errors: the line is answered, the next is parsed */
+    CHECK("PUT k \"abc\r\nPING\r\n",
+          "[EREQ:unbalanced quotes: the quote at byte 7 is not closed; send a value with spaces "
+          "as one double-quoted token](PING)EAGAIN:0");
+    CHECK("PUT k \"a\"b\r\nPING\n",
+          "[EREQ:unbalanced quotes: the closing quote at byte 9 is followed by 'b', not a space "
+          "or the end of the line; send a value with spaces as one double-quoted token](PING)"
+          "EAGAIN:0");
+    CHECK("PUT user:124 {\"name\": \"Alice\"}\r\n",
+          "[EREQ:unbalanced quotes: the closing quote at byte 29 is followed by '}', not a space "
+          "or the end of the line; send a value with spaces as one double-quoted token]EAGAIN:0");
+    CHECK("PUT k \"ab\\\"\r\n",
+          "[EREQ:unbalanced quotes: the quote at byte 7 is not closed; send a value with spaces "
+          "as one double-quoted token]EAGAIN:0");
+    CHECK("PUT k \"ab\\\r\n",
+          "[EREQ:unbalanced quotes: the quote at byte 7 is not closed; send a value with spaces "
+          "as one double-quoted token]EAGAIN:0");
+    /* a quote never makes a line span a newline (and inside a plain token,
+     * as b" here, it is an ordinary byte) */
+    CHECK("PUT k \"a\nb\"\n",
+          "[EREQ:unbalanced quotes: the quote at byte 7 is not closed; send a value with spaces "
+          "as one double-quoted token](b\")EAGAIN:0");
+    /* the line limit counts the bytes as sent */
+    CHECK_MAX(8, "PUT \"a\"\r\nPUT \"\\x41\"\r\n", "(PUT|a)ERR:line too long");
+}
+
+/* text_needs_quote / text_quote: the reply of any value, sent back as a
+ * token, parses to the same bytes; plain values are left alone. */
+static void
+test_quote_round_trip(void **state)
+{
+    (void)state;
+    static const char *plain[] = {"a", "hello", "{\"a\":1}", "x\"", "a\\b", "\xc3\xa9t\xc3\xa9",
+                                  "NULLX", "null", "ERROR", "12345678901234567"};
+    static const char *quoted[] = {"", "\"", "\"a\"", "a b", "a\tb", "a\r", "\n", "NULL",
+                                   "ERROR: x", "ERROR:", "0123456789abcdef\x7f",
+                                   "0123456789abcdef0123 "};
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        assert_false(text_needs_quote(plain[i], strlen(plain[i])));
+    }
+    for (size_t i = 0; i < sizeof(quoted) / sizeof(quoted[0]); i++) {
+        assert_true(text_needs_quote(quoted[i], strlen(quoted[i])));
+    }
+    char out[4 * 40 + 2];
+    size_t n = text_quote("a\"b\\c\n\r\t\x01\x7f\xff d", 13, out);
+    assert_int_equal(n, text_quoted_len("a\"b\\c\n\r\t\x01\x7f\xff d", 13));
+    assert_memory_equal(out, "\"a\\\"b\\\\c\\n\\r\\t\\x01\\x7f\xff d\"", n);
+
+    /* random values over a hostile alphabet, every length up to 40 */
+    static const char alphabet[] = {' ', '\t', '\r', '\n', '"', '\\', 'x', '4', 'a', '\0', '\x7f',
+                                    '\xff', 'N', 'U', 'L'};
+    unsigned seed = 99;
+    struct text_parser p;
+    text_parser_init(&p);
+    for (int iter = 0; iter < 20000; iter++) {
+        char v[40], line[4 * 40 + 16];
+        size_t len;
+        seed = seed * 1103515245u + 12345u;
+        len = (seed >> 16) % sizeof(v);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            v[i] = alphabet[(seed >> 16) % sizeof(alphabet)];
+        }
+        size_t w = 0;
+        memcpy(line, "PUT k ", 6);
+        w = 6;
+        if (text_needs_quote(v, len)) {
+            w += text_quote(v, len, line + w);
+        } else {
+            memcpy(line + w, v, len);
+            w += len;
+        }
+        memcpy(line + w, "\r\n", 2);
+        w += 2;
+        struct proto_req req;
+        size_t used;
+        assert_int_equal(text_parse(&p, line, w, &req, &used), PROTO_OK);
+        assert_int_equal(used, w);
+        assert_int_equal(req.argc, 3);
+        assert_int_equal(req.argv[2].len, len);
+        assert_memory_equal(req.argv[2].ptr, v, len);
+    }
+    text_parser_deinit(&p);
+}
+
 /* text_peek_keys: the second token of each whole line in front, stopping at
  * a partial line or one without a key. */
 static void
@@ -495,6 +619,17 @@ test_peek_keys(void **state)
     assert_memory_equal(key[1], "k22", 3);
     assert_int_equal(klen[2], 6);
     assert_memory_equal(key[2], "k333\rx", 6);
+    /* a quoted key or command name stops the look-ahead (both paths); a
+     * quoted value does not */
+    const char in3[] = "GET a\r\nPUT b \"v w\"\r\nGET \"c d\"\r\nGET e\r\n";
+    assert_int_equal(text_peek_keys(in3, strlen(in3), key, klen, 4), 2);
+    assert_memory_equal(key[1], "b", 1);
+    const char in4[] = "GET a\r\n\"GET\" b\r\nGET e\r\n";
+    assert_int_equal(text_peek_keys(in4, strlen(in4), key, klen, 4), 1);
+    const char in5[] = "GET \"quoted key, a line of more than 32 bytes\"\r\n";
+    assert_int_equal(text_peek_keys(in5, strlen(in5), key, klen, 4), 0);
+    const char in6[] = "GET \"k\"\r\n";
+    assert_int_equal(text_peek_keys(in6, strlen(in6), key, klen, 4), 0);
     const char *stops[] = {"PING\r\nGET a\r\n", "\r\n", "GET a", ""};
     for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
         assert_int_equal(text_peek_keys(stops[i], strlen(stops[i]), key, klen, 4), 0);
@@ -518,6 +653,8 @@ main(void)
         cmocka_unit_test(test_fast_path_blocks),
         cmocka_unit_test(test_fast_path_limit),
         cmocka_unit_test(test_peek_keys),
+        cmocka_unit_test(test_quoted),
+        cmocka_unit_test(test_quote_round_trip),
         cmocka_unit_test(test_fast_path_matches_general),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,8 +26,8 @@ usage(FILE *f)
 "Load generator for CrabCache and Redis: RESP or the native text protocol.\n"
 "\n"
 "Target\n"
-"  --host H              server address (default 127.0.0.1)\n"
-"  --port P              server port (default 6379 for resp, 8000 for native)\n"
+"  -h, --host H          server address (default 127.0.0.1)\n"
+"  -p, --port P          server port (default 6379 for resp, 8000 for native)\n"
 "  --protocol resp|native  wire protocol (default resp); native sends PUT/GET\n"
 "\n"
 "Concurrency\n"
@@ -70,7 +70,8 @@ usage(FILE *f)
 "  --seed N              random seed (default 1)\n"
 "  --timeout SEC         give up on replies after SEC s of silence (default 10)\n"
 "  --connect-timeout SEC connect timeout (default 5)\n"
-"  -h, --help            this text\n"
+"  --help                this text (-h is the host, as in redis-benchmark)\n"
+"  --version             print the version\n"
 "\n"
 "Latency percentiles come from a log-linear histogram (64 linear sub-buckets per\n"
 "power of two, error < 1 %%), merged over threads; times are in microseconds.\n"
@@ -85,6 +86,7 @@ enum {
     OPT_HOST = 256, OPT_PORT, OPT_PROTOCOL, OPT_THREADS, OPT_CONNS, OPT_PIPELINE, OPT_RATIO,
     OPT_KEYS, OPT_DIST, OPT_SEQ, OPT_ZIPF, OPT_VSIZE, OPT_LOAD, OPT_DURATION, OPT_REQUESTS,
     OPT_RATE, OPT_RATE_WINDOW, OPT_TRACE, OPT_TRACE_FMT, OPT_JSON, OPT_SEED, OPT_TIMEOUT, OPT_CTIMEOUT,
+    OPT_HELP, OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -111,7 +113,8 @@ static const struct option long_opts[] = {
     { "seed", required_argument, NULL, OPT_SEED },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
     { "connect-timeout", required_argument, NULL, OPT_CTIMEOUT },
-    { "help", no_argument, NULL, 'h' },
+    { "help", no_argument, NULL, OPT_HELP },
+    { "version", no_argument, NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
 };
 
@@ -161,7 +164,7 @@ parse_args(int argc, char **argv, struct opts *o)
 {
     struct bench_cfg *cfg = &o->cfg;
     int c;
-    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h:p:", long_opts, NULL)) != -1) {
         const char *name = "";
         for (const struct option *lo = long_opts; lo->name; lo++) {
             if (lo->val == c) {
@@ -169,7 +172,9 @@ parse_args(int argc, char **argv, struct opts *o)
             }
         }
         switch (c) {
+        case 'h': /* -h host, -p port: as redis-benchmark and crabcache-cli */
         case OPT_HOST: cfg->host = optarg; break;
+        case 'p': name = "port"; /* fall through */
         case OPT_PORT: parse_u64(name, optarg, 1, 65535); cfg->port = optarg; break;
         case OPT_PROTOCOL:
             if (strcmp(optarg, "resp") == 0) {
@@ -229,7 +234,8 @@ parse_args(int argc, char **argv, struct opts *o)
         case OPT_SEED: cfg->seed = parse_u64(name, optarg, 0, UINT64_MAX); break;
         case OPT_TIMEOUT: cfg->drain_timeout_s = parse_pos_double(name, optarg, 0); break;
         case OPT_CTIMEOUT: cfg->connect_timeout_s = parse_pos_double(name, optarg, 0); break;
-        case 'h': usage(stdout); exit(0);
+        case OPT_HELP: usage(stdout); exit(0);
+        case OPT_VERSION: printf("crabcache-bench %s\n", CRABCACHE_VERSION); exit(0);
         default: usage(stderr); exit(2);
         }
     }

@@ -1,7 +1,7 @@
 /*
  * trace.h -- cache-trace readers for crabcache-bench --trace.
  *
- * Formats (see /work/shared/traces/README.md):
+ * Formats (of the public traces: docs/eviction.md, "The traces"):
  *   lirs     text, one non-negative integer key per line; lines holding only
  *            `*` and empty lines are skipped; CRLF or LF.
  *   arc      text, `start count ignored ignored` per line, standing for the

@@ -4,7 +4,10 @@
  *   crabcache-cli [-h host] [-p port] [-a token] [command args...]
  *
  * With a command on the line it sends that one request, prints the reply and
- * exits (status 1 if the reply is an ERROR line). Without one it reads
+ * exits (status 1 if the reply is an ERROR line). Each argument is one token:
+ * one that needs it (spaces, quotes, control bytes, empty) is sent
+ * double-quoted, the way the server quotes GET replies (proto/text.h), so
+ * `crabcache-cli PUT k "hello world"` stores `hello world`. Without one it reads
  * requests from standard input, one per line, and prints each reply; on a
  * terminal it shows a prompt. Every native reply is exactly one line.
  */
@@ -17,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proto/text.h"
 #include "util/buf.h"
 
 static int
@@ -126,9 +130,13 @@ usage(FILE *f)
                "  -h host    server address (default 127.0.0.1)\n"
                "  -p port    native protocol port (default 8000)\n"
                "  -a token   send AUTH token first\n"
-               "  --help     this text\n"
+               "  --help     this text (-h is the host, as in redis-cli)\n"
+               "  -v, --version  print the version\n"
                "With a command: send it, print the reply, exit 1 if it is an ERROR.\n"
-               "Without: read commands from standard input, one per line.\n"
+               "Each argument is one token: one with spaces, quotes or control bytes is\n"
+               "sent double-quoted for you (crabcache-cli PUT k \"hello world\").\n"
+               "Without: read commands from standard input, one per line, as typed\n"
+               "(quote a value with spaces yourself: PUT k \"hello world\").\n"
                "Commands: PING, PUT key value [ttl], GET key, DEL key, EXPIRE key ttl,\n"
                "TTL key, AUTH token, STATS, QUIT.\n");
 }
@@ -142,6 +150,9 @@ main(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-v") == 0) {
+            printf("crabcache-cli %s\n", CRABCACHE_VERSION);
+            return 0;
         } else if (strcmp(argv[i], "-h") == 0 && i + 1 < argc) {
             host = argv[++i];
         } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
@@ -149,7 +160,12 @@ main(int argc, char **argv)
         } else if (strcmp(argv[i], "-a") == 0 && i + 1 < argc) {
             token = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            usage(stderr);
+            if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "-p") == 0 ||
+                strcmp(argv[i], "-a") == 0) {
+                fprintf(stderr, "crabcache-cli: %s needs a value\n", argv[i]);
+            } else {
+                fprintf(stderr, "crabcache-cli: unknown option %s (see --help)\n", argv[i]);
+            }
             return 2;
         } else {
             break;
@@ -182,7 +198,13 @@ main(int argc, char **argv)
             if (j > i) {
                 buf_appendc(&line, ' ');
             }
-            buf_appendstr(&line, argv[j]);
+            size_t n = strlen(argv[j]);
+            if (text_needs_quote(argv[j], n)) {
+                char *w = buf_reserve(&line, text_quoted_len(argv[j], n));
+                line.len += text_quote(argv[j], n, w);
+            } else {
+                buf_append(&line, argv[j], n);
+            }
         }
         if (request(fd, &in, line.data, line.len, &err) < 0 || err) {
             status = 1;

@@ -45,29 +45,40 @@ struct row_info {
 
 struct trace_info {
     const char *file;
+    const char *url; /* where the file is published (saved under the name `file`) */
     enum trace_format fmt;
     bool lru_target;
     struct row_info rows[MAX_ROWS];
 };
 
-/* Figures from /work/shared/traces/README.md. */
+/* Figures from the traces' README (docs/eviction.md, "The traces"). */
 static const struct trace_info catalogue[] = {
-    {"lirs-loop.trace.gz", TRACE_LIRS, false,
+    {"lirs-loop.trace.gz",
+     "https://github.com/ben-manes/caffeine/raw/master/simulator/src/main/resources/com/github/benmanes/caffeine/cache/simulator/parser/lirs/loop.trace.gz",
+     TRACE_LIRS, false,
      {{100, NA, 9.87}, {250, NA, 24.68}, {404, 38.80, 39.88}, {500, NA, 49.36},
       {512, NA, 50.54}, {750, NA, 74.04}, {1000, NA, 98.71},
       {1250, NA, 99.80}}},
-    {"lirs-gli.trace.gz", TRACE_LIRS, false,
+    {"lirs-gli.trace.gz",
+     "https://github.com/ben-manes/caffeine/raw/master/simulator/src/main/resources/com/github/benmanes/caffeine/cache/simulator/parser/lirs/gli.trace.gz",
+     TRACE_LIRS, false,
      {{250, NA, 17.71}, {252, 14.55, NA}, {500, NA, 34.33}, {750, NA, 46.13},
       {1000, NA, 53.15}, {1250, NA, 57.31}, {1500, NA, 57.96},
       {1750, NA, 57.96}, {2000, NA, 57.96}}},
-    {"lirs-cs.trace.gz", TRACE_LIRS, false,
+    {"lirs-cs.trace.gz",
+     "https://github.com/ben-manes/caffeine/raw/master/simulator/src/main/resources/com/github/benmanes/caffeine/cache/simulator/parser/lirs/cs.trace.gz",
+     TRACE_LIRS, false,
      {{100, NA, 7.73}, {250, NA, 16.58}, {500, NA, 31.32}, {563, 33.42, 35.04},
       {1000, NA, 60.82}, {1500, NA, 79.22}}},
-    {"lirs-multi2.trace.gz", TRACE_LIRS, false,
+    {"lirs-multi2.trace.gz",
+     "https://github.com/ben-manes/caffeine/raw/master/simulator/src/main/resources/com/github/benmanes/caffeine/cache/simulator/parser/lirs/multi2.trace.gz",
+     TRACE_LIRS, false,
      {{250, NA, 46.65}, {500, NA, 53.62}, {1000, NA, 62.16},
       {1500, NA, 69.76}, {2000, NA, 74.65}, {2500, NA, 77.51},
       {3000, NA, 78.40}}},
-    {"arc-OLTP.lis.zst", TRACE_ARC, false,
+    {"arc-OLTP.lis.zst",
+     "https://github.com/moka-rs/cache-trace/raw/main/arc/OLTP.lis.zst",
+     TRACE_ARC, false,
      {{250, NA, 38.47}, {500, NA, 46.43}, {560, 34.81, 47.64},
       {750, NA, 50.67}, {1000, NA, 53.62}, {1250, NA, 55.84},
       {1500, NA, 57.62}, {1750, NA, 59.13}, {1868, 44.62, 59.76},
@@ -75,16 +86,22 @@ static const struct trace_info catalogue[] = {
       {5606, 57.12, 69.15}, {8192, 60.77, 71.72}, {10000, NA, 73.02},
       {15000, NA, 75.14}, {18688, 67.33, 76.21}, {37376, 71.74, 79.14},
       {74752, 76.16, 79.56}}},
-    {"arc-P12.lis.zst", TRACE_ARC, false,
+    {"arc-P12.lis.zst",
+     "https://github.com/moka-rs/cache-trace/raw/main/arc/P12.lis.zst",
+     TRACE_ARC, false,
      {{1024, NA, NA}, {2048, NA, NA}, {4096, NA, NA}, {8192, NA, NA},
       {9459, 6.91, 16.72}, {16384, NA, NA}, {31533, 16.85, 30.16},
       {32768, NA, NA}, {65536, NA, NA}, {94599, 35.32, 49.28},
       {131072, NA, NA}, {262144, NA, NA}, {315331, 53.44, 67.92},
       {524288, NA, NA}, {630662, 62.62, NA}, {1261324, 69.58, NA}}},
-    {"scarab-recs.trace.xz", TRACE_SCARAB, true,
+    {"scarab-recs.trace.xz",
+     "https://github.com/ben-manes/caffeine/raw/master/simulator/src/main/resources/com/github/benmanes/caffeine/cache/simulator/parser/scarab/scarab-recs.trace.xz",
+     TRACE_SCARAB, true,
      {{4096, NA, 57.75}, {16384, NA, 71.21}, {65536, NA, 79.25},
       {100000, 72.35, 79.25}, {262144, NA, 79.25}}},
-    {"cache2k-web07.trace.xz", TRACE_CACHE2K, false,
+    {"cache2k-web07.trace.xz",
+     "https://github.com/ben-manes/caffeine/raw/master/simulator/src/main/resources/com/github/benmanes/caffeine/cache/simulator/parser/cache2k/web07.trace.xz",
+     TRACE_CACHE2K, false,
      {{256, NA, 54.86}, {512, NA, 59.33}, {1024, NA, 63.72},
       {2048, NA, 68.09}, {4096, NA, 71.72}, {8192, NA, 73.09},
       {16384, 72.40, 73.09}}},
@@ -253,15 +270,57 @@ usage(FILE *f)
             "                     [--doorkeeper] [--sketch-counters N]"
             " [--fixed-window R]\n"
             "                     [--shards N]  (ours and clock split over N"
-            " policies, as the server's shards)\n");
+            " policies, as the server's shards)\n"
+            "\n"
+            "Replays public cache traces offline through CrabCache's eviction policy\n"
+            "(W-TinyLFU, the evict module the server runs) and, on the same traces and\n"
+            "sizes, through LRU, CLOCK, Belady's OPT and optionally Redis's LFU; prints\n"
+            "each hit ratio beside the published W-TinyLFU (Caffeine) figure. Exit\n"
+            "status 1 when ours falls short of a published figure, 2 on a usage error\n"
+            "or a missing trace.\n"
+            "\n"
+            "  --traces DIR   where the eight trace files are (default: $CRABCACHE_TRACES,\n"
+            "                 else ./traces, else ../shared/traces, relative to the\n"
+            "                 current directory)\n"
+            "  --trace NAME   only the traces whose file name contains NAME\n"
+            "  --size N       only these cache sizes (entries)\n"
+            "  --file PATH    replay one trace file of your own at the --size given\n"
+            "  --json         one JSON object per row\n"
+            "  -h, --help     this text (crabcache-sim has no host)\n"
+            "  --version      print the version\n"
+            "\n"
+            "The traces are not in the repository; each is published on its own (the\n"
+            "file names here are the saved names):\n");
+    for (size_t k = 0; k < NTRACES; k++) {
+        fprintf(f, "  %-24s %s\n", catalogue[k].file, catalogue[k].url);
+    }
+    fprintf(f, "docs/eviction.md (\"The traces\") says how to fetch them.\n");
+}
+
+/* The default trace directory: $CRABCACHE_TRACES, else the first of
+ * ./traces and ../shared/traces that exists (so "./traces" is what a
+ * missing-trace message names when none does). */
+static const char *
+default_trace_dir(void)
+{
+    const char *env = getenv("CRABCACHE_TRACES");
+    if (env != NULL && env[0] != '\0') {
+        return env;
+    }
+    if (access("traces", R_OK) == 0) {
+        return "traces";
+    }
+    if (access("../shared/traces", R_OK) == 0) {
+        return "../shared/traces";
+    }
+    return "traces";
 }
 
 static int
 parse_args(int argc, char **argv, struct options *o)
 {
     memset(o, 0, sizeof(*o));
-    o->dir = access("../shared/traces", R_OK) == 0 ? "../shared/traces"
-                                                   : "/work/shared/traces";
+    o->dir = default_trace_dir();
     o->opt = true;
     o->format = -1;
     o->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -279,6 +338,9 @@ parse_args(int argc, char **argv, struct options *o)
             o->params.doorkeeper = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--version") == 0) {
+            printf("crabcache-sim %s\n", CRABCACHE_VERSION);
             exit(0);
         } else if (v == NULL) {
             usage(stderr);
@@ -404,6 +466,28 @@ main(int argc, char **argv)
             jobs[nj++] = (struct job){.trace = t, .size = o.sizes[i],
                                       .caffeine = NA};
         }
+    }
+    /* Every selected trace must be there: name each missing one and where
+     * it is published, before any work. */
+    int missing = 0;
+    for (size_t k = 0; k < NTRACES && o.file == NULL; k++) {
+        const struct trace_info *ti = &catalogue[k];
+        if (!selected(&o, ti->file)) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", o.dir, ti->file);
+        if (access(path, R_OK) != 0) {
+            fprintf(stderr, "crabcache-sim: trace %s: %s\n    published at %s (save it as %s)\n",
+                    path, strerror(errno), ti->url, ti->file);
+            missing++;
+        }
+    }
+    if (missing > 0) {
+        fprintf(stderr,
+                "crabcache-sim: %d trace%s missing in %s; put them there, or point --traces DIR "
+                "or $CRABCACHE_TRACES at where they are (docs/eviction.md, \"The traces\")\n",
+                missing, missing > 1 ? "s" : "", o.dir);
+        goto out;
     }
     for (size_t k = 0; k < NTRACES && o.file == NULL; k++) {
         const struct trace_info *ti = &catalogue[k];

@@ -1,6 +1,7 @@
 /*
- * trace.c -- decoders for the cache traces of /work/shared/traces (formats
- * described in its README.md) and the dense-id remapping.
+ * trace.c -- decoders for the public cache traces (docs/eviction.md, "The
+ * traces", says where each is published and its format) and the dense-id
+ * remapping.
  *
  * Compressed files are read through a pipe from the system decompressor
  * (gzip -dc, xz -dc, zstd -dc), chosen by extension. Keys are decoded into a
