@@ -110,6 +110,81 @@ node_placed(const struct topo_node *n)
 }
 
 /*
+ * Whether a node can still send or take a vbucket's data: it is in the Raft
+ * configuration (a retired identity, whose directory was wiped, is not) and
+ * answers the bus. The leader asks the nodes it needs this of (STATUS, once
+ * a second); one that has not answered for PROBE_DEAD_MS is taken as gone,
+ * so that the vbuckets of a dead node that is forgotten are placed again
+ * (empty) instead of waiting for a copy that cannot start. The failure
+ * detector of the next stage replaces this.
+ */
+#define PROBE_EVERY_MS 1000
+#define PROBE_DEAD_MS 5000
+
+struct probe {
+    uint32_t num;
+    uint64_t first_ms, ok_ms, sent_ms;
+    bool asking;
+};
+static struct probe probes[64];
+
+static void
+on_probe(void *arg, int status, uint8_t type, const uint8_t *p, size_t n)
+{
+    (void)p, (void)n;
+    struct probe *pr = arg;
+    pr->asking = false;
+    if (status == 0 && type == (BUS_STATUS | BUS_REPLY)) {
+        pr->ok_ms = uv_now(&ctl.loop);
+    }
+}
+
+static bool
+node_reachable(const struct topo_node *n)
+{
+    if (n->raft_id == ctl.raft_id) {
+        return true;
+    }
+    uint64_t now = uv_now(&ctl.loop);
+    struct probe *pr = NULL, *oldest = &probes[0];
+    for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+        if (probes[i].num == n->num) {
+            pr = &probes[i];
+            break;
+        }
+        if (!probes[i].asking && probes[i].sent_ms < oldest->sent_ms) {
+            oldest = &probes[i];
+        }
+    }
+    if (pr == NULL) {
+        if (oldest->asking) {
+            return true; /* no room to ask now: do not condemn it */
+        }
+        pr = oldest;
+        memset(pr, 0, sizeof(*pr));
+        pr->num = n->num;
+        pr->first_ms = now;
+    }
+    if (!pr->asking && now - pr->sent_ms >= PROBE_EVERY_MS) {
+        char to[80];
+        snprintf(to, sizeof(to), "%s:%u", n->ip, n->bus_port);
+        uint8_t q[8] = {0};
+        pr->sent_ms = now;
+        pr->asking = bus_call(&ctl.loop, to, BUS_STATUS, q, sizeof(q), PROBE_EVERY_MS, on_probe,
+                              pr) == 0;
+    }
+    uint64_t last = pr->ok_ms ? pr->ok_ms : pr->first_ms;
+    return now - last < PROBE_DEAD_MS;
+}
+
+static bool
+node_alive(uint32_t num)
+{
+    const struct topo_node *n = topo_node_by_num(&ctl.topo, num);
+    return n != NULL && craft_role_of(ctl.raft, n->raft_id) != CRAFT_NONE && node_reachable(n);
+}
+
+/*
  * Whether a leaving node has applied the topology in which it holds nothing:
  * once out of Raft it would never learn it, and would keep a paused
  * vbucket's writes waiting and its keys in memory. Asked over the bus (its
@@ -151,7 +226,8 @@ let_go(const struct topo_node *n)
         leaving.want_epoch = ctl.topo.config_epoch;
         leaving.since = now;
     }
-    if (leaving.applied || now - leaving.since > LEAVE_WAIT_MS || n->raft_id == ctl.raft_id) {
+    if (leaving.applied || now - leaving.since > LEAVE_WAIT_MS || n->raft_id == ctl.raft_id ||
+        !node_reachable(n)) {
         return true;
     }
     if (!leaving.asking) {
@@ -212,14 +288,6 @@ propose_entry(const struct buf *e)
     }
 }
 
-/* Whether a node can still send its data: it is in the Raft configuration
- * (a retired identity, whose directory was wiped, is not). */
-static bool
-node_alive(uint32_t num)
-{
-    const struct topo_node *n = topo_node_by_num(&ctl.topo, num);
-    return n != NULL && craft_role_of(ctl.raft, n->raft_id) != CRAFT_NONE;
-}
 
 /*
  * Bring every vbucket to the ring's placement. A vbucket whose primary

@@ -490,3 +490,27 @@ def test_forget_under_write_load_loses_no_acknowledged_write(trio):
     # The node that left applied its last handovers before it was let go, and
     # dropped what it held.
     wait_for(lambda: gone.cmd("DBSIZE") == 0, 30, "the forgotten node to drop its keys")
+
+
+def test_forget_of_a_dead_node_places_its_vbuckets_again(trio):
+    dead = trio[2]
+    did = dead.myid()
+    dead.kill9()
+    with RespConn(trio[0].resp_port, timeout=60) as c:
+        t0 = time.monotonic()
+        assert c.call("CLUSTER", "FORGET", did) == b"+OK\r\n"
+        took = time.monotonic() - t0
+    # Its keys are lost (no replicas yet: docs/cluster.md), its slots are served
+    # again by the two left.
+    owners = wait_for(lambda: converged(trio[:2], 2), 30, "the dead node's slots placed again")
+    assert did not in owners.values()
+    assert took < 15.0, took
+    with trio[0].resp() as c:
+        # a write to any slot works again (through MOVED when needed)
+        from redis.cluster import RedisCluster, ClusterNode
+        rc = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", trio[0].resp_port)])
+        try:
+            for i in range(200):
+                assert rc.set("after:%d" % i, "x")
+        finally:
+            rc.close()
