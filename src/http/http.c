@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "core/server.h"
 #include "http/dashboard.h"
 #include "http/metrics.h"
@@ -136,10 +137,21 @@ serve_health(struct MHD_Connection *conn)
     const char *status = st == SERVER_SERVING ? "healthy"
                          : st == SERVER_STARTING ? "starting"
                                                  : "stopping";
-    char body[160];
+    char body[320], cl[160] = "";
+    const struct topo_view *v = cluster_view();
+    if (v != NULL) {
+        /* Cluster mode: the slots this node's topology covers, and its Raft role. */
+        struct cluster_raft_info ri;
+        cluster_raft_info(&ri);
+        snprintf(cl, sizeof(cl),
+                 ",\"cluster\":{\"state\":\"%s\",\"slots_assigned\":%u,\"known_nodes\":%u,"
+                 "\"raft_role\":\"%s\"}",
+                 v->slots_assigned == TOPO_SLOTS ? "ok" : "fail", (unsigned)v->slots_assigned,
+                 (unsigned)v->nnodes, ri.role ? ri.role : "unavailable");
+    }
     int n = snprintf(body, sizeof(body),
-                     "{\"status\":\"%s\",\"service\":\"crabcache\",\"version\":\"%s\"}", status,
-                     CRABCACHE_VERSION);
+                     "{\"status\":\"%s\",\"service\":\"crabcache\",\"version\":\"%s\"%s}",
+                     status, CRABCACHE_VERSION, cl);
     return respond(conn, METRICS_PATH_HEALTH,
                    st == SERVER_SERVING ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                    "application/json", body, (size_t)n);

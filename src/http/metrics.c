@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cluster/cluster.h"
 #include "cmd/slowlog.h"
 #include "core/durable.h"
 #include "core/server.h"
@@ -401,6 +402,57 @@ render_http(struct buf *b)
     one_f(b, METRIC_SCRAPE_DURATION, (double)atomic_load(&last_render_us) / 1e6);
 }
 
+/* Cluster mode only: the topology as this node applied it, Raft, copies. */
+static void
+render_cluster(struct buf *b, const struct tstats *ts)
+{
+    const struct topo_view *v = cluster_view();
+    one_u64(b, METRIC_CLUSTER_ENABLED, v != NULL);
+    if (v == NULL) {
+        return;
+    }
+    struct cluster_raft_info ri;
+    cluster_raft_info(&ri);
+    unsigned active = 0, vbs = 0;
+    for (unsigned i = 0; i < v->nnodes; i++) {
+        active += !(v->nodes[i].flags & TOPO_NODE_LEAVING);
+    }
+    for (uint32_t vb = 0; vb < v->nvb; vb++) {
+        vbs += v->self != TOPO_VIEW_NONE && v->vb_n[vb] && v->vb_nodes[(size_t)vb * v->rf] == v->self;
+    }
+    one_u64(b, METRIC_CLUSTER_STATE_OK, v->slots_assigned == TOPO_SLOTS);
+    one_u64(b, METRIC_CLUSTER_NODES, v->nnodes);
+    one_u64(b, METRIC_CLUSTER_NODES_ACTIVE, active);
+    one_u64(b, METRIC_CLUSTER_RF, v->rf);
+    one_u64(b, METRIC_CLUSTER_CONFIG_EPOCH, v->config_epoch);
+    family(b, METRIC_CLUSTER_RAFT_ROLE);
+    char lab[64];
+    snprintf(lab, sizeof(lab), "role=\"%s\"", ri.role ? ri.role : "unavailable");
+    sample_u64(b, METRIC_CLUSTER_RAFT_ROLE, lab, 1);
+    one_u64(b, METRIC_CLUSTER_RAFT_TERM, ri.term);
+    one_u64(b, METRIC_CLUSTER_RAFT_COMMIT, ri.commit_index);
+    one_u64(b, METRIC_CLUSTER_RAFT_APPLIED, ri.applied_index);
+    family(b, METRIC_CLUSTER_RAFT_VOTERS);
+    sample_u64(b, METRIC_CLUSTER_RAFT_VOTERS, "kind=\"voter\"", ri.voters);
+    sample_u64(b, METRIC_CLUSTER_RAFT_VOTERS, "kind=\"standby\"", ri.standbys);
+    one_u64(b, METRIC_CLUSTER_VBUCKETS_OWNED, vbs);
+    one_u64(b, METRIC_CLUSTER_SLOTS_OWNED, v->nvb ? (uint64_t)vbs * (TOPO_SLOTS / v->nvb) : 0);
+    uint64_t moved = 0;
+    for (unsigned i = 0; i < errstat_count() && i < ERRSTAT_MAX; i++) {
+        if (strcmp(errstat_name(i), "MOVED") == 0) {
+            moved = ts->errs[i];
+        }
+    }
+    one_u64(b, METRIC_CLUSTER_MOVED, moved);
+    one_u64(b, METRIC_CLUSTER_MIGRATIONS_ACTIVE, ri.migrations_active);
+    one_u64(b, METRIC_CLUSTER_MIGRATIONS_DONE, ri.migrations_completed);
+    one_u64(b, METRIC_CLUSTER_KEYS_MIGRATED, ri.keys_migrated);
+    one_u64(b, METRIC_CLUSTER_BYTES_MIGRATED, ri.bytes_migrated);
+    family(b, METRIC_CLUSTER_BUS_FRAMES);
+    sample_u64(b, METRIC_CLUSTER_BUS_FRAMES, "dir=\"sent\"", ri.bus_sent);
+    sample_u64(b, METRIC_CLUSTER_BUS_FRAMES, "dir=\"received\"", ri.bus_received);
+}
+
 void
 metrics_render(struct buf *out)
 {
@@ -414,5 +466,6 @@ metrics_render(struct buf *out)
     render_connections(out, &ts);
     render_wal(out);
     render_http(out);
+    render_cluster(out, &ts);
     atomic_store(&last_render_us, clock_mono_us() - t0);
 }

@@ -514,3 +514,40 @@ def test_forget_of_a_dead_node_places_its_vbuckets_again(trio):
                 assert rc.set("after:%d" % i, "x")
         finally:
             rc.close()
+
+
+def test_metrics_and_health_of_a_one_node_cluster():
+    import urllib.request
+    bus = free_bus_port()
+    mport = pick_port(27000, 29500)
+    node = Node(bus=bus, seeds=[bus], extra=["--metrics-port", str(mport)])
+    try:
+        node.start()
+        wait_for(lambda: converged([node], 1), 20, "a cluster of one")
+
+        def metrics():
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5) as r:
+                text = r.read().decode()
+            return {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
+                    for l in text.splitlines() if l.startswith("crabcache_cluster")}
+
+        with node.resp() as c:
+            slot = c.value("CLUSTER", "KEYSLOT", "k")
+            assert c.call("SET", "k", "v") == b"+OK\r\n"
+        m = metrics()
+        assert m["crabcache_cluster_enabled"] == 1
+        assert m["crabcache_cluster_state_ok"] == 1
+        assert m["crabcache_cluster_nodes_total"] == 1
+        assert m["crabcache_cluster_slots_owned"] == 16384
+        assert m["crabcache_cluster_vbuckets_owned"] == 256
+        assert m['crabcache_cluster_raft_role{role="leader"}'] == 1
+        assert m["crabcache_cluster_raft_commit_index"] >= 3
+        assert m["crabcache_cluster_config_epoch"] == int(node.info()["cluster_current_epoch"])
+        assert m['crabcache_cluster_bus_frames_total{dir="sent"}'] >= 0
+        with urllib.request.urlopen("http://127.0.0.1:%d/health" % mport, timeout=5) as r:
+            health = r.read().decode()
+        assert '"cluster":{"state":"ok","slots_assigned":16384,"known_nodes":1,' \
+               '"raft_role":"leader"}' in health, health
+        assert slot >= 0
+    finally:
+        node.stop()
