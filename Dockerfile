@@ -23,7 +23,7 @@ FROM debian:12-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         cmake make gcc libc6-dev pkg-config \
-        libuv1-dev libxxhash-dev libjemalloc-dev libssl-dev libmicrohttpd-dev libsystemd-dev \
+        libuv1-dev libxxhash-dev libjemalloc-dev libssl-dev libmicrohttpd-dev libsystemd-dev libraft-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -38,7 +38,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTS=OFF -DBIN_DIR=
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        libuv1 libxxhash0 libjemalloc2 libssl3 libmicrohttpd12 libsystemd0 ca-certificates \
+        libuv1 libxxhash0 libjemalloc2 libssl3 libmicrohttpd12 libsystemd0 libraft2 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/crabcache --shell /usr/sbin/nologin crabcache \
  && install -d -o crabcache -g crabcache -m 0750 /var/lib/crabcache /etc/crabcache
