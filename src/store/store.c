@@ -1,12 +1,8 @@
 /*
  * store.c -- see store.h.
  *
- * Memory accounting: every shard counts the allocator's real sizes of its
- * items and bucket arrays (malloc_usable_size), under its lock. The global
- * figure is the sum; to keep writes from bouncing one cache line between
- * cores, a shard publishes its delta to the global counter only once it has
- * drifted by more than a small step, so the global figure is never off by
- * more than nshards * step (step <= 64 KiB, smaller for small limits).
+ * Memory accounting: see shard__mem_changed() in store_int.h (the step is
+ * at most 64 KiB, smaller for small limits).
  *
  * Active expiry: store_cron() walks the shard's table with a SCAN cursor,
  * a bounded number of buckets per call, deleting expired items; the server
@@ -14,6 +10,7 @@
  * table about once a second. Shards with no expiring keys are skipped.
  */
 #include "store/store.h"
+#include "store/store_int.h"
 
 #include <stdlib.h>
 #include <sys/types.h>
@@ -22,19 +19,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
-
-static void
-mem_changed(struct shard *sh, ssize_t delta)
-{
-    sh->mem += (size_t)delta;
-    sh->mem_pending += delta;
-    ssize_t step = (ssize_t)sh->store->mem_step;
-    if (sh->mem_pending >= step || sh->mem_pending <= -step) {
-        atomic_fetch_add_explicit(&sh->store->used, (size_t)sh->mem_pending,
-                                  memory_order_relaxed);
-        sh->mem_pending = 0;
-    }
-}
 
 /* How far a shard's memory may drift before it is published to st->used:
  * small against the limit (1/64 of a shard's share), at most 64 KiB. */
@@ -50,21 +34,6 @@ mem_step_update(struct store *st)
         }
     }
     st->mem_step = step;
-}
-
-/* Per-slot key counts, once someone has asked for them (store_slot_count):
- * until then a write or an eviction computes no slot for them (the CRC16 of
- * the key was ~140 instructions of every insert and of every eviction). */
-static void
-slot_add(struct shard *sh, const struct item *it, int d)
-{
-    if (!atomic_load_explicit(&sh->slots_counted, memory_order_relaxed)) {
-        return;
-    }
-    struct store *st = sh->store;
-    unsigned slot = slot_of(item_key(it), item_klen(it));
-    uint32_t v = atomic_load_explicit(&st->slot_keys[slot], memory_order_relaxed);
-    atomic_store_explicit(&st->slot_keys[slot], v + (uint32_t)d, memory_order_relaxed);
 }
 
 /* The policy hashes the two items of an admission duel; it hands the
@@ -101,7 +70,7 @@ node_release(evict_ref ref, void *ctx)
     if (ref == sh->removing) {
         sh->removing = 0; /* released inside evict_on_remove: see forget_slot */
     }
-    mem_changed(sh, -(ssize_t)item_free_mem(&sh->slab, it));
+    shard__mem_changed(sh, -(ssize_t)item_free_mem(&sh->slab, it));
 }
 
 static enum evict_kind
@@ -171,7 +140,7 @@ policy_sync(struct shard *sh)
     size_t m = evict_mem(&sh->policy);
     m = m > sh->policy_base ? m - sh->policy_base : 0;
     if (m != sh->policy_mem) {
-        mem_changed(sh, (ssize_t)m - (ssize_t)sh->policy_mem);
+        shard__mem_changed(sh, (ssize_t)m - (ssize_t)sh->policy_mem);
         sh->policy_mem = m;
     }
     /* only a real change: every block the queues take or give back moves
@@ -335,7 +304,7 @@ forget_slot(struct shard *sh, struct item *it, bool count_slot)
         sh->nexpires--;
     }
     if (count_slot) {
-        slot_add(sh, it, -1);
+        shard__slot_add(sh, it, -1);
     }
     evict_ref ref = ref_of(sh, it);
     sh->removing = ref;
@@ -343,7 +312,7 @@ forget_slot(struct shard *sh, struct item *it, bool count_slot)
     if (sh->removing == ref) {
         /* not released yet: drop what the dead chunk does not need */
         sh->removing = 0;
-        mem_changed(sh, -(ssize_t)item_drop_body(it));
+        shard__mem_changed(sh, -(ssize_t)item_drop_body(it));
     }
 }
 
@@ -353,13 +322,10 @@ forget(struct shard *sh, struct item *it)
     forget_slot(sh, it, true);
 }
 
-static void
-table_mem_sync(struct shard *sh, size_t before)
+void
+shard__forget(struct shard *sh, struct item *it)
 {
-    size_t after = ht_mem(&sh->ht);
-    if (after != before) {
-        mem_changed(sh, (ssize_t)after - (ssize_t)before);
-    }
+    forget(sh, it);
 }
 
 struct item *
@@ -377,7 +343,7 @@ shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
     if (it) {
         evict_on_access(&sh->policy, ref_of(sh, it), h);
     }
-    table_mem_sync(sh, tm);
+    shard__table_mem_sync(sh, tm);
     return it;
 }
 
@@ -395,15 +361,15 @@ put_hashed(struct shard *sh, struct item *it, uint64_t h, bool absent)
         /* same key, same slot: the slot's count does not change */
         forget_slot(sh, old, false);
     } else {
-        slot_add(sh, it, 1);
+        shard__slot_add(sh, it, 1);
     }
     if (item_expire(it)) {
         sh->nexpires++;
     }
     size_t m = item_mem(it);
-    mem_changed(sh, (ssize_t)m);
+    shard__mem_changed(sh, (ssize_t)m);
     evict_on_insert(&sh->policy, ref_of(sh, it), h, m);
-    table_mem_sync(sh, tm);
+    shard__table_mem_sync(sh, tm);
 }
 
 void
@@ -437,10 +403,10 @@ shard_upsert(struct shard *sh, const char *key, size_t klen, size_t vlen, int64_
         }
         item_set_vlen(old, vlen);
         evict_on_overwrite(&sh->policy, ref_of(sh, old), h);
-        table_mem_sync(sh, tm);
+        shard__table_mem_sync(sh, tm);
         return old;
     }
-    table_mem_sync(sh, tm);
+    shard__table_mem_sync(sh, tm);
     struct item *it = item_new(&sh->slab, key, klen, vlen, expire, false);
     put_hashed(sh, it, h, old == NULL);
     return it;
@@ -459,7 +425,7 @@ shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now)
         }
         forget(sh, it);
     }
-    table_mem_sync(sh, tm);
+    shard__table_mem_sync(sh, tm);
     return live;
 }
 
@@ -492,10 +458,10 @@ shard_set_expire(struct shard *sh, struct item *it, int64_t ms)
         size_t after = item_mem(nit);
         /* the old chunk (its body moved to nit, if large) is dead until the
          * policy releases it; nit takes its place */
-        mem_changed(sh, (ssize_t)after - (ssize_t)(before - item_mem(it)));
+        shard__mem_changed(sh, (ssize_t)after - (ssize_t)(before - item_mem(it)));
         evict_on_move(&sh->policy, ref_of(sh, it), ref_of(sh, nit));
         evict_on_update(&sh->policy, ref_of(sh, nit), before, after);
-        table_mem_sync(sh, tm);
+        shard__table_mem_sync(sh, tm);
         it = nit;
     }
     item_store_expire(it, ms);
@@ -637,66 +603,6 @@ store_random_key(struct store *st, char **key, size_t *klen, int64_t now)
     return false;
 }
 
-static void
-count_slot(struct item *it, void *ctx)
-{
-    struct store *st = ctx;
-    unsigned slot = slot_of(item_key(it), item_klen(it));
-    uint32_t v = atomic_load_explicit(&st->slot_keys[slot], memory_order_relaxed);
-    atomic_store_explicit(&st->slot_keys[slot], v + 1, memory_order_relaxed);
-}
-
-size_t
-store_slot_count(struct store *st, unsigned slot)
-{
-    slot &= SLOT_COUNT - 1;
-    struct shard *sh = &st->shards[store_shard_of_slot(st, slot)];
-    if (!atomic_load_explicit(&sh->slots_counted, memory_order_acquire)) {
-        /* first question about this shard's slots: count its keys (all of
-         * its slots, no other shard's) and keep the counts from now on */
-        shard_lock(st, store_shard_of_slot(st, slot));
-        if (!atomic_load_explicit(&sh->slots_counted, memory_order_relaxed)) {
-            for (unsigned s = slot & st->mask; s < SLOT_COUNT; s += st->nshards) {
-                atomic_store_explicit(&st->slot_keys[s], 0, memory_order_relaxed);
-            }
-            size_t c = 0;
-            do {
-                c = ht_scan(&sh->ht, c, count_slot, st);
-            } while (c != 0);
-            atomic_store_explicit(&sh->slots_counted, true, memory_order_release);
-        }
-        shard_unlock(sh);
-    }
-    return atomic_load_explicit(&st->slot_keys[slot], memory_order_relaxed);
-}
-
-struct slot_visit {
-    unsigned slot;
-    ht_visit_fn fn;
-    void *ctx;
-};
-
-static void
-slot_filter(struct item *it, void *ctx)
-{
-    struct slot_visit *v = ctx;
-    if (slot_of(item_key(it), item_klen(it)) == v->slot) {
-        v->fn(it, v->ctx);
-    }
-}
-
-void
-store_slot_visit(struct store *st, unsigned slot, ht_visit_fn fn, void *ctx)
-{
-    struct slot_visit v = {slot & (SLOT_COUNT - 1), fn, ctx};
-    struct shard *sh = shard_lock(st, store_shard_of_slot(st, v.slot));
-    size_t c = 0;
-    do {
-        c = ht_scan(&sh->ht, c, slot_filter, &v);
-    } while (c != 0);
-    shard_unlock(sh);
-}
-
 struct expire_ctx {
     int64_t now;
     struct item **dead;
@@ -750,7 +656,7 @@ store_cron(struct store *st, unsigned idx, size_t buckets, int64_t now)
         } while (sh->expire_cursor != 0 && ++steps < buckets && sh->nexpires > 0);
         free(e.dead);
     }
-    table_mem_sync(sh, tm);
+    shard__table_mem_sync(sh, tm);
     shard_unlock(sh);
     return removed;
 }
@@ -837,7 +743,7 @@ store_reserve(struct store *st, size_t keys)
         struct shard *sh = shard_lock(st, i);
         size_t tm = ht_mem(&sh->ht);
         ht_reserve(&sh->ht, per);
-        table_mem_sync(sh, tm);
+        shard__table_mem_sync(sh, tm);
         shard_unlock(sh);
     }
 }
@@ -905,12 +811,12 @@ shard_evict(struct shard *sh, size_t n, size_t floor)
         if (item_expire(it)) {
             sh->nexpires--;
         }
-        slot_add(sh, it, -1);
-        mem_changed(sh, -(ssize_t)item_free_weighed(&sh->slab, it, t.weight));
+        shard__slot_add(sh, it, -1);
+        shard__mem_changed(sh, -(ssize_t)item_free_weighed(&sh->slab, it, t.weight));
         sh->evicted++;
         done++;
     }
-    table_mem_sync(sh, tm);
+    shard__table_mem_sync(sh, tm);
     size_t freed = before > sh->mem ? before - sh->mem : 0;
     if (freed) {
         atomic_fetch_add_explicit(&evicted_since_purge, freed, memory_order_relaxed);

@@ -70,7 +70,7 @@ struct store {
     unsigned mask;
     struct shard *shards;
     _Atomic size_t used;     /* sum of shard mem, less their mem_pending */
-    size_t mem_step;         /* see mem_changed() in store.c */
+    size_t mem_step;         /* see shard__mem_changed() (store_int.h) */
     _Atomic size_t max_memory; /* 0 = unlimited */
     _Atomic int policy;
     _Atomic uint32_t *slot_keys; /* SLOT_COUNT counters */

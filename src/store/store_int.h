@@ -1,0 +1,72 @@
+/*
+ * store_int.h -- what the files of src/store/ share with each other and
+ * nothing outside src/store/ may use: the shard's bookkeeping helpers (memory
+ * accounting, per-slot counts, the removal of an item from the shard).
+ *
+ * Every function here needs the shard's lock (they are shard__*), and the
+ * ones on the request path are inline so that splitting the store into files
+ * costs the request path no call (they were file statics of one store.c).
+ */
+#ifndef CRAB_STORE_STORE_INT_H
+#define CRAB_STORE_STORE_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "store/store.h"
+
+/*
+ * Memory accounting: every shard counts the allocator's real sizes of its
+ * items and index tables, under its lock. The global figure (st->used) is
+ * the sum; to keep writes from bouncing one cache line between cores, a
+ * shard publishes its delta to it only once it has drifted by more than
+ * st->mem_step, so the global figure is never off by more than
+ * nshards * mem_step.
+ */
+static inline void
+shard__mem_changed(struct shard *sh, ssize_t delta)
+{
+    sh->mem += (size_t)delta;
+    sh->mem_pending += delta;
+    ssize_t step = (ssize_t)sh->store->mem_step;
+    if (sh->mem_pending >= step || sh->mem_pending <= -step) {
+        atomic_fetch_add_explicit(&sh->store->used, (size_t)sh->mem_pending,
+                                  memory_order_relaxed);
+        sh->mem_pending = 0;
+    }
+}
+
+/* The index's tables changed size during an operation (growth, shrink,
+ * migration): count the difference. `before` is ht_mem() before it. */
+static inline void
+shard__table_mem_sync(struct shard *sh, size_t before)
+{
+    size_t after = ht_mem(&sh->ht);
+    if (after != before) {
+        shard__mem_changed(sh, (ssize_t)after - (ssize_t)before);
+    }
+}
+
+/* Per-slot key counts, once someone has asked for them (store_slot_count):
+ * until then a write or an eviction computes no slot for them (the CRC16 of
+ * the key was ~140 instructions of every insert and of every eviction). */
+static inline void
+shard__slot_add(struct shard *sh, const struct item *it, int d)
+{
+    if (!atomic_load_explicit(&sh->slots_counted, memory_order_relaxed)) {
+        return;
+    }
+    struct store *st = sh->store;
+    unsigned slot = slot_of(item_key(it), item_klen(it));
+    uint32_t v = atomic_load_explicit(&st->slot_keys[slot], memory_order_relaxed);
+    atomic_store_explicit(&st->slot_keys[slot], v + (uint32_t)d, memory_order_relaxed);
+}
+
+/* Bookkeeping for an item that has just left the index (ht_remove'd):
+ * expiry count, slot count, the policy, memory. The caller counts why it
+ * went (expired, dropped...). Out of line: for the background paths (active
+ * expiry, slot drops); the request path has its own inlined copy. */
+void shard__forget(struct shard *sh, struct item *it);
+
+#endif
