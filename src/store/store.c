@@ -189,6 +189,12 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
     st->max_memory = max_memory;
     st->policy = policy;
     st->slot_keys = xcalloc(SLOT_COUNT, sizeof(*st->slot_keys));
+    st->slot_bytes = xcalloc(SLOT_COUNT, sizeof(*st->slot_bytes));
+    st->slot_drop = xcalloc(SLOT_COUNT, sizeof(*st->slot_drop));
+    st->drop_work = STORE_DROP_WORK;
+    while ((1u << st->shard_bits) < n) {
+        st->shard_bits++;
+    }
     st->ev = (struct store_eviction){0.85, 0.70, false, 64, 0, true, 1.0, 0.005};
     mem_step_update(st);
     if (posix_memalign((void **)&st->shards, 64, sizeof(struct shard) * n) != 0) {
@@ -237,6 +243,8 @@ store_destroy(struct store **pst)
     }
     free(st->shards);
     free(st->slot_keys);
+    free(st->slot_bytes);
+    free(st->slot_drop);
     free(st);
     *pst = NULL;
 }
@@ -328,6 +336,21 @@ shard__forget(struct shard *sh, struct item *it)
     forget(sh, it);
 }
 
+/* A lookup met an item while a slot of its shard is being dropped: one of
+ * that slot is not served, and is reclaimed now, as an expired one is. Out
+ * of line: the lookup pays one test of sh->dropping. */
+static __attribute__((noinline)) struct item *
+drop_on_read(struct shard *sh, struct item *it, uint64_t h)
+{
+    if (!shard__item_dropping(sh, it)) {
+        return it;
+    }
+    ht_remove(&sh->ht, item_key(it), item_klen(it), h);
+    forget(sh, it);
+    sh->dropped++;
+    return NULL;
+}
+
 struct item *
 shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
 {
@@ -339,6 +362,9 @@ shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
         forget(sh, it);
         sh->expired++;
         it = NULL;
+    }
+    if (__builtin_expect(sh->dropping, 0) && it) {
+        it = drop_on_read(sh, it, h);
     }
     if (it) {
         evict_on_access(&sh->policy, ref_of(sh, it), h);
@@ -358,7 +384,9 @@ put_hashed(struct shard *sh, struct item *it, uint64_t h, bool absent)
         old = ht_replace(&sh->ht, it, h);
     }
     if (old) {
-        /* same key, same slot: the slot's count does not change */
+        /* same key, same slot: the slot's count does not change, its bytes
+         * may (read before forget_slot, which may free old's chunk) */
+        shard__slot_bytes(sh, it, (ssize_t)item_mem(it) - (ssize_t)item_mem(old));
         forget_slot(sh, old, false);
     } else {
         shard__slot_add(sh, it, 1);
@@ -422,6 +450,9 @@ shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now)
         live = !item_expired(it, now);
         if (!live) {
             sh->expired++;
+        } else if (__builtin_expect(sh->dropping, 0) && shard__item_dropping(sh, it)) {
+            live = false; /* not served: see store_slot_drop_begin */
+            sh->dropped++;
         }
         forget(sh, it);
     }
@@ -456,6 +487,7 @@ shard_set_expire(struct shard *sh, struct item *it, int64_t ms)
         ht_replace(&sh->ht, nit, ht_hash(item_key(nit), item_klen(nit)));
         item_disown_body(it);
         size_t after = item_mem(nit);
+        shard__slot_bytes(sh, nit, (ssize_t)after - (ssize_t)before);
         /* the old chunk (its body moved to nit, if large) is dead until the
          * policy releases it; nit takes its place */
         shard__mem_changed(sh, (ssize_t)after - (ssize_t)(before - item_mem(it)));
@@ -528,10 +560,17 @@ store_flush(struct store *st)
         sh->policy_mem = 0; /* the new policy's is counted by the next cron */
         sh->nexpires = 0;
         sh->expire_cursor = 0;
+        /* no key left to drop */
+        sh->dropping = false;
+        sh->drop_restart = false;
+        sh->drop_pos = 0;
     }
     for (unsigned s = 0; s < SLOT_COUNT; s++) {
         atomic_store_explicit(&st->slot_keys[s], 0, memory_order_relaxed);
+        atomic_store_explicit(&st->slot_bytes[s], 0, memory_order_relaxed);
+        atomic_store_explicit(&st->slot_drop[s], 0, memory_order_relaxed);
     }
+    atomic_store(&st->drops_active, 0);
     store_unlock_all(st);
 }
 
@@ -657,7 +696,11 @@ store_cron(struct store *st, unsigned idx, size_t buckets, int64_t now)
         free(e.dead);
     }
     shard__table_mem_sync(sh, tm);
+    bool drop = sh->dropping;
     shard_unlock(sh);
+    if (drop) {
+        store_slot_drop_step(st, idx, st->drop_work);
+    }
     return removed;
 }
 

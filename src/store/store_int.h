@@ -48,19 +48,49 @@ shard__table_mem_sync(struct shard *sh, size_t before)
     }
 }
 
-/* Per-slot key counts, once someone has asked for them (store_slot_count):
- * until then a write or an eviction computes no slot for them (the CRC16 of
- * the key was ~140 instructions of every insert and of every eviction). */
+/* Per-slot key counts and item bytes, once someone has asked for them
+ * (store_slot_count): until then a write or an eviction computes no slot
+ * for them (the CRC16 of the key was ~140 instructions of every insert and
+ * of every eviction). Only the shard's lock holder writes them; readers
+ * without it get a recent figure. */
+static inline void
+shard__slot_count(struct shard *sh, unsigned slot, int d, ssize_t bytes)
+{
+    struct store *st = sh->store;
+    uint32_t v = atomic_load_explicit(&st->slot_keys[slot], memory_order_relaxed);
+    atomic_store_explicit(&st->slot_keys[slot], v + (uint32_t)d, memory_order_relaxed);
+    size_t b = atomic_load_explicit(&st->slot_bytes[slot], memory_order_relaxed);
+    atomic_store_explicit(&st->slot_bytes[slot], b + (size_t)bytes, memory_order_relaxed);
+}
+
+/* A key of item `it` arrives (d = 1) or leaves (d = -1). */
 static inline void
 shard__slot_add(struct shard *sh, const struct item *it, int d)
 {
     if (!atomic_load_explicit(&sh->slots_counted, memory_order_relaxed)) {
         return;
     }
-    struct store *st = sh->store;
     unsigned slot = slot_of(item_key(it), item_klen(it));
-    uint32_t v = atomic_load_explicit(&st->slot_keys[slot], memory_order_relaxed);
-    atomic_store_explicit(&st->slot_keys[slot], v + (uint32_t)d, memory_order_relaxed);
+    shard__slot_count(sh, slot, d, d * (ssize_t)item_mem(it));
+}
+
+/* The key of `it` stays but its item memory changes by `bytes` (replaced
+ * by another item, moved to a larger chunk). */
+static inline void
+shard__slot_bytes(struct shard *sh, const struct item *it, ssize_t bytes)
+{
+    if (!atomic_load_explicit(&sh->slots_counted, memory_order_relaxed) || bytes == 0) {
+        return;
+    }
+    shard__slot_count(sh, slot_of(item_key(it), item_klen(it)), 0, bytes);
+}
+
+/* Whether this item's slot is being dropped (sh->dropping is set). */
+static inline bool
+shard__item_dropping(const struct shard *sh, const struct item *it)
+{
+    unsigned slot = slot_of(item_key(it), item_klen(it));
+    return atomic_load_explicit(&sh->store->slot_drop[slot], memory_order_relaxed) != 0;
 }
 
 /* Bookkeeping for an item that has just left the index (ht_remove'd):
