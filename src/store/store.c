@@ -22,8 +22,8 @@
 
 /* How far a shard's memory may drift before it is published to st->used:
  * small against the limit (1/64 of a shard's share), at most 64 KiB. */
-static void
-mem_step_update(struct store *st)
+void
+store__mem_step_update(struct store *st)
 {
     size_t max = atomic_load(&st->max_memory);
     size_t step = 64 * 1024;
@@ -36,145 +36,6 @@ mem_step_update(struct store *st)
     st->mem_step = step;
 }
 
-/* The policy hashes the two items of an admission duel; it hands the
- * loser's hash back with it (evict_take), and shard_evict does not hash
- * that key again. */
-static uint64_t
-node_hash(evict_ref ref, void *ctx)
-{
-    const struct shard *sh = ctx;
-    const struct item *it = item_at(&sh->slab, ref);
-    return ht_hash(item_key(it), item_klen(it));
-}
-
-static uint64_t
-node_weight(evict_ref ref, void *ctx)
-{
-    const struct shard *sh = ctx;
-    return item_mem(item_at(&sh->slab, ref));
-}
-
-static inline evict_ref
-ref_of(const struct shard *sh, const struct item *it)
-{
-    return item_ref(&sh->slab, it);
-}
-
-/* The policy is done with a removed item (its queue entry is gone): its
- * chunk goes back to the slab. */
-static void
-node_release(evict_ref ref, void *ctx)
-{
-    struct shard *sh = ctx;
-    struct item *it = item_at(&sh->slab, ref);
-    if (ref == sh->removing) {
-        sh->removing = 0; /* released inside evict_on_remove: see forget_slot */
-    }
-    shard__mem_changed(sh, -(ssize_t)item_free_mem(&sh->slab, it));
-}
-
-static enum evict_kind
-kind_of(enum store_policy p)
-{
-    return p == STORE_NOEVICTION ? EVICT_NOEVICTION : p == STORE_LRU ? EVICT_LRU : EVICT_TINYLFU;
-}
-
-/*
- * A shard's policy capacity, in bytes of items: its share of the level the
- * store holds memory at while it evicts, times the part of the shard's
- * memory that is items (the rest is the index, the policy's queues and
- * sketch, and dead chunks: they count in used memory but are no policy
- * weight; 15/16 until the shard holds 64 KiB or a quarter of its share of
- * the level, then measured). The cron follows that part as it changes
- * (policy_sync): with 29-byte items it is about 2/3. That level is the high
- * watermark with the gradual strategy (writers evict to stay below it, the
- * background only trickles down, see store_evict_step) and the low
- * watermark with batch (the background drops memory to it at once).
- *
- * Measured why: with the whole max_memory as capacity the policy was never
- * full, every window item moved to probation without a duel, and W-TinyLFU
- * ran as a plain segmented LRU (0 admissions and 0 rejections over 29,200
- * evictions on cache2k-web07). Any memory held above the capacity sits in
- * the window unjudged, and any held below it is admitted without a duel, so
- * the capacity has to match the level memory actually stays at. Too high
- * is the costly side: with 32-byte values in 256 KiB (shards of 28 KiB,
- * when the measured part started at 64 KiB) the fixed 15/16 against a real
- * 2/3 left every shard's policy below capacity, and lirs-multi2 made no
- * duel in 2,813 evictions (74.09 % against 78.37 % for lru).
- */
-static uint64_t
-shard_capacity(const struct store *st, const struct shard *sh)
-{
-    size_t max = atomic_load(&st->max_memory);
-    if (max == 0) {
-        return (uint64_t)1 << 40;
-    }
-    double level = st->ev.batch ? st->ev.low_watermark : st->ev.high_watermark;
-    if (!(level > 0 && level <= 1)) {
-        level = 1;
-    }
-    double held = (double)max * level / st->nshards; /* the shard's share */
-    double share = 15.0 / 16.0;
-    uint64_t w = evict_weight(&sh->policy);
-    double measured_from = held / 4 < 64 * 1024 ? held / 4 : 64 * 1024;
-    if ((double)sh->mem >= measured_from && w > 0) {
-        share = (double)w / (double)sh->mem;
-        share = share < 0.5 ? 0.5 : share > 15.0 / 16.0 ? 15.0 / 16.0 : share;
-    }
-    double cap = held * share;
-    return cap >= 1 ? (uint64_t)cap : 1;
-}
-
-/*
- * Count the policy's own memory (queues, sketch) in the shard's, beyond
- * what an empty shard's policy holds (its first sketch and one block per
- * queue: a fixed cost per shard, like the empty server's own memory, which
- * does not count against max_memory either), and keep its capacity on the
- * items' part of the shard (see shard_capacity). Measured why the fixed part
- * stays out: counted whole, it took 8-16 % of a 1-2 MiB limit over 8 shards,
- * and lirs-gli / lirs-loop lost 6 / 13 points of hit ratio to Redis.
- */
-static void
-policy_sync(struct shard *sh)
-{
-    size_t m = evict_mem(&sh->policy);
-    m = m > sh->policy_base ? m - sh->policy_base : 0;
-    if (m != sh->policy_mem) {
-        shard__mem_changed(sh, (ssize_t)m - (ssize_t)sh->policy_mem);
-        sh->policy_mem = m;
-    }
-    /* only a real change: every block the queues take or give back moves
-     * the estimate a little, and the budgets need not follow each one */
-    uint64_t cap = shard_capacity(sh->store, sh);
-    uint64_t cur = sh->policy.capacity;
-    if (cap > cur + cur / 16 || cap + cur / 16 < cur) {
-        evict_adjust_capacity(&sh->policy, cap);
-    }
-}
-
-static void
-policy_init(struct store *st, struct shard *sh)
-{
-    struct evict_params p;
-    evict_params_default(&p);
-    p.kind = kind_of((enum store_policy)atomic_load(&st->policy));
-    p.capacity = shard_capacity(st, sh);
-    p.expected_entries = 1024; /* grows with the keys once half full */
-    p.shards = st->nshards;   /* the climber sizes its law by the whole store */
-    if (st->ev.window_ratio > 0 && st->ev.window_ratio < 1) {
-        p.window_ratio = st->ev.window_ratio;
-    }
-    if (st->ev.admission_multiplier > 0) {
-        p.admission_multiplier = st->ev.admission_multiplier;
-    }
-    p.seed ^= (uint64_t)(sh - st->shards) * 0x9e3779b97f4a7c15ull;
-    p.base = sh->slab.base;
-    struct evict_ops ops = {node_hash, node_weight, node_release, sh};
-    if (evict_init(&sh->policy, &p, &ops) != 0) {
-        abort();
-    }
-    sh->policy_base = evict_mem_floor(&sh->policy);
-}
 
 struct store *
 store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
@@ -196,7 +57,7 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
         st->shard_bits++;
     }
     st->ev = (struct store_eviction){0.85, 0.70, false, 64, 0, true, 1.0, 0.005};
-    mem_step_update(st);
+    store__mem_step_update(st);
     if (posix_memalign((void **)&st->shards, 64, sizeof(struct shard) * n) != 0) {
         abort();
     }
@@ -212,7 +73,7 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
         ht_init(&sh->ht, &sh->slab);
         sh->store = st;
         sh->rng = 0x9e3779b97f4a7c15ull * (i + 1);
-        policy_init(st, sh);
+        store__policy_init(st, sh);
     }
     return st;
 }
@@ -314,7 +175,7 @@ forget_slot(struct shard *sh, struct item *it, bool count_slot)
     if (count_slot) {
         shard__slot_add(sh, it, -1);
     }
-    evict_ref ref = ref_of(sh, it);
+    evict_ref ref = shard__ref(sh, it);
     sh->removing = ref;
     evict_on_remove(&sh->policy, ref);
     if (sh->removing == ref) {
@@ -367,7 +228,7 @@ shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
         it = drop_on_read(sh, it, h);
     }
     if (it) {
-        evict_on_access(&sh->policy, ref_of(sh, it), h);
+        evict_on_access(&sh->policy, shard__ref(sh, it), h);
     }
     shard__table_mem_sync(sh, tm);
     return it;
@@ -396,7 +257,7 @@ put_hashed(struct shard *sh, struct item *it, uint64_t h, bool absent)
     }
     size_t m = item_mem(it);
     shard__mem_changed(sh, (ssize_t)m);
-    evict_on_insert(&sh->policy, ref_of(sh, it), h, m);
+    evict_on_insert(&sh->policy, shard__ref(sh, it), h, m);
     shard__table_mem_sync(sh, tm);
 }
 
@@ -430,7 +291,7 @@ shard_upsert(struct shard *sh, const char *key, size_t klen, size_t vlen, int64_
             item_store_expire(old, expire);
         }
         item_set_vlen(old, vlen);
-        evict_on_overwrite(&sh->policy, ref_of(sh, old), h);
+        evict_on_overwrite(&sh->policy, shard__ref(sh, old), h);
         shard__table_mem_sync(sh, tm);
         return old;
     }
@@ -491,8 +352,8 @@ shard_set_expire(struct shard *sh, struct item *it, int64_t ms)
         /* the old chunk (its body moved to nit, if large) is dead until the
          * policy releases it; nit takes its place */
         shard__mem_changed(sh, (ssize_t)after - (ssize_t)(before - item_mem(it)));
-        evict_on_move(&sh->policy, ref_of(sh, it), ref_of(sh, nit));
-        evict_on_update(&sh->policy, ref_of(sh, nit), before, after);
+        evict_on_move(&sh->policy, shard__ref(sh, it), shard__ref(sh, nit));
+        evict_on_update(&sh->policy, shard__ref(sh, nit), before, after);
         shard__table_mem_sync(sh, tm);
         it = nit;
     }
@@ -552,7 +413,7 @@ store_flush(struct store *st)
         ht_clear(&sh->ht, free_large_body, NULL);
         slab_reset(&sh->slab);
         evict_deinit(&sh->policy);
-        policy_init(st, sh);
+        store__policy_init(st, sh);
         atomic_fetch_sub_explicit(&st->used, freed - (size_t)sh->mem_pending,
                                   memory_order_relaxed);
         sh->mem = 0;
@@ -675,7 +536,7 @@ store_cron(struct store *st, unsigned idx, size_t buckets, int64_t now)
     /* the policy's queues drop the entries of removed items a bounded
      * number at a time, releasing their chunks */
     evict_maintain(&sh->policy, 4096);
-    policy_sync(sh);
+    shard__policy_sync(sh);
     if (sh->nexpires > 0) {
         struct expire_ctx e = {now, NULL, 0, 0};
         size_t steps = 0;
@@ -764,12 +625,6 @@ maybe_purge(struct store *st)
 }
 
 void
-shard_note_miss(struct shard *sh, const char *key, size_t klen)
-{
-    evict_on_miss(&sh->policy, hint_hash(key, klen));
-}
-
-void
 store_prefetch(struct store *st, unsigned shard, uint64_t hash, int stage)
 {
     ht_prefetch(&st->shards[shard].ht, hash, stage);
@@ -787,41 +642,6 @@ store_reserve(struct store *st, size_t keys)
         size_t tm = ht_mem(&sh->ht);
         ht_reserve(&sh->ht, per);
         shard__table_mem_sync(sh, tm);
-        shard_unlock(sh);
-    }
-}
-
-void
-store_set_eviction(struct store *st, const struct store_eviction *ev)
-{
-    st->ev = *ev;
-    /* the policies' capacity follows the watermarks and strategy */
-    for (unsigned i = 0; i < st->nshards; i++) {
-        struct shard *sh = shard_lock(st, i);
-        evict_set_capacity(&sh->policy, shard_capacity(st, sh));
-        shard_unlock(sh);
-    }
-}
-
-void
-store_set_max_memory(struct store *st, size_t max_memory)
-{
-    atomic_store(&st->max_memory, max_memory);
-    mem_step_update(st);
-    for (unsigned i = 0; i < st->nshards; i++) {
-        struct shard *sh = shard_lock(st, i);
-        evict_set_capacity(&sh->policy, shard_capacity(st, sh));
-        shard_unlock(sh);
-    }
-}
-
-void
-store_set_policy(struct store *st, enum store_policy policy)
-{
-    atomic_store(&st->policy, policy);
-    for (unsigned i = 0; i < st->nshards; i++) {
-        struct shard *sh = shard_lock(st, i);
-        evict_set_kind(&sh->policy, kind_of(policy));
         shard_unlock(sh);
     }
 }
@@ -1057,40 +877,4 @@ store_evict_step(struct store *st)
         atomic_fetch_sub(&bg_tokens, (int64_t)freed);
     }
     return n;
-}
-
-void
-store_evict_stats(struct store *st, struct evict_stats *sum)
-{
-    memset(sum, 0, sizeof(*sum));
-    for (unsigned i = 0; i < st->nshards; i++) {
-        struct evict_stats s;
-        struct shard *sh = shard_lock(st, i);
-        evict_stats(&sh->policy, &s);
-        shard_unlock(sh);
-        sum->kind = s.kind;
-        sum->capacity += s.capacity;
-        sum->count += s.count;
-        sum->weight += s.weight;
-        sum->window_count += s.window_count;
-        sum->window_weight += s.window_weight;
-        sum->window_max += s.window_max;
-        sum->probation_count += s.probation_count;
-        sum->probation_weight += s.probation_weight;
-        sum->protected_count += s.protected_count;
-        sum->protected_weight += s.protected_weight;
-        sum->protected_max += s.protected_max;
-        sum->admissions += s.admissions;
-        sum->rejections += s.rejections;
-        sum->evictions += s.evictions;
-        sum->climber_samples += s.climber_samples;
-        sum->climber_adjustments += s.climber_adjustments;
-        sum->sketch_bytes += s.sketch_bytes;
-        sum->sketch_resets += s.sketch_resets;
-        sum->dead_entries += s.dead_entries;
-        sum->releases += s.releases;
-        sum->queue_entries += s.queue_entries;
-        sum->queue_bytes += s.queue_bytes;
-    }
-    sum->window_ratio = sum->capacity ? (double)sum->window_max / (double)sum->capacity : 0;
 }

@@ -93,10 +93,26 @@ shard__item_dropping(const struct shard *sh, const struct item *it)
     return atomic_load_explicit(&sh->store->slot_drop[slot], memory_order_relaxed) != 0;
 }
 
+/* The reference by which the index and the policy name an item. */
+static inline evict_ref
+shard__ref(const struct shard *sh, const struct item *it)
+{
+    return item_ref(&sh->slab, it);
+}
+
 /* Bookkeeping for an item that has just left the index (ht_remove'd):
  * expiry count, slot count, the policy, memory. The caller counts why it
  * went (expired, dropped...). Out of line: for the background paths (active
  * expiry, slot drops); the request path has its own inlined copy. */
 void shard__forget(struct shard *sh, struct item *it);
+
+/* store.c: how far a shard's memory may drift before it is published to
+ * st->used, from max_memory (call after changing it). */
+void store__mem_step_update(struct store *st);
+
+/* store_policy.c: a new policy for shard sh (store_create, store_flush);
+ * the policy's memory and capacity brought up to date (store_cron). */
+void store__policy_init(struct store *st, struct shard *sh);
+void shard__policy_sync(struct shard *sh);
 
 #endif
