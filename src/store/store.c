@@ -585,45 +585,6 @@ store_evicted_total(struct store *st)
     return n;
 }
 
-/* ---- eviction ------------------------------------------------------------ */
-
-/*
- * Giving evicted memory back. The allocator keeps the pages of freed items
- * as dirty pages for a while (jemalloc's dirty decay is 10 s), so under a
- * write flood of mixed sizes RSS ran at 1.07-1.20 x max_memory above the
- * empty server while used memory stayed at 0.86 x max_memory (24 MB limit,
- * values 10 B-100 KB). Once eviction has freed 1/64 of max_memory (at
- * least 64 KiB), the evicting thread (a writer in store_make_room, or the
- * cron) asks the allocator to return its dirty pages: the peak RSS of that
- * flood fell to 0.97-1.10 x max_memory above the empty server.
- * Both symbols are weak: a build without jemalloc uses glibc's malloc_trim,
- * one with neither (or a sanitizer's allocator) skips the step.
- */
-extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
-    __attribute__((weak));
-extern int malloc_trim(size_t pad) __attribute__((weak));
-
-/* Bytes freed by eviction since the last purge, process-wide like the
- * allocator it is about. */
-static _Atomic size_t evicted_since_purge;
-
-static void
-maybe_purge(struct store *st)
-{
-    size_t max = atomic_load_explicit(&st->max_memory, memory_order_relaxed);
-    size_t threshold = max / 64 > 64 * 1024 ? max / 64 : 64 * 1024;
-    if (atomic_load_explicit(&evicted_since_purge, memory_order_relaxed) < threshold) {
-        return;
-    }
-    atomic_store_explicit(&evicted_since_purge, 0, memory_order_relaxed);
-    if (mallctl) {
-        /* "arena.<MALLCTL_ARENAS_ALL>.purge": every arena's dirty pages */
-        mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
-    } else if (malloc_trim) {
-        malloc_trim(0);
-    }
-}
-
 void
 store_prefetch(struct store *st, unsigned shard, uint64_t hash, int stage)
 {
@@ -682,7 +643,7 @@ shard_evict(struct shard *sh, size_t n, size_t floor)
     shard__table_mem_sync(sh, tm);
     size_t freed = before > sh->mem ? before - sh->mem : 0;
     if (freed) {
-        atomic_fetch_add_explicit(&evicted_since_purge, freed, memory_order_relaxed);
+        atomic_fetch_add_explicit(&sh->store->purge_pending, freed, memory_order_relaxed);
     }
     return done;
 }
@@ -778,7 +739,7 @@ make_room_evict(struct store *st, size_t max, size_t used, size_t high)
         }
         used = store_used_memory(st);
     }
-    maybe_purge(st);
+    store__maybe_purge(st);
     return used <= max;
 }
 
@@ -838,7 +799,7 @@ background_may_evict(struct store *st, size_t max)
 size_t
 store_evict_step(struct store *st)
 {
-    maybe_purge(st);
+    store__maybe_purge(st);
     size_t max = atomic_load(&st->max_memory);
     size_t used = store_used_memory(st);
     size_t high = (size_t)((double)max * st->ev.high_watermark);

@@ -87,6 +87,9 @@ struct store {
     unsigned shard_bits;         /* log2(nshards) */
     struct store_eviction ev;    /* read without lock; changed by CONFIG SET */
     _Atomic bool evicting;       /* between crossing high and reaching low */
+    _Atomic size_t purge_pending; /* bytes evicted since the allocator's last
+                                   * purge (store_purge.c) */
+    _Atomic uint64_t purges;     /* purges asked for (statistics, tests) */
     /* Called by store_flush with every shard lock held (the WAL logs
      * FLUSHALL there). NULL = none. */
     void (*on_flush)(void *ctx);

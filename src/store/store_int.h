@@ -115,4 +115,8 @@ void store__mem_step_update(struct store *st);
 void store__policy_init(struct store *st, struct shard *sh);
 void shard__policy_sync(struct shard *sh);
 
+/* store_purge.c: once eviction has freed enough since the last time
+ * (st->purge_pending), ask the allocator to return its dirty pages. */
+void store__maybe_purge(struct store *st);
+
 #endif

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -555,6 +556,59 @@ test_store_eviction_strategies(void **state)
     }
 }
 
+/* Writes keys "<tag>:<i>" of 100 bytes into st, each after making room,
+ * until its evictions have freed `bytes` towards the next purge. */
+static void
+evict_until_pending(struct store *st, const char *tag, size_t bytes)
+{
+    char key[32];
+    for (int i = 0; atomic_load(&st->purge_pending) < bytes; i++) {
+        snprintf(key, sizeof(key), "%s:%d", tag, i);
+        assert_true(store_make_room(st));
+        struct shard *sh = shard_lock(st, store_shard_of(st, key, strlen(key)));
+        struct item *it = shard_upsert(sh, key, strlen(key), 100, 0);
+        memset(item_val(it), 'p', item_vlen(it));
+        shard_unlock(sh);
+        assert_true(i < 1000000);
+    }
+}
+
+/* Two stores in one process count the bytes they evict towards the
+ * allocator's purge apart (the count was one process-wide static): two
+ * stores each 5/8 of the way to a purge ask for none, and the first one
+ * to get there asks for one without moving the other's count. */
+static void
+test_store_purge_count_per_store(void **state)
+{
+    (void)state;
+    const size_t max = 1 << 20; /* a purge every 64 KiB evicted */
+    struct store *a = store_create(4, max, STORE_TINYLFU);
+    struct store *b = store_create(4, max, STORE_TINYLFU);
+    evict_until_pending(a, "a", 40 * 1024);
+    evict_until_pending(b, "b", 40 * 1024);
+    (void)store_evict_step(a);
+    (void)store_evict_step(b);
+    assert_int_equal(atomic_load(&a->purges), 0);
+    assert_int_equal(atomic_load(&b->purges), 0);
+    size_t b_pending = atomic_load(&b->purge_pending);
+    evict_until_pending(a, "a2", 56 * 1024);
+    assert_int_equal(atomic_load(&a->purges), 0);
+    for (int i = 0; i < 10000 && atomic_load(&a->purges) == 0; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "a3:%d", i);
+        assert_true(store_make_room(a));
+        struct shard *sh = shard_lock(a, store_shard_of(a, key, strlen(key)));
+        struct item *it = shard_upsert(sh, key, strlen(key), 100, 0);
+        memset(item_val(it), 'p', item_vlen(it));
+        shard_unlock(sh);
+    }
+    assert_int_equal(atomic_load(&a->purges), 1);
+    assert_int_equal(atomic_load(&b->purges), 0);
+    assert_int_equal(atomic_load(&b->purge_pending), b_pending);
+    store_destroy(&a);
+    store_destroy(&b);
+}
+
 static void
 test_store_slots(void **state)
 {
@@ -632,6 +686,7 @@ main(void)
         cmocka_unit_test(test_store_eviction_strategies),
         cmocka_unit_test(test_store_slot_counts_follow_writes),
         cmocka_unit_test(test_store_scan_all_shards),
+        cmocka_unit_test(test_store_purge_count_per_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
