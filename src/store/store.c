@@ -758,44 +758,6 @@ store_make_room(struct store *st)
     return make_room_evict(st, max, used, high);
 }
 
-/*
- * Pacing of the background eviction (gradual strategy). The cron evicts at
- * most at a rate that would take memory from the high watermark to the low
- * one in BAND_DRAIN_US: under a steady write load the writers' own evictions
- * keep memory just below the high watermark and the policy judges every new
- * key as it reaches its capacity; when writes stop, memory goes on down to
- * the low watermark. Unpaced, the cron dropped memory to the low watermark
- * at every crossing of the high one; the 15 % of memory between them was
- * refilled by new keys that sat in the window unjudged, and the main area
- * held only 70 % of max_memory. Measured on the replays of bench/eviction
- * (1 MiB, 256 B values): lirs-multi2 71.9 % -> 74.5 % and lirs-gli 33.5 %
- * -> 38.8 % with the band narrowed to 0.85..0.80, the bulk of it from that
- * effect. Token bucket in bytes, process-wide (the server has one store).
- */
-#define BAND_DRAIN_US 2000000
-static _Atomic int64_t bg_last_us;
-static _Atomic int64_t bg_tokens;
-
-static bool
-background_may_evict(struct store *st, size_t max)
-{
-    if (st->ev.batch) {
-        return true;
-    }
-    double band = (st->ev.high_watermark - st->ev.low_watermark) * (double)max;
-    double rate = band > 0 ? band / BAND_DRAIN_US : 1e-3; /* bytes per us */
-    int64_t now = clock_mono_us();
-    int64_t last = atomic_exchange(&bg_last_us, now);
-    int64_t add = last ? (int64_t)((double)(now - last) * rate) : 0;
-    int64_t cap = (int64_t)(rate * 200000) + 4096; /* 0.2 s worth at most */
-    int64_t t = atomic_load(&bg_tokens) + (add > 0 ? add : 0);
-    if (t > cap) {
-        t = cap;
-    }
-    atomic_store(&bg_tokens, t);
-    return t > 0;
-}
-
 size_t
 store_evict_step(struct store *st)
 {
@@ -822,7 +784,7 @@ store_evict_step(struct store *st)
      * room and its write: paced, or the band would be back (measured: gli
      * 38.8-41.0 % instead of 41.5 % when this was `used <= high`). */
     bool paced = !st->ev.batch && used <= max;
-    if (paced && !background_may_evict(st, max)) {
+    if (paced && !store__background_may_evict(st, max)) {
         return 0;
     }
     struct shard *sh = shard_lock(st, pick_shard(st));
@@ -835,7 +797,7 @@ store_evict_step(struct store *st)
     size_t freed = before > sh->mem ? before - sh->mem : 0;
     shard_unlock(sh);
     if (paced) {
-        atomic_fetch_sub(&bg_tokens, (int64_t)freed);
+        atomic_fetch_sub(&st->bg_tokens, (int64_t)freed);
     }
     return n;
 }

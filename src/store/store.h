@@ -90,6 +90,8 @@ struct store {
     _Atomic size_t purge_pending; /* bytes evicted since the allocator's last
                                    * purge (store_purge.c) */
     _Atomic uint64_t purges;     /* purges asked for (statistics, tests) */
+    _Atomic int64_t bg_last_us;  /* background eviction's pacing (store_pace.c) */
+    _Atomic int64_t bg_tokens;
     /* Called by store_flush with every shard lock held (the WAL logs
      * FLUSHALL there). NULL = none. */
     void (*on_flush)(void *ctx);

@@ -119,4 +119,9 @@ void shard__policy_sync(struct shard *sh);
  * (st->purge_pending), ask the allocator to return its dirty pages. */
 void store__maybe_purge(struct store *st);
 
+/* store_pace.c: whether the background eviction (gradual strategy, memory
+ * between the watermarks) may evict now; what it frees is then taken from
+ * st->bg_tokens by the caller. */
+bool store__background_may_evict(struct store *st, size_t max);
+
 #endif
