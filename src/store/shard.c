@@ -99,7 +99,7 @@ put_hashed(struct shard *sh, struct item *it, uint64_t h, bool absent)
     if (old) {
         /* same key, same slot: the slot's count does not change, its bytes
          * may (read before forget_slot, which may free old's chunk) */
-        shard__slot_bytes(sh, it, (ssize_t)item_mem(it) - (ssize_t)item_mem(old));
+        shard__slot_replace(sh, it, old);
         forget_slot(sh, old, false);
     } else {
         shard__slot_add(sh, it, 1);

@@ -74,8 +74,8 @@ shard__slot_add(struct shard *sh, const struct item *it, int d)
     shard__slot_count(sh, slot, d, d * (ssize_t)item_mem(it));
 }
 
-/* The key of `it` stays but its item memory changes by `bytes` (replaced
- * by another item, moved to a larger chunk). */
+/* The key of `it` stays but its item memory changes by `bytes` (moved to a
+ * larger chunk). */
 static inline void
 shard__slot_bytes(struct shard *sh, const struct item *it, ssize_t bytes)
 {
@@ -83,6 +83,16 @@ shard__slot_bytes(struct shard *sh, const struct item *it, ssize_t bytes)
         return;
     }
     shard__slot_count(sh, slot_of(item_key(it), item_klen(it)), 0, bytes);
+}
+
+/* Item `it` replaces `old` (same key): the slot's bytes follow. The sizes
+ * are read only when the slot figures are kept. */
+static inline void
+shard__slot_replace(struct shard *sh, const struct item *it, const struct item *old)
+{
+    if (atomic_load_explicit(&sh->slots_counted, memory_order_relaxed)) {
+        shard__slot_bytes(sh, it, (ssize_t)item_mem(it) - (ssize_t)item_mem(old));
+    }
 }
 
 /* Whether this item's slot is being dropped (sh->dropping is set). */
