@@ -166,6 +166,20 @@ store_totals(struct store *st, struct store_totals *t)
     }
 }
 
+void
+store_shard_stats(struct store *st, unsigned idx, struct store_shard_stats *s)
+{
+    struct shard *sh = shard_lock(st, idx);
+    s->keys = ht_count(&sh->ht);
+    s->expires = sh->nexpires;
+    s->mem = sh->mem;
+    s->slots = ht_slots(&sh->ht);
+    s->expired = sh->expired;
+    s->evicted = sh->evicted;
+    s->dropped = sh->dropped;
+    shard_unlock(sh);
+}
+
 size_t
 store_count(struct store *st)
 {

@@ -169,6 +169,15 @@ struct store_totals {
 };
 void store_totals(struct store *st, struct store_totals *t);
 
+/* One shard's figures, read under its lock (INFO, metrics, dashboard):
+ * what callers outside the store read instead of struct shard's fields. */
+struct store_shard_stats {
+    size_t keys, expires, mem;
+    size_t slots;          /* index slots (load = keys / slots) */
+    uint64_t expired, evicted, dropped;
+};
+void store_shard_stats(struct store *st, unsigned idx, struct store_shard_stats *s);
+
 /* Keys in all shards, expired-but-not-yet-reclaimed included (as Redis). */
 size_t store_count(struct store *st);
 size_t store_expires_count(struct store *st);

@@ -462,6 +462,16 @@ test_drop_empties_the_range_exactly(void **state)
     assert_true(ticks >= 4); /* ~7,500 keys a shard at 2,048 a tick */
     assert_false(store_slot_drop_pending(a, first, last));
     assert_int_equal(store_dropped_total(a), in_range_keys);
+    size_t keys = 0, dropped = 0;
+    for (unsigned i = 0; i < a->nshards; i++) {
+        struct store_shard_stats ss;
+        store_shard_stats(a, i, &ss);
+        assert_true(ss.slots >= ss.keys && ss.mem > 0);
+        keys += ss.keys;
+        dropped += ss.dropped;
+    }
+    assert_int_equal(keys, store_count(a));
+    assert_int_equal(dropped, in_range_keys);
     assert_int_equal(store_slot_range_count(a, first, last), 0);
     assert_int_equal(store_slot_range_bytes(a, first, last), 0);
     /* the policies release the dead chunks a bounded number a tick */
