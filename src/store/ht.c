@@ -614,7 +614,8 @@ group_start(size_t g, size_t n)
 struct span {
     uint64_t lo, hi; /* hashes lo..hi-1, or lo..2^64-1 when to_end */
     bool to_end;
-    ht_visit_fn fn;
+    ht_visit_fn fn;       /* one of these two */
+    ht_visit_hash_fn hfn;
     void *ctx;
 };
 
@@ -625,7 +626,11 @@ visit_group(const struct ht *h, const struct ht_group *gr, const struct span *s)
         struct item *it = AT(h, gr->ref[first_slot(m)]);
         uint64_t hash = ht_hash(item_key(it), item_klen(it));
         if (hash >= s->lo && (s->to_end || hash < s->hi)) {
-            s->fn(it, s->ctx);
+            if (s->hfn) {
+                s->hfn(it, hash, s->ctx);
+            } else {
+                s->fn(it, s->ctx);
+            }
         }
     }
 }
@@ -685,6 +690,27 @@ scan_table(const struct ht *h, int t, const struct span *s)
     }
 }
 
+/* One scan step: the interval from lo to the start of the next group of the
+ * larger table, that end rounded up to a multiple of res + 1 (res = 2^k - 1)
+ * so that a cursor of coarser resolution can name it. */
+static void
+scan_step(struct ht *h, struct span *s, uint64_t res)
+{
+    int big = h->migrating && h->t[1].ngroups > h->t[0].ngroups ? 1 : 0;
+    size_t n = h->t[big].ngroups;
+    size_t g = home(s->lo, n) + 1;
+    uint64_t hi = g < n ? group_start(g, n) : 0;
+    if (g >= n || hi > UINT64_MAX - res) {
+        s->to_end = true;
+    } else {
+        s->hi = (hi + res) & ~res;
+    }
+    scan_table(h, 0, s);
+    if (h->migrating) {
+        scan_table(h, 1, s);
+    }
+}
+
 size_t
 ht_scan(struct ht *h, size_t cursor, ht_visit_fn fn, void *ctx)
 {
@@ -694,21 +720,19 @@ ht_scan(struct ht *h, size_t cursor, ht_visit_fn fn, void *ctx)
     struct span s = {.fn = fn, .ctx = ctx};
     s.lo = ((uint64_t)cursor & ((UINT64_C(1) << (64 - CURSOR_SHIFT)) - 1)) << CURSOR_SHIFT;
     /* The interval ends where the next group of the larger table starts. */
-    int big = h->migrating && h->t[1].ngroups > h->t[0].ngroups ? 1 : 0;
-    size_t n = h->t[big].ngroups;
-    size_t g = home(s.lo, n) + 1;
-    uint64_t res = (UINT64_C(1) << CURSOR_SHIFT) - 1;
-    uint64_t hi = g < n ? group_start(g, n) : 0;
-    if (g >= n || hi > UINT64_MAX - res) {
-        s.to_end = true;
-    } else {
-        s.hi = (hi + res) & ~res;
-    }
-    scan_table(h, 0, &s);
-    if (h->migrating) {
-        scan_table(h, 1, &s);
-    }
+    scan_step(h, &s, (UINT64_C(1) << CURSOR_SHIFT) - 1);
     return s.to_end ? 0 : (size_t)(s.hi >> CURSOR_SHIFT);
+}
+
+uint64_t
+ht_scan_at(struct ht *h, uint64_t pos, unsigned res_bits, ht_visit_hash_fn fn, void *ctx)
+{
+    if (ht_count(h) == 0) {
+        return 0;
+    }
+    struct span s = {.hfn = fn, .ctx = ctx, .lo = pos};
+    scan_step(h, &s, res_bits >= 64 ? UINT64_MAX : (UINT64_C(1) << res_bits) - 1);
+    return s.to_end ? 0 : s.hi;
 }
 
 /* ---- random, clear ---- */

@@ -135,6 +135,21 @@ void ht_maybe_shrink(struct ht *h);
 typedef void (*ht_visit_fn)(struct item *it, void *ctx);
 size_t ht_scan(struct ht *h, size_t cursor, ht_visit_fn fn, void *ctx);
 
+/*
+ * ht_scan at the full resolution of hash space, for callers that resume
+ * between any two hashes (store_slot.c stops a step midway when its caller's
+ * item budget runs out, and resumes at the hash of the first item it did not
+ * take). Visits the items whose hash lies in [pos, end) and returns end, or
+ * 0 when the interval reached the end of hash space (start with 0). end is
+ * where the next group of the larger table starts, rounded up to a multiple
+ * of 2^res_bits (so that a cursor that drops its low res_bits bits names it
+ * exactly); pos need not be aligned. fn gets each item's hash; it may not
+ * modify the table. Same guarantee as ht_scan: an item present for the
+ * whole walk is visited once, across growth, shrink and migration.
+ */
+typedef void (*ht_visit_hash_fn)(struct item *it, uint64_t hash, void *ctx);
+uint64_t ht_scan_at(struct ht *h, uint64_t pos, unsigned res_bits, ht_visit_hash_fn fn, void *ctx);
+
 /* Return a random item (uniform), or NULL when empty. rnd returns a
  * random 64-bit value. */
 struct item *ht_random(struct ht *h, uint64_t (*rnd)(void *), void *rctx);

@@ -1,19 +1,11 @@
 /*
  * store.c -- see store.h.
  *
- * Memory accounting: every shard counts the allocator's real sizes of its
- * items and bucket arrays (malloc_usable_size), under its lock. The global
- * figure is the sum; to keep writes from bouncing one cache line between
- * cores, a shard publishes its delta to the global counter only once it has
- * drifted by more than a small step, so the global figure is never off by
- * more than nshards * step (step <= 64 KiB, smaller for small limits).
- *
- * Active expiry: store_cron() walks the shard's table with a SCAN cursor,
- * a bounded number of buckets per call, deleting expired items; the server
- * calls it ten times a second per shard with a budget that covers the whole
- * table about once a second. Shards with no expiring keys are skipped.
+ * Memory accounting: see shard__mem_changed() in store_int.h (the step is
+ * at most 64 KiB, smaller for small limits).
  */
 #include "store/store.h"
+#include "store/store_int.h"
 
 #include <stdlib.h>
 #include <sys/types.h>
@@ -23,23 +15,10 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-static void
-mem_changed(struct shard *sh, ssize_t delta)
-{
-    sh->mem += (size_t)delta;
-    sh->mem_pending += delta;
-    ssize_t step = (ssize_t)sh->store->mem_step;
-    if (sh->mem_pending >= step || sh->mem_pending <= -step) {
-        atomic_fetch_add_explicit(&sh->store->used, (size_t)sh->mem_pending,
-                                  memory_order_relaxed);
-        sh->mem_pending = 0;
-    }
-}
-
 /* How far a shard's memory may drift before it is published to st->used:
  * small against the limit (1/64 of a shard's share), at most 64 KiB. */
-static void
-mem_step_update(struct store *st)
+void
+store__mem_step_update(struct store *st)
 {
     size_t max = atomic_load(&st->max_memory);
     size_t step = 64 * 1024;
@@ -52,160 +31,6 @@ mem_step_update(struct store *st)
     st->mem_step = step;
 }
 
-/* Per-slot key counts, once someone has asked for them (store_slot_count):
- * until then a write or an eviction computes no slot for them (the CRC16 of
- * the key was ~140 instructions of every insert and of every eviction). */
-static void
-slot_add(struct shard *sh, const struct item *it, int d)
-{
-    if (!atomic_load_explicit(&sh->slots_counted, memory_order_relaxed)) {
-        return;
-    }
-    struct store *st = sh->store;
-    unsigned slot = slot_of(item_key(it), item_klen(it));
-    uint32_t v = atomic_load_explicit(&st->slot_keys[slot], memory_order_relaxed);
-    atomic_store_explicit(&st->slot_keys[slot], v + (uint32_t)d, memory_order_relaxed);
-}
-
-/* The policy hashes the two items of an admission duel; it hands the
- * loser's hash back with it (evict_take), and shard_evict does not hash
- * that key again. */
-static uint64_t
-node_hash(evict_ref ref, void *ctx)
-{
-    const struct shard *sh = ctx;
-    const struct item *it = item_at(&sh->slab, ref);
-    return ht_hash(item_key(it), item_klen(it));
-}
-
-static uint64_t
-node_weight(evict_ref ref, void *ctx)
-{
-    const struct shard *sh = ctx;
-    return item_mem(item_at(&sh->slab, ref));
-}
-
-static inline evict_ref
-ref_of(const struct shard *sh, const struct item *it)
-{
-    return item_ref(&sh->slab, it);
-}
-
-/* The policy is done with a removed item (its queue entry is gone): its
- * chunk goes back to the slab. */
-static void
-node_release(evict_ref ref, void *ctx)
-{
-    struct shard *sh = ctx;
-    struct item *it = item_at(&sh->slab, ref);
-    if (ref == sh->removing) {
-        sh->removing = 0; /* released inside evict_on_remove: see forget_slot */
-    }
-    mem_changed(sh, -(ssize_t)item_free_mem(&sh->slab, it));
-}
-
-static enum evict_kind
-kind_of(enum store_policy p)
-{
-    return p == STORE_NOEVICTION ? EVICT_NOEVICTION : p == STORE_LRU ? EVICT_LRU : EVICT_TINYLFU;
-}
-
-/*
- * A shard's policy capacity, in bytes of items: its share of the level the
- * store holds memory at while it evicts, times the part of the shard's
- * memory that is items (the rest is the index, the policy's queues and
- * sketch, and dead chunks: they count in used memory but are no policy
- * weight; 15/16 until the shard holds 64 KiB or a quarter of its share of
- * the level, then measured). The cron follows that part as it changes
- * (policy_sync): with 29-byte items it is about 2/3. That level is the high
- * watermark with the gradual strategy (writers evict to stay below it, the
- * background only trickles down, see store_evict_step) and the low
- * watermark with batch (the background drops memory to it at once).
- *
- * Measured why: with the whole max_memory as capacity the policy was never
- * full, every window item moved to probation without a duel, and W-TinyLFU
- * ran as a plain segmented LRU (0 admissions and 0 rejections over 29,200
- * evictions on cache2k-web07). Any memory held above the capacity sits in
- * the window unjudged, and any held below it is admitted without a duel, so
- * the capacity has to match the level memory actually stays at. Too high
- * is the costly side: with 32-byte values in 256 KiB (shards of 28 KiB,
- * when the measured part started at 64 KiB) the fixed 15/16 against a real
- * 2/3 left every shard's policy below capacity, and lirs-multi2 made no
- * duel in 2,813 evictions (74.09 % against 78.37 % for lru).
- */
-static uint64_t
-shard_capacity(const struct store *st, const struct shard *sh)
-{
-    size_t max = atomic_load(&st->max_memory);
-    if (max == 0) {
-        return (uint64_t)1 << 40;
-    }
-    double level = st->ev.batch ? st->ev.low_watermark : st->ev.high_watermark;
-    if (!(level > 0 && level <= 1)) {
-        level = 1;
-    }
-    double held = (double)max * level / st->nshards; /* the shard's share */
-    double share = 15.0 / 16.0;
-    uint64_t w = evict_weight(&sh->policy);
-    double measured_from = held / 4 < 64 * 1024 ? held / 4 : 64 * 1024;
-    if ((double)sh->mem >= measured_from && w > 0) {
-        share = (double)w / (double)sh->mem;
-        share = share < 0.5 ? 0.5 : share > 15.0 / 16.0 ? 15.0 / 16.0 : share;
-    }
-    double cap = held * share;
-    return cap >= 1 ? (uint64_t)cap : 1;
-}
-
-/*
- * Count the policy's own memory (queues, sketch) in the shard's, beyond
- * what an empty shard's policy holds (its first sketch and one block per
- * queue: a fixed cost per shard, like the empty server's own memory, which
- * does not count against max_memory either), and keep its capacity on the
- * items' part of the shard (see shard_capacity). Measured why the fixed part
- * stays out: counted whole, it took 8-16 % of a 1-2 MiB limit over 8 shards,
- * and lirs-gli / lirs-loop lost 6 / 13 points of hit ratio to Redis.
- */
-static void
-policy_sync(struct shard *sh)
-{
-    size_t m = evict_mem(&sh->policy);
-    m = m > sh->policy_base ? m - sh->policy_base : 0;
-    if (m != sh->policy_mem) {
-        mem_changed(sh, (ssize_t)m - (ssize_t)sh->policy_mem);
-        sh->policy_mem = m;
-    }
-    /* only a real change: every block the queues take or give back moves
-     * the estimate a little, and the budgets need not follow each one */
-    uint64_t cap = shard_capacity(sh->store, sh);
-    uint64_t cur = sh->policy.capacity;
-    if (cap > cur + cur / 16 || cap + cur / 16 < cur) {
-        evict_adjust_capacity(&sh->policy, cap);
-    }
-}
-
-static void
-policy_init(struct store *st, struct shard *sh)
-{
-    struct evict_params p;
-    evict_params_default(&p);
-    p.kind = kind_of((enum store_policy)atomic_load(&st->policy));
-    p.capacity = shard_capacity(st, sh);
-    p.expected_entries = 1024; /* grows with the keys once half full */
-    p.shards = st->nshards;   /* the climber sizes its law by the whole store */
-    if (st->ev.window_ratio > 0 && st->ev.window_ratio < 1) {
-        p.window_ratio = st->ev.window_ratio;
-    }
-    if (st->ev.admission_multiplier > 0) {
-        p.admission_multiplier = st->ev.admission_multiplier;
-    }
-    p.seed ^= (uint64_t)(sh - st->shards) * 0x9e3779b97f4a7c15ull;
-    p.base = sh->slab.base;
-    struct evict_ops ops = {node_hash, node_weight, node_release, sh};
-    if (evict_init(&sh->policy, &p, &ops) != 0) {
-        abort();
-    }
-    sh->policy_base = evict_mem_floor(&sh->policy);
-}
 
 struct store *
 store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
@@ -220,8 +45,14 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
     st->max_memory = max_memory;
     st->policy = policy;
     st->slot_keys = xcalloc(SLOT_COUNT, sizeof(*st->slot_keys));
+    st->slot_bytes = xcalloc(SLOT_COUNT, sizeof(*st->slot_bytes));
+    st->slot_drop = xcalloc(SLOT_COUNT, sizeof(*st->slot_drop));
+    st->drop_work = STORE_DROP_WORK;
+    while ((1u << st->shard_bits) < n) {
+        st->shard_bits++;
+    }
     st->ev = (struct store_eviction){0.85, 0.70, false, 64, 0, true, 1.0, 0.005};
-    mem_step_update(st);
+    store__mem_step_update(st);
     if (posix_memalign((void **)&st->shards, 64, sizeof(struct shard) * n) != 0) {
         abort();
     }
@@ -237,7 +68,7 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
         ht_init(&sh->ht, &sh->slab);
         sh->store = st;
         sh->rng = 0x9e3779b97f4a7c15ull * (i + 1);
-        policy_init(st, sh);
+        store__policy_init(st, sh);
     }
     return st;
 }
@@ -268,6 +99,8 @@ store_destroy(struct store **pst)
     }
     free(st->shards);
     free(st->slot_keys);
+    free(st->slot_bytes);
+    free(st->slot_drop);
     free(st);
     *pst = NULL;
 }
@@ -320,201 +153,6 @@ store_unlock_all(struct store *st)
     }
 }
 
-/*
- * Bookkeeping for an item that has left the index (deleted, expired,
- * replaced). The policy's queues may still name it: it stays as a dead
- * chunk until the policy releases it (node_release), which may happen at
- * once, inside evict_on_remove, or later. A large item's body is freed now
- * either way, so a dead item holds no more than its chunk.
- * count_slot is false when the same key stays (replaced by a new item).
- */
-static void
-forget_slot(struct shard *sh, struct item *it, bool count_slot)
-{
-    if (item_expire(it)) {
-        sh->nexpires--;
-    }
-    if (count_slot) {
-        slot_add(sh, it, -1);
-    }
-    evict_ref ref = ref_of(sh, it);
-    sh->removing = ref;
-    evict_on_remove(&sh->policy, ref);
-    if (sh->removing == ref) {
-        /* not released yet: drop what the dead chunk does not need */
-        sh->removing = 0;
-        mem_changed(sh, -(ssize_t)item_drop_body(it));
-    }
-}
-
-static void
-forget(struct shard *sh, struct item *it)
-{
-    forget_slot(sh, it, true);
-}
-
-/* An item whose time was up is leaving the index: tell the hook (the
- * mutation stream's DEL) while it can still be read. Out of line: only the
- * expired branches call it. */
-static __attribute__((noinline)) void
-expired_hook(struct shard *sh, const struct item *it)
-{
-    if (sh->store->on_expire) {
-        sh->store->on_expire(sh->store->on_remove_ctx, it);
-    }
-}
-
-static void
-table_mem_sync(struct shard *sh, size_t before)
-{
-    size_t after = ht_mem(&sh->ht);
-    if (after != before) {
-        mem_changed(sh, (ssize_t)after - (ssize_t)before);
-    }
-}
-
-struct item *
-shard_find(struct shard *sh, const char *key, size_t klen, int64_t now)
-{
-    uint64_t h = hint_hash(key, klen);
-    size_t tm = ht_mem(&sh->ht);
-    struct item *it = ht_find(&sh->ht, key, klen, h);
-    if (it && item_expired(it, now)) {
-        ht_remove(&sh->ht, key, klen, h);
-        expired_hook(sh, it);
-        forget(sh, it);
-        sh->expired++;
-        it = NULL;
-    }
-    if (it) {
-        evict_on_access(&sh->policy, ref_of(sh, it), h);
-    }
-    table_mem_sync(sh, tm);
-    return it;
-}
-
-static void
-put_hashed(struct shard *sh, struct item *it, uint64_t h, bool absent)
-{
-    size_t tm = ht_mem(&sh->ht);
-    struct item *old = NULL;
-    if (absent) {
-        ht_insert(&sh->ht, it, h); /* the caller has just looked: no second search */
-    } else {
-        old = ht_replace(&sh->ht, it, h);
-    }
-    if (old) {
-        /* same key, same slot: the slot's count does not change */
-        forget_slot(sh, old, false);
-    } else {
-        slot_add(sh, it, 1);
-    }
-    if (item_expire(it)) {
-        sh->nexpires++;
-    }
-    size_t m = item_mem(it);
-    mem_changed(sh, (ssize_t)m);
-    evict_on_insert(&sh->policy, ref_of(sh, it), h, m);
-    table_mem_sync(sh, tm);
-}
-
-void
-shard_put(struct shard *sh, struct item *it)
-{
-    put_hashed(sh, it, ht_hash(item_key(it), item_klen(it)), false);
-}
-
-/*
- * Overwriting a key whose chunk can take the new value (same class: same
- * size give or take the 4-byte rounding) rewrites it in place: no new chunk,
- * no dead one for the policy to release, the policy's place kept. Measured on
- * redis-benchmark's SET under callgrind (P16, -r 100000: most SETs overwrite
- * a 3-byte value with another): 2,247 -> 1,990 instructions per request.
- */
-struct item *
-shard_upsert(struct shard *sh, const char *key, size_t klen, size_t vlen, int64_t expire)
-{
-    uint64_t h = hint_hash(key, klen);
-    size_t tm = ht_mem(&sh->ht);
-    struct item *old = ht_find(&sh->ht, key, klen, h);
-    if (old && item_fits_in_place(old, vlen, expire)) {
-        int64_t oe = item_expire(old);
-        if (oe && !expire) {
-            sh->nexpires--;
-        } else if (!oe && expire) {
-            sh->nexpires++;
-        }
-        if (item_has_expire_field(old)) {
-            item_store_expire(old, expire);
-        }
-        item_set_vlen(old, vlen);
-        evict_on_overwrite(&sh->policy, ref_of(sh, old), h);
-        table_mem_sync(sh, tm);
-        return old;
-    }
-    table_mem_sync(sh, tm);
-    struct item *it = item_new(&sh->slab, key, klen, vlen, expire, false);
-    put_hashed(sh, it, h, old == NULL);
-    return it;
-}
-
-bool
-shard_delete(struct shard *sh, const char *key, size_t klen, int64_t now)
-{
-    size_t tm = ht_mem(&sh->ht);
-    struct item *it = ht_remove(&sh->ht, key, klen, hint_hash(key, klen));
-    bool live = false;
-    if (it) {
-        live = !item_expired(it, now);
-        if (!live) {
-            expired_hook(sh, it);
-            sh->expired++;
-        }
-        forget(sh, it);
-    }
-    table_mem_sync(sh, tm);
-    return live;
-}
-
-struct item *
-shard_new_item(struct shard *sh, const char *key, size_t klen, size_t vlen, int64_t expire)
-{
-    return item_new(&sh->slab, key, klen, vlen, expire, false);
-}
-
-struct item *
-shard_set_expire(struct shard *sh, struct item *it, int64_t ms)
-{
-    int64_t old = item_expire(it);
-    if (old && !ms) {
-        sh->nexpires--;
-    } else if (!old && ms) {
-        sh->nexpires++;
-    }
-    if (!item_has_expire_field(it)) {
-        if (ms == 0) {
-            return it;
-        }
-        /* the item needs 8 more bytes: move it to a larger chunk, keeping
-         * its place in the hash chain and in the policy's lists */
-        size_t before = item_mem(it);
-        size_t tm = ht_mem(&sh->ht);
-        struct item *nit = item_grow_expire(&sh->slab, it);
-        ht_replace(&sh->ht, nit, ht_hash(item_key(nit), item_klen(nit)));
-        item_disown_body(it);
-        size_t after = item_mem(nit);
-        /* the old chunk (its body moved to nit, if large) is dead until the
-         * policy releases it; nit takes its place */
-        mem_changed(sh, (ssize_t)after - (ssize_t)(before - item_mem(it)));
-        evict_on_move(&sh->policy, ref_of(sh, it), ref_of(sh, nit));
-        evict_on_update(&sh->policy, ref_of(sh, nit), before, after);
-        table_mem_sync(sh, tm);
-        it = nit;
-    }
-    item_store_expire(it, ms);
-    return it;
-}
-
 void
 store_totals(struct store *st, struct store_totals *t)
 {
@@ -526,6 +164,20 @@ store_totals(struct store *st, struct store_totals *t)
         t->mem += sh->mem;
         shard_unlock(sh);
     }
+}
+
+void
+store_shard_stats(struct store *st, unsigned idx, struct store_shard_stats *s)
+{
+    struct shard *sh = shard_lock(st, idx);
+    s->keys = ht_count(&sh->ht);
+    s->expires = sh->nexpires;
+    s->mem = sh->mem;
+    s->slots = ht_slots(&sh->ht);
+    s->expired = sh->expired;
+    s->evicted = sh->evicted;
+    s->dropped = sh->dropped;
+    shard_unlock(sh);
 }
 
 size_t
@@ -567,7 +219,7 @@ store_flush(struct store *st)
         ht_clear(&sh->ht, free_large_body, NULL);
         slab_reset(&sh->slab);
         evict_deinit(&sh->policy);
-        policy_init(st, sh);
+        store__policy_init(st, sh);
         atomic_fetch_sub_explicit(&st->used, freed - (size_t)sh->mem_pending,
                                   memory_order_relaxed);
         sh->mem = 0;
@@ -575,263 +227,18 @@ store_flush(struct store *st)
         sh->policy_mem = 0; /* the new policy's is counted by the next cron */
         sh->nexpires = 0;
         sh->expire_cursor = 0;
+        /* no key left to drop */
+        sh->dropping = false;
+        sh->drop_restart = false;
+        sh->drop_pos = 0;
     }
     for (unsigned s = 0; s < SLOT_COUNT; s++) {
         atomic_store_explicit(&st->slot_keys[s], 0, memory_order_relaxed);
+        atomic_store_explicit(&st->slot_bytes[s], 0, memory_order_relaxed);
+        atomic_store_explicit(&st->slot_drop[s], 0, memory_order_relaxed);
     }
+    atomic_store(&st->drops_active, 0);
     store_unlock_all(st);
-}
-
-uint64_t
-store_scan(struct store *st, uint64_t cursor, ht_visit_fn fn, void *ctx)
-{
-    unsigned bits = 0;
-    while ((1u << bits) < st->nshards) {
-        bits++;
-    }
-    unsigned idx = (unsigned)(cursor & st->mask);
-    uint64_t c = cursor >> bits;
-    struct shard *sh = shard_lock(st, idx);
-    c = ht_scan(&sh->ht, c, fn, ctx);
-    shard_unlock(sh);
-    if (c == 0) {
-        idx++;
-        if (idx >= st->nshards) {
-            return 0;
-        }
-    }
-    return (c << bits) | idx;
-}
-
-static uint64_t
-xorshift(void *ctx)
-{
-    uint64_t *s = ctx;
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
-bool
-store_random_key(struct store *st, char **key, size_t *klen, int64_t now)
-{
-    size_t total = store_count(st);
-    if (total == 0) {
-        return false;
-    }
-    uint64_t seed = (uint64_t)now * 0x9e3779b97f4a7c15ull | 1;
-    for (int tries = 0; tries < 100; tries++) {
-        /* Pick a shard weighted by its size, then a random item in it. */
-        uint64_t r = xorshift(&seed) % total;
-        for (unsigned i = 0; i < st->nshards; i++) {
-            struct shard *sh = shard_lock(st, i);
-            size_t n = ht_count(&sh->ht);
-            if (r < n) {
-                struct item *it = ht_random(&sh->ht, xorshift, &sh->rng);
-                if (it && !item_expired(it, now)) {
-                    *key = xstrndup(item_key(it), item_klen(it));
-                    *klen = item_klen(it);
-                    shard_unlock(sh);
-                    return true;
-                }
-                shard_unlock(sh);
-                break;
-            }
-            r -= n;
-            shard_unlock(sh);
-        }
-        total = store_count(st);
-        if (total == 0) {
-            return false;
-        }
-    }
-    return false;
-}
-
-static void
-count_slot(struct item *it, void *ctx)
-{
-    struct store *st = ctx;
-    unsigned slot = slot_of(item_key(it), item_klen(it));
-    uint32_t v = atomic_load_explicit(&st->slot_keys[slot], memory_order_relaxed);
-    atomic_store_explicit(&st->slot_keys[slot], v + 1, memory_order_relaxed);
-}
-
-size_t
-store_slot_count(struct store *st, unsigned slot)
-{
-    slot &= SLOT_COUNT - 1;
-    struct shard *sh = &st->shards[store_shard_of_slot(st, slot)];
-    if (!atomic_load_explicit(&sh->slots_counted, memory_order_acquire)) {
-        /* first question about this shard's slots: count its keys (all of
-         * its slots, no other shard's) and keep the counts from now on */
-        shard_lock(st, store_shard_of_slot(st, slot));
-        if (!atomic_load_explicit(&sh->slots_counted, memory_order_relaxed)) {
-            for (unsigned s = slot & st->mask; s < SLOT_COUNT; s += st->nshards) {
-                atomic_store_explicit(&st->slot_keys[s], 0, memory_order_relaxed);
-            }
-            size_t c = 0;
-            do {
-                c = ht_scan(&sh->ht, c, count_slot, st);
-            } while (c != 0);
-            atomic_store_explicit(&sh->slots_counted, true, memory_order_release);
-        }
-        shard_unlock(sh);
-    }
-    return atomic_load_explicit(&st->slot_keys[slot], memory_order_relaxed);
-}
-
-struct slot_visit {
-    unsigned slot;
-    ht_visit_fn fn;
-    void *ctx;
-};
-
-static void
-slot_filter(struct item *it, void *ctx)
-{
-    struct slot_visit *v = ctx;
-    if (slot_of(item_key(it), item_klen(it)) == v->slot) {
-        v->fn(it, v->ctx);
-    }
-}
-
-void
-store_slot_visit(struct store *st, unsigned slot, ht_visit_fn fn, void *ctx)
-{
-    struct slot_visit v = {slot & (SLOT_COUNT - 1), fn, ctx};
-    struct shard *sh = shard_lock(st, store_shard_of_slot(st, v.slot));
-    size_t c = 0;
-    do {
-        c = ht_scan(&sh->ht, c, slot_filter, &v);
-    } while (c != 0);
-    shard_unlock(sh);
-}
-
-struct expire_ctx {
-    int64_t now;
-    struct item **dead;
-    size_t n, cap;
-};
-
-static void
-collect_expired(struct item *it, void *ctx)
-{
-    struct expire_ctx *e = ctx;
-    if (item_expired(it, e->now)) {
-        if (e->n == e->cap) {
-            e->cap = e->cap ? e->cap * 2 : 16;
-            e->dead = xrealloc(e->dead, e->cap * sizeof(*e->dead));
-        }
-        e->dead[e->n++] = it;
-    }
-}
-
-size_t
-store_cron(struct store *st, unsigned idx, size_t buckets, int64_t now)
-{
-    struct shard *sh = shard_lock(st, idx);
-    size_t tm = ht_mem(&sh->ht);
-    size_t removed = 0;
-    if (ht_rehashing(&sh->ht)) {
-        ht_rehash(&sh->ht, 100);
-    } else {
-        ht_maybe_shrink(&sh->ht);
-    }
-    /* the policy's queues drop the entries of removed items a bounded
-     * number at a time, releasing their chunks */
-    evict_maintain(&sh->policy, 4096);
-    policy_sync(sh);
-    if (sh->nexpires > 0) {
-        struct expire_ctx e = {now, NULL, 0, 0};
-        size_t steps = 0;
-        do {
-            /* ht_scan's callback may not change the table: collect the
-             * expired items of one cursor step, then unlink them. */
-            e.n = 0;
-            sh->expire_cursor = ht_scan(&sh->ht, sh->expire_cursor, collect_expired, &e);
-            for (size_t i = 0; i < e.n; i++) {
-                struct item *it = e.dead[i];
-                ht_remove(&sh->ht, item_key(it), item_klen(it),
-                          ht_hash(item_key(it), item_klen(it)));
-                expired_hook(sh, it);
-                forget(sh, it);
-                sh->expired++;
-                removed++;
-            }
-        } while (sh->expire_cursor != 0 && ++steps < buckets && sh->nexpires > 0);
-        free(e.dead);
-    }
-    table_mem_sync(sh, tm);
-    shard_unlock(sh);
-    return removed;
-}
-
-uint64_t
-store_expired_total(struct store *st)
-{
-    uint64_t n = 0;
-    for (unsigned i = 0; i < st->nshards; i++) {
-        n += __atomic_load_n(&st->shards[i].expired, __ATOMIC_RELAXED);
-    }
-    return n;
-}
-
-uint64_t
-store_evicted_total(struct store *st)
-{
-    uint64_t n = 0;
-    for (unsigned i = 0; i < st->nshards; i++) {
-        n += __atomic_load_n(&st->shards[i].evicted, __ATOMIC_RELAXED);
-    }
-    return n;
-}
-
-/* ---- eviction ------------------------------------------------------------ */
-
-/*
- * Giving evicted memory back. The allocator keeps the pages of freed items
- * as dirty pages for a while (jemalloc's dirty decay is 10 s), so under a
- * write flood of mixed sizes RSS ran at 1.07-1.20 x max_memory above the
- * empty server while used memory stayed at 0.86 x max_memory (24 MB limit,
- * values 10 B-100 KB). Once eviction has freed 1/64 of max_memory (at
- * least 64 KiB), the evicting thread (a writer in store_make_room, or the
- * cron) asks the allocator to return its dirty pages: the peak RSS of that
- * flood fell to 0.97-1.10 x max_memory above the empty server.
- * Both symbols are weak: a build without jemalloc uses glibc's malloc_trim,
- * one with neither (or a sanitizer's allocator) skips the step.
- */
-extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
-    __attribute__((weak));
-extern int malloc_trim(size_t pad) __attribute__((weak));
-
-/* Bytes freed by eviction since the last purge, process-wide like the
- * allocator it is about. */
-static _Atomic size_t evicted_since_purge;
-
-static void
-maybe_purge(struct store *st)
-{
-    size_t max = atomic_load_explicit(&st->max_memory, memory_order_relaxed);
-    size_t threshold = max / 64 > 64 * 1024 ? max / 64 : 64 * 1024;
-    if (atomic_load_explicit(&evicted_since_purge, memory_order_relaxed) < threshold) {
-        return;
-    }
-    atomic_store_explicit(&evicted_since_purge, 0, memory_order_relaxed);
-    if (mallctl) {
-        /* "arena.<MALLCTL_ARENAS_ALL>.purge": every arena's dirty pages */
-        mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
-    } else if (malloc_trim) {
-        malloc_trim(0);
-    }
-}
-
-void
-shard_note_miss(struct shard *sh, const char *key, size_t klen)
-{
-    evict_on_miss(&sh->policy, hint_hash(key, klen));
 }
 
 void
@@ -851,311 +258,7 @@ store_reserve(struct store *st, size_t keys)
         struct shard *sh = shard_lock(st, i);
         size_t tm = ht_mem(&sh->ht);
         ht_reserve(&sh->ht, per);
-        table_mem_sync(sh, tm);
+        shard__table_mem_sync(sh, tm);
         shard_unlock(sh);
     }
-}
-
-void
-store_set_eviction(struct store *st, const struct store_eviction *ev)
-{
-    st->ev = *ev;
-    /* the policies' capacity follows the watermarks and strategy */
-    for (unsigned i = 0; i < st->nshards; i++) {
-        struct shard *sh = shard_lock(st, i);
-        evict_set_capacity(&sh->policy, shard_capacity(st, sh));
-        shard_unlock(sh);
-    }
-}
-
-void
-store_set_max_memory(struct store *st, size_t max_memory)
-{
-    atomic_store(&st->max_memory, max_memory);
-    mem_step_update(st);
-    for (unsigned i = 0; i < st->nshards; i++) {
-        struct shard *sh = shard_lock(st, i);
-        evict_set_capacity(&sh->policy, shard_capacity(st, sh));
-        shard_unlock(sh);
-    }
-}
-
-void
-store_set_policy(struct store *st, enum store_policy policy)
-{
-    atomic_store(&st->policy, policy);
-    for (unsigned i = 0; i < st->nshards; i++) {
-        struct shard *sh = shard_lock(st, i);
-        evict_set_kind(&sh->policy, kind_of(policy));
-        shard_unlock(sh);
-    }
-}
-
-/* Evict up to n items from one shard (lock held), leaving it at least
- * `floor` keys. Returns how many. */
-static size_t
-shard_evict(struct shard *sh, size_t n, size_t floor)
-{
-    size_t done = 0, before = sh->mem;
-    size_t tm = ht_mem(&sh->ht);
-    while (done < n && ht_count(&sh->ht) > floor) {
-        /* dead items met on the way are released (node_release) */
-        struct evict_taken t;
-        evict_ref ref = evict_take(&sh->policy, &t);
-        if (ref == 0) {
-            break;
-        }
-        /* the victim has left the policy: unlink it and free it here, with
-         * the hash of its duel if it lost one and the policy's weight */
-        struct item *it = item_at(&sh->slab, ref);
-        if (sh->store->on_evict) {
-            sh->store->on_evict(sh->store->on_remove_ctx, it);
-        }
-        uint64_t h = t.hashed ? t.hash : ht_hash(item_key(it), item_klen(it));
-        if (!ht_remove_ref(&sh->ht, ref, h)) {
-            /* not reached while the policy's hash is right; cheap insurance */
-            ht_remove_ref(&sh->ht, ref, ht_hash(item_key(it), item_klen(it)));
-        }
-        if (item_expire(it)) {
-            sh->nexpires--;
-        }
-        slot_add(sh, it, -1);
-        mem_changed(sh, -(ssize_t)item_free_weighed(&sh->slab, it, t.weight));
-        sh->evicted++;
-        done++;
-    }
-    table_mem_sync(sh, tm);
-    size_t freed = before > sh->mem ? before - sh->mem : 0;
-    if (freed) {
-        atomic_fetch_add_explicit(&evicted_since_purge, freed, memory_order_relaxed);
-    }
-    return done;
-}
-
-/* Pick the shard to evict from: the fullest of four probed round-robin
- * (reads of sh->mem are racy on purpose: a hint). With equal capacities,
- * the fullest shard is the one whose policy is furthest over its own, so
- * that its eviction is a duel rather than a main victim taken early:
- * lirs-loop through the server (1 MiB) hit 35.3 % with four probes, 30.9 %
- * with two, 35.7 % with all eight (whose cost grows with the shards). */
-static unsigned
-pick_shard(struct store *st)
-{
-    static _Thread_local unsigned cursor; /* no shared line written */
-    unsigned start = cursor++;
-    unsigned probes = st->nshards < 4 ? st->nshards : 4;
-    unsigned stride = st->nshards / probes;
-    unsigned best = start & st->mask;
-    size_t best_mem = 0;
-    for (unsigned i = 0; i < probes; i++) {
-        unsigned idx = (start + i * stride) & st->mask;
-        size_t m = __atomic_load_n(&st->shards[idx].mem, __ATOMIC_RELAXED);
-        if (m > best_mem) {
-            best_mem = m;
-            best = idx;
-        }
-    }
-    return best;
-}
-
-/*
- * Items a writer's step evicts from shard sh (lock held). A W-TinyLFU
- * evicts once per insert, the window's candidate dueling the main area's
- * victim; a step of several makes room ahead of the inserts, taking main
- * victims undueled. In a small shard that shows: through the server,
- * lirs-loop at 1 MiB (48 keys a shard) hit 28.3 % with 8 a step and 35.3 %
- * with 1 (the simulator gives 36.8 % at that many keys), while replays of
- * 3,000-12,000 keys (zipf-drift-scan, web07, multi2, gli) moved by 0.1 at
- * most. In a large one a lock round per item costs throughput: 400k keys
- * in 40 MiB, SETs evicting at 1 item a step ran at 0.82 of the speed of
- * overwrites, against 0.98 at 8 (bench/eviction, same run, medians of 3).
- */
-#define SMALL_SHARD_KEYS 1024u
-
-/* eviction.min_items_threshold: the keys a shard keeps while memory is
- * between the watermarks and max_memory. Above max_memory itself the floor
- * gives way, so that a write under tinylfu or lru never fails for room
- * (10 keys in each of 8 shards is 8 MB at 100 KB values). */
-static size_t
-key_floor(const struct store *st, size_t used, size_t max)
-{
-    return used > max ? 0 : st->ev.min_items;
-}
-
-static size_t
-step_size(struct store *st, struct shard *sh, size_t used, size_t max)
-{
-    if (st->ev.batch) {
-        return st->ev.batch_size ? st->ev.batch_size : 64;
-    }
-    if (st->ev.adaptive && used > max) {
-        return 64; /* over the hard limit: catch up faster */
-    }
-    return ht_count(&sh->ht) <= SMALL_SHARD_KEYS ? 1 : 8;
-}
-
-/* store_make_room above the high watermark: out of line, so that the
- * common call (no limit, or under it) pays no frame for the loop. */
-static __attribute__((noinline)) bool
-make_room_evict(struct store *st, size_t max, size_t used, size_t high)
-{
-    if (atomic_load(&st->policy) == STORE_NOEVICTION) {
-        return used <= max;
-    }
-    atomic_store(&st->evicting, true);
-    /* Foreground: get back under the high watermark, in bounded steps. */
-    for (int rounds = 0; used > high && rounds < 10000; rounds++) {
-        unsigned idx = pick_shard(st);
-        struct shard *sh = shard_lock(st, idx);
-        size_t n = shard_evict(sh, step_size(st, sh, used, max), key_floor(st, used, max));
-        shard_unlock(sh);
-        if (n == 0) {
-            /* this shard is empty; try the others before giving up */
-            bool any = false;
-            for (unsigned i = 0; i < st->nshards && !any; i++) {
-                sh = shard_lock(st, i);
-                any = shard_evict(sh, 1, key_floor(st, used, max)) > 0;
-                shard_unlock(sh);
-            }
-            if (!any) {
-                break;
-            }
-        }
-        used = store_used_memory(st);
-    }
-    maybe_purge(st);
-    return used <= max;
-}
-
-bool
-store_make_room(struct store *st)
-{
-    size_t max = atomic_load_explicit(&st->max_memory, memory_order_relaxed);
-    if (max == 0) {
-        return true;
-    }
-    size_t used = store_used_memory(st);
-    size_t high = (size_t)((double)max * st->ev.high_watermark);
-    if (used <= high) {
-        return true;
-    }
-    return make_room_evict(st, max, used, high);
-}
-
-/*
- * Pacing of the background eviction (gradual strategy). The cron evicts at
- * most at a rate that would take memory from the high watermark to the low
- * one in BAND_DRAIN_US: under a steady write load the writers' own evictions
- * keep memory just below the high watermark and the policy judges every new
- * key as it reaches its capacity; when writes stop, memory goes on down to
- * the low watermark. Unpaced, the cron dropped memory to the low watermark
- * at every crossing of the high one; the 15 % of memory between them was
- * refilled by new keys that sat in the window unjudged, and the main area
- * held only 70 % of max_memory. Measured on the replays of bench/eviction
- * (1 MiB, 256 B values): lirs-multi2 71.9 % -> 74.5 % and lirs-gli 33.5 %
- * -> 38.8 % with the band narrowed to 0.85..0.80, the bulk of it from that
- * effect. Token bucket in bytes, process-wide (the server has one store).
- */
-#define BAND_DRAIN_US 2000000
-static _Atomic int64_t bg_last_us;
-static _Atomic int64_t bg_tokens;
-
-static bool
-background_may_evict(struct store *st, size_t max)
-{
-    if (st->ev.batch) {
-        return true;
-    }
-    double band = (st->ev.high_watermark - st->ev.low_watermark) * (double)max;
-    double rate = band > 0 ? band / BAND_DRAIN_US : 1e-3; /* bytes per us */
-    int64_t now = clock_mono_us();
-    int64_t last = atomic_exchange(&bg_last_us, now);
-    int64_t add = last ? (int64_t)((double)(now - last) * rate) : 0;
-    int64_t cap = (int64_t)(rate * 200000) + 4096; /* 0.2 s worth at most */
-    int64_t t = atomic_load(&bg_tokens) + (add > 0 ? add : 0);
-    if (t > cap) {
-        t = cap;
-    }
-    atomic_store(&bg_tokens, t);
-    return t > 0;
-}
-
-size_t
-store_evict_step(struct store *st)
-{
-    maybe_purge(st);
-    size_t max = atomic_load(&st->max_memory);
-    size_t used = store_used_memory(st);
-    size_t high = (size_t)((double)max * st->ev.high_watermark);
-    if (!atomic_load(&st->evicting)) {
-        /* Normally a writer crossing the high watermark starts it; a lowered
-         * maxmemory with no writes after it starts it here. */
-        if (max == 0 || used <= high || atomic_load(&st->policy) == STORE_NOEVICTION) {
-            return 0;
-        }
-        atomic_store(&st->evicting, true);
-    }
-    size_t low = (size_t)((double)max * st->ev.low_watermark);
-    if (max == 0 || used <= low || atomic_load(&st->policy) == STORE_NOEVICTION) {
-        atomic_store(&st->evicting, false);
-        return 0;
-    }
-    /* Above max_memory itself (a lowered maxmemory with no write to make
-     * room, writers outrunning the foreground) the cron evicts unpaced. Just
-     * above the high watermark is the normal state between a writer's make
-     * room and its write: paced, or the band would be back (measured: gli
-     * 38.8-41.0 % instead of 41.5 % when this was `used <= high`). */
-    bool paced = !st->ev.batch && used <= max;
-    if (paced && !background_may_evict(st, max)) {
-        return 0;
-    }
-    struct shard *sh = shard_lock(st, pick_shard(st));
-    size_t k = step_size(st, sh, used, max);
-    if (!paced) {
-        k = k * 4 < 32 ? 32 : k * 4; /* over max_memory, or batch: catch up */
-    }
-    size_t before = sh->mem;
-    size_t n = shard_evict(sh, k, key_floor(st, used, max));
-    size_t freed = before > sh->mem ? before - sh->mem : 0;
-    shard_unlock(sh);
-    if (paced) {
-        atomic_fetch_sub(&bg_tokens, (int64_t)freed);
-    }
-    return n;
-}
-
-void
-store_evict_stats(struct store *st, struct evict_stats *sum)
-{
-    memset(sum, 0, sizeof(*sum));
-    for (unsigned i = 0; i < st->nshards; i++) {
-        struct evict_stats s;
-        struct shard *sh = shard_lock(st, i);
-        evict_stats(&sh->policy, &s);
-        shard_unlock(sh);
-        sum->kind = s.kind;
-        sum->capacity += s.capacity;
-        sum->count += s.count;
-        sum->weight += s.weight;
-        sum->window_count += s.window_count;
-        sum->window_weight += s.window_weight;
-        sum->window_max += s.window_max;
-        sum->probation_count += s.probation_count;
-        sum->probation_weight += s.probation_weight;
-        sum->protected_count += s.protected_count;
-        sum->protected_weight += s.protected_weight;
-        sum->protected_max += s.protected_max;
-        sum->admissions += s.admissions;
-        sum->rejections += s.rejections;
-        sum->evictions += s.evictions;
-        sum->climber_samples += s.climber_samples;
-        sum->climber_adjustments += s.climber_adjustments;
-        sum->sketch_bytes += s.sketch_bytes;
-        sum->sketch_resets += s.sketch_resets;
-        sum->dead_entries += s.dead_entries;
-        sum->releases += s.releases;
-        sum->queue_entries += s.queue_entries;
-        sum->queue_bytes += s.queue_bytes;
-    }
-    sum->window_ratio = sum->capacity ? (double)sum->window_max / (double)sum->capacity : 0;
 }

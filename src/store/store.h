@@ -35,6 +35,11 @@ struct shard {
     pthread_mutex_t lock;
     struct slab slab;     /* where the items live */
     struct ht ht;
+    bool dropping;        /* a slot of this shard is being dropped: lookups
+                           * check the key's slot (store_slot.h) */
+    bool drop_restart;    /* a slot was marked during the sweep: sweep again */
+    uint64_t drop_pos;    /* the sweep's position in hash space */
+    uint64_t dropped;     /* keys removed by slot drops */
     struct store *store;
     size_t mem;           /* bytes of items and buckets in this shard */
     ssize_t mem_pending;  /* part of mem not yet added to store->used */
@@ -70,12 +75,23 @@ struct store {
     unsigned mask;
     struct shard *shards;
     _Atomic size_t used;     /* sum of shard mem, less their mem_pending */
-    size_t mem_step;         /* see mem_changed() in store.c */
+    size_t mem_step;         /* see shard__mem_changed() (store_int.h) */
     _Atomic size_t max_memory; /* 0 = unlimited */
     _Atomic int policy;
     _Atomic uint32_t *slot_keys; /* SLOT_COUNT counters */
+    _Atomic size_t *slot_bytes;  /* SLOT_COUNT item bytes, kept with slot_keys */
+    _Atomic uint8_t *slot_drop;  /* SLOT_COUNT marks: 1 = being dropped; set and
+                                  * cleared under the slot's shard lock */
+    _Atomic unsigned drops_active; /* shards with a drop sweep going on */
+    size_t drop_work;            /* items a cron tick's drop step examines */
+    unsigned shard_bits;         /* log2(nshards) */
     struct store_eviction ev;    /* read without lock; changed by CONFIG SET */
     _Atomic bool evicting;       /* between crossing high and reaching low */
+    _Atomic size_t purge_pending; /* bytes evicted since the allocator's last
+                                   * purge (store_purge.c) */
+    _Atomic uint64_t purges;     /* purges asked for (statistics, tests) */
+    _Atomic int64_t bg_last_us;  /* background eviction's pacing (store_pace.c) */
+    _Atomic int64_t bg_tokens;
     /* Called by store_flush with every shard lock held (the WAL logs
      * FLUSHALL there). NULL = none. */
     void (*on_flush)(void *ctx);
@@ -158,6 +174,15 @@ struct store_totals {
 };
 void store_totals(struct store *st, struct store_totals *t);
 
+/* One shard's figures, read under its lock (INFO, metrics, dashboard):
+ * what callers outside the store read instead of struct shard's fields. */
+struct store_shard_stats {
+    size_t keys, expires, mem;
+    size_t slots;          /* index slots (load = keys / slots) */
+    uint64_t expired, evicted, dropped;
+};
+void store_shard_stats(struct store *st, unsigned idx, struct store_shard_stats *s);
+
 /* Keys in all shards, expired-but-not-yet-reclaimed included (as Redis). */
 size_t store_count(struct store *st);
 size_t store_expires_count(struct store *st);
@@ -207,19 +232,16 @@ uint64_t store_scan(struct store *st, uint64_t cursor, ht_visit_fn fn, void *ctx
 /* A random live key copied into key and klen (malloc'd; caller frees), or false. */
 bool store_random_key(struct store *st, char **key, size_t *klen, int64_t now);
 
-/* Keys in one slot, and a visit of them (scans only the slot's shard).
- * The per-slot counts are kept per shard from the first store_slot_count
- * of one of its slots on: that first call counts the shard's keys under its
- * lock (O(keys in the shard), once); a store nobody asks costs its writes
- * no CRC16 of the key for them. */
-size_t store_slot_count(struct store *st, unsigned slot);
-void store_slot_visit(struct store *st, unsigned slot, ht_visit_fn fn, void *ctx);
-
 /* Background work for one shard, bounded: up to `buckets` buckets scanned for
- * expired items and a few rehash steps. Returns the number of keys expired. */
+ * expired items, a few rehash steps, the policy's upkeep, and a step of a
+ * slot drop's sweep (store_slot.h) if one is going on. Returns the number of
+ * keys expired. */
 size_t store_cron(struct store *st, unsigned idx, size_t buckets, int64_t now);
 
 uint64_t store_expired_total(struct store *st);
 uint64_t store_evicted_total(struct store *st);
+
+/* Slot counts, the slot-range cursor and slot drops. */
+#include "store/store_slot.h"
 
 #endif

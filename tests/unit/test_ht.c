@@ -405,6 +405,106 @@ test_ht_scan_during_resize(void **state)
     ht_clear(&h, free_it, NULL);
 }
 
+/* ht_scan_at resumed midway through its intervals, as store_slot_scan does
+ * when its caller's budget runs out: a walk that takes at most 3 items a
+ * step and resumes at the hash of the first item it left (every resumed
+ * position rounded down to 2^4, as a packed cursor drops those bits) visits
+ * every key present for the whole walk, while the table grows and then
+ * shrinks between steps; each such key once, as long as no two of them
+ * share a rounded position (a key of a shared one may come twice). */
+struct at_step {
+    struct item *it[64];
+    uint64_t hash[64];
+    size_t n;
+};
+
+static void
+at_collect(struct item *it, uint64_t hash, void *ctx)
+{
+    struct at_step *a = ctx;
+    assert_int_equal(hash, ht_hash(item_key(it), item_klen(it)));
+    assert_true(a->n < 64);
+    /* kept in hash order: the walk resumes after the last one taken */
+    size_t i = a->n++;
+    while (i > 0 && a->hash[i - 1] > hash) {
+        a->hash[i] = a->hash[i - 1];
+        a->it[i] = a->it[i - 1];
+        i--;
+    }
+    a->hash[i] = hash;
+    a->it[i] = it;
+}
+
+static void
+test_ht_scan_at_resumes_midway(void **state)
+{
+    (void)state;
+    enum { N = 3000, EXTRA = 6000 };
+    const unsigned res = 4;
+    const uint64_t mask = ~((UINT64_C(1) << res) - 1);
+    struct ht h;
+    ht_init(&h, &tslab);
+    char key[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "key:%d", i);
+        ht_insert(&h, mk(key, "v"), ht_hash(key, strlen(key)));
+    }
+    struct seen s = {calloc(N + EXTRA, 1), 0};
+    uint64_t pos = 0;
+    size_t steps = 0, partial = 0, added = 0;
+    do {
+        struct at_step a = {.n = 0};
+        uint64_t end = ht_scan_at(&h, pos, res, at_collect, &a);
+        assert_true(end == 0 || end > pos);
+        assert_int_equal(end & ~mask, 0);
+        size_t take = a.n;
+        if (a.n > 3) {
+            take = 3;
+            end = a.hash[3] & mask;
+            while (take > 0 && (a.hash[take - 1] & mask) == end) {
+                take--; /* the resumed step visits these */
+            }
+            assert_true(end > pos || take == 0);
+            if (end <= pos) {
+                /* four or more share pos's rounded position: take them all */
+                take = 0;
+                while (take < a.n && (a.hash[take] & mask) == pos) {
+                    take++;
+                }
+                end = take < a.n ? a.hash[take] & mask : end;
+            }
+            partial++;
+        }
+        for (size_t i = 0; i < take; i++) {
+            mark_seen(a.it[i], &s);
+        }
+        pos = end;
+        steps++;
+        if (steps % 3 == 0 && added < EXTRA) {
+            for (int k = 0; k < 40 && added < EXTRA; k++, added++) {
+                snprintf(key, sizeof(key), "key:%zu", N + added);
+                ht_insert(&h, mk(key, "v"), ht_hash(key, strlen(key)));
+            }
+        } else if (added >= EXTRA && ht_count(&h) > N) {
+            /* then the extra keys go, and the cron shrinks the table */
+            for (size_t k = 0; k < 200 && added > 0; k++) {
+                added--;
+                snprintf(key, sizeof(key), "key:%zu", N + added);
+                item_free(&tslab, ht_remove(&h, key, strlen(key), ht_hash(key, strlen(key))));
+            }
+            ht_maybe_shrink(&h);
+            ht_rehash(&h, 3);
+        }
+        assert_true(steps < 100000);
+    } while (pos != 0);
+    assert_true(partial > 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(s.bits[i], 1);
+    }
+    free(s.bits);
+    ht_clear(&h, free_it, NULL);
+}
+
 /* ---- randomized model test ---- */
 
 struct model {
@@ -937,6 +1037,7 @@ main(void)
         cmocka_unit_test(test_ht_replace_remove),
         cmocka_unit_test(test_ht_remove_ref),
         cmocka_unit_test(test_ht_scan_during_resize),
+        cmocka_unit_test(test_ht_scan_at_resumes_midway),
         cmocka_unit_test(test_ht_model),
         cmocka_unit_test(test_ht_scan_grow_and_shrink),
         cmocka_unit_test(test_ht_scan_mid_migration_once),

@@ -6,10 +6,12 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -555,6 +557,85 @@ test_store_eviction_strategies(void **state)
     }
 }
 
+/* Writes keys "<tag>:<i>" of 100 bytes into st, each after making room,
+ * until its evictions have freed `bytes` towards the next purge. */
+static void
+evict_until_pending(struct store *st, const char *tag, size_t bytes)
+{
+    char key[32];
+    for (int i = 0; atomic_load(&st->purge_pending) < bytes; i++) {
+        snprintf(key, sizeof(key), "%s:%d", tag, i);
+        assert_true(store_make_room(st));
+        struct shard *sh = shard_lock(st, store_shard_of(st, key, strlen(key)));
+        struct item *it = shard_upsert(sh, key, strlen(key), 100, 0);
+        memset(item_val(it), 'p', item_vlen(it));
+        shard_unlock(sh);
+        assert_true(i < 1000000);
+    }
+}
+
+/* Two stores in one process count the bytes they evict towards the
+ * allocator's purge apart (the count was one process-wide static): with
+ * 20 KiB evicted from one and 44 KiB from the other (a purge every 64 KiB;
+ * a make_room may evict up to ~16 KiB at once here, the lag of the
+ * published memory figure) neither asks for a purge, and the first one to
+ * get there asks for one without moving the other's count. */
+static void
+test_store_purge_count_per_store(void **state)
+{
+    (void)state;
+    const size_t max = 1 << 20; /* a purge every 64 KiB evicted */
+    struct store *a = store_create(4, max, STORE_TINYLFU);
+    struct store *b = store_create(4, max, STORE_TINYLFU);
+    evict_until_pending(a, "a", 20 * 1024);
+    evict_until_pending(b, "b", 20 * 1024);
+    evict_until_pending(a, "a2", 44 * 1024);
+    assert_int_equal(atomic_load(&a->purges), 0);
+    assert_int_equal(atomic_load(&b->purges), 0);
+    size_t b_pending = atomic_load(&b->purge_pending);
+    for (int i = 0; i < 10000 && atomic_load(&a->purges) == 0; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "a3:%d", i);
+        assert_true(store_make_room(a));
+        struct shard *sh = shard_lock(a, store_shard_of(a, key, strlen(key)));
+        struct item *it = shard_upsert(sh, key, strlen(key), 100, 0);
+        memset(item_val(it), 'p', item_vlen(it));
+        shard_unlock(sh);
+    }
+    assert_int_equal(atomic_load(&a->purges), 1);
+    assert_int_equal(atomic_load(&b->purges), 0);
+    assert_int_equal(atomic_load(&b->purge_pending), b_pending);
+    store_destroy(&a);
+    store_destroy(&b);
+}
+
+/* Two stores pace their background eviction apart (the token bucket was
+ * process-wide): right after a store of 16 KB values has spent more than
+ * its tokens on one eviction, a store of 100-byte values still has its own
+ * 0.2 s worth and evicts. With one bucket the first store's debt left the
+ * second nothing. */
+static void
+test_store_pacing_per_store(void **state)
+{
+    (void)state;
+    const size_t max = 256 * 1024;
+    struct store *big = store_create(4, max, STORE_TINYLFU);
+    struct store *small = store_create(4, max, STORE_TINYLFU);
+    write_keys(big, 40, 16000);
+    write_keys(small, 4000, 100);
+    /* both between the watermarks, evicting, paced */
+    (void)store_evict_step(big);
+    (void)store_evict_step(small);
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    size_t before = store_memory_exact(big);
+    assert_int_equal(store_evict_step(big), 1);
+    assert_true(before - store_memory_exact(big) >= 16000); /* > 0.2 s of tokens */
+    assert_int_equal(store_evict_step(small), 1);
+    store_destroy(&big);
+    store_destroy(&small);
+}
+
 static void
 test_store_slots(void **state)
 {
@@ -632,6 +713,8 @@ main(void)
         cmocka_unit_test(test_store_eviction_strategies),
         cmocka_unit_test(test_store_slot_counts_follow_writes),
         cmocka_unit_test(test_store_scan_all_shards),
+        cmocka_unit_test(test_store_purge_count_per_store),
+        cmocka_unit_test(test_store_pacing_per_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
