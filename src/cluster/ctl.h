@@ -70,6 +70,7 @@ struct ctl {
     uv_timer_t tick;
     bool started;
     _Atomic bool stopping;
+    bool raft_left_open;       /* stopped without raft_close (control.c on_wake) */
 
     struct craft *raft;
     struct bus *bus;

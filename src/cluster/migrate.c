@@ -159,6 +159,7 @@ on_item(struct item *it, void *arg)
 /* ---- the source --------------------------------------------------------------- */
 
 static void copy_fail(struct copy *k, const char *why);
+static void copy_step(struct copy *k, uint64_t now);
 
 static void
 on_stream(void *arg, int status, uint8_t type, const uint8_t *p, size_t n)
@@ -171,6 +172,8 @@ on_stream(void *arg, int status, uint8_t type, const uint8_t *p, size_t n)
     if (type == (BUS_MIG_MARK | BUS_REPLY) && n >= 8) {
         struct wire_rd r = {p, p + n, false};
         k->acked = wire_get_u64(&r);
+        /* The vbucket is paused: ask for the commit now, not at the next tick. */
+        copy_step(k, (uint64_t)clock_ms());
     } else if (type == (BUS_MIG_BEGIN | BUS_REPLY) && k->st == CP_BEGIN) {
         struct wire_rd r = {p, p + n, false};
         uint8_t code = wire_get_u8(&r);
@@ -394,22 +397,18 @@ copy_step(struct copy *k, uint64_t now)
         k->st = CP_MARKED;
         break;
     case CP_MARKED:
-        if (k->acked == k->mark) {
-            struct buf b;
-            buf_init(&b);
-            wire_u64(&b, k->vb);
-            wire_u64(&b, k->copy_id);
-            ask_leader(BUS_MIG_DONE, &b);
-            buf_deinit(&b);
-            k->st = CP_DONE;
-            k->retry_ms = now + 1000;
-        } else if (now - k->paused_ms > 5000) {
-            copy_fail(k, "the target did not confirm the last records");
+        if (k->acked != k->mark) {
+            if (now - k->paused_ms > 5000) {
+                copy_fail(k, "the target did not confirm the last records");
+            }
+            break;
         }
-        break;
+        k->st = CP_DONE;
+        k->retry_ms = 0;
+        /* fall through */
     case CP_DONE:
-        /* Waiting for the commit to be applied here; ask again now and then
-         * (a leader change loses the request). */
+        /* Ask for the commit, and again now and then until it is applied
+         * here (a leader change loses the request). */
         if (now >= k->retry_ms) {
             struct buf b;
             buf_init(&b);

@@ -309,7 +309,10 @@ def test_join_commits_after_kill_of_the_raft_leader(trio):
     new_leader = wait_for(lambda: raft_leader(rest), 5, "a new leader")
     elected = time.monotonic() - t0
     assert new_leader is not leader
-    assert elected < 1.0, "new leader after %.3f s" % elected
+    # 0.4-0.6 s on a quiet machine (ET 300 ms, pre-vote; docs/cluster.md); the
+    # bound is CLUSTER.md's leader-failover budget, as this runs under ASan on two
+    # cores shared with the rest of the suite.
+    assert elected < 1.5, "new leader after %.3f s" % elected
     fourth = Node(seeds=[n.bus for n in rest])
     try:
         fourth.start()
