@@ -79,7 +79,13 @@ def test_build_install_start_purge(tmp_path):
                  "./lib/systemd/system/crabcache.service"):
         assert path in contents, path
 
-    r = sh("dpkg", "-i", deb)
+    # Another dpkg or apt (an unattended upgrade, a parallel install) may hold
+    # the lock for a while: wait for it rather than fail.
+    for _ in range(60):
+        r = sh("dpkg", "-i", deb)
+        if r.returncode == 0 or "lock" not in r.stderr:
+            break
+        time.sleep(2)
     try:
         assert r.returncode == 0, r.stdout + r.stderr
         conffiles = sh("dpkg-query", "-W", "-f", "${Conffiles}", "crabcache").stdout
