@@ -252,21 +252,37 @@ def test_cluster_view_shows_copies_of_a_join():
         finally:
             rc.close()
         base = "http://127.0.0.1:%d" % mport
-        seen = polls = 0
-        busiest = None
-        fourth.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            d = http_json(base + "/dashboard/data")
-            k = check_copies(d)
-            if k and (busiest is None or k > len(busiest["cluster"]["migrations"]["in_flight"])):
-                busiest = d
-            seen += k
-            polls += 1
-            if converged(nodes + [fourth], 4):
-                break
-            time.sleep(0.01)
-        wait_for(lambda: converged(nodes + [fourth], 4), 30, "the 4th node to take its share")
+        # a thread of its own polls as fast as it can, so the join cannot
+        # slip between two polls while the test checks convergence
+        got = {"seen": 0, "polls": 0, "busiest": None, "error": None}
+        stop = threading.Event()
+
+        def poll():
+            try:
+                while not stop.is_set():
+                    d = http_json(base + "/dashboard/data")
+                    k = check_copies(d)
+                    b = got["busiest"]
+                    if k and (b is None or k > len(b["cluster"]["migrations"]["in_flight"])):
+                        got["busiest"] = d
+                    got["seen"] += k
+                    got["polls"] += 1
+                    time.sleep(0.002)
+            except Exception as e:  # noqa: BLE001 -- reported by the test below
+                got["error"] = e
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        try:
+            fourth.start()
+            wait_for(lambda: converged(nodes + [fourth], 4), 60,
+                     "the 4th node to take its share")
+        finally:
+            stop.set()
+            poller.join(30)
+        if got["error"] is not None:
+            raise got["error"]
+        seen, polls, busiest = got["seen"], got["polls"], got["busiest"]
         assert seen > 0, "no copy in flight seen in %d polls of a join" % polls
         data, info, cnodes, _, _ = stable_snapshot(nodes[0], base)
         c = data["cluster"]
