@@ -33,6 +33,13 @@ cluster_view(void)
     return atomic_load_explicit(&cluster_view_ptr, memory_order_acquire);
 }
 
+/* For a thread that is not a registered worker (the HTTP thread): the
+ * current view (NULL when cluster mode is off), kept from being freed until
+ * cluster_view_release. It holds the lock publishing takes, so read it
+ * briefly (no I/O) and always release, also after a NULL. */
+const struct topo_view *cluster_view_hold(void);
+void cluster_view_release(void);
+
 /* Replace the published view (control thread; tests). The old one is
  * retired and freed (topo_view_free) after every registered worker has
  * quiesced; publishing also frees what can be freed by then. v may be NULL. */

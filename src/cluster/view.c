@@ -24,6 +24,9 @@
  * An idle worker still turns its loop at least every cron tick (its timer),
  * so retired views wait at most about one tick plus the reclaimer's period.
  *
+ * Threads that are not workers (HTTP) read a view under view_lock instead
+ * (cluster_view_hold): it cannot be retired, let alone freed, meanwhile.
+ *
  * The Raft state shown by CLUSTER INFO is a plain copy under a mutex: it is
  * read by commands that are not on any hot path.
  */
@@ -136,6 +139,21 @@ cluster_view_publish(struct topo_view *v)
         atomic_fetch_add(&nretired, 1);
     }
     reclaim_locked();
+    pthread_mutex_unlock(&view_lock);
+}
+
+/* A view is retired and freed only under view_lock, so holding it keeps the
+ * view loaded here alive whatever the quiescent counters say. */
+const struct topo_view *
+cluster_view_hold(void)
+{
+    pthread_mutex_lock(&view_lock);
+    return atomic_load(&cluster_view_ptr);
+}
+
+void
+cluster_view_release(void)
+{
     pthread_mutex_unlock(&view_lock);
 }
 

@@ -13,6 +13,10 @@
  * Times are the server's (t_us), so rates stay right even when the browser's
  * clock is virtual (headless tests).
  *
+ * In cluster mode the JSON also has a "cluster" object (docs/metrics.md,
+ * "/dashboard"): the topology view this node applied, read under
+ * cluster_view_hold, and the control thread's Raft and copy figures.
+ *
  * Thread-safety: both functions may be called from any thread.
  */
 #ifndef CRAB_HTTP_DASHBOARD_H

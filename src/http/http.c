@@ -138,17 +138,18 @@ serve_health(struct MHD_Connection *conn)
                          : st == SERVER_STARTING ? "starting"
                                                  : "stopping";
     char body[320], cl[160] = "";
-    const struct topo_view *v = cluster_view();
+    struct cluster_raft_info ri;
+    cluster_raft_info(&ri);
+    const struct topo_view *v = cluster_view_hold(); /* this thread is no worker */
     if (v != NULL) {
         /* Cluster mode: the slots this node's topology covers, and its Raft role. */
-        struct cluster_raft_info ri;
-        cluster_raft_info(&ri);
         snprintf(cl, sizeof(cl),
                  ",\"cluster\":{\"state\":\"%s\",\"slots_assigned\":%u,\"known_nodes\":%u,"
                  "\"raft_role\":\"%s\"}",
                  v->slots_assigned == TOPO_SLOTS ? "ok" : "fail", (unsigned)v->slots_assigned,
                  (unsigned)v->nnodes, ri.role ? ri.role : "unavailable");
     }
+    cluster_view_release();
     int n = snprintf(body, sizeof(body),
                      "{\"status\":\"%s\",\"service\":\"crabcache\",\"version\":\"%s\"%s}",
                      status, CRABCACHE_VERSION, cl);

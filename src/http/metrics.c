@@ -404,15 +404,14 @@ render_http(struct buf *b)
 
 /* Cluster mode only: the topology as this node applied it, Raft, copies. */
 static void
-render_cluster(struct buf *b, const struct tstats *ts)
+render_cluster_view(struct buf *b, const struct tstats *ts, const struct topo_view *v,
+                    const struct cluster_raft_info *rip)
 {
-    const struct topo_view *v = cluster_view();
     one_u64(b, METRIC_CLUSTER_ENABLED, v != NULL);
     if (v == NULL) {
         return;
     }
-    struct cluster_raft_info ri;
-    cluster_raft_info(&ri);
+    struct cluster_raft_info ri = *rip;
     unsigned active = 0, vbs = 0;
     for (unsigned i = 0; i < v->nnodes; i++) {
         active += !(v->nodes[i].flags & TOPO_NODE_LEAVING);
@@ -451,6 +450,17 @@ render_cluster(struct buf *b, const struct tstats *ts)
     family(b, METRIC_CLUSTER_BUS_FRAMES);
     sample_u64(b, METRIC_CLUSTER_BUS_FRAMES, "dir=\"sent\"", ri.bus_sent);
     sample_u64(b, METRIC_CLUSTER_BUS_FRAMES, "dir=\"received\"", ri.bus_received);
+}
+
+/* This thread is no worker: the view is held (cluster_view_hold) while read. */
+static void
+render_cluster(struct buf *b, const struct tstats *ts)
+{
+    struct cluster_raft_info ri;
+    cluster_raft_info(&ri);
+    const struct topo_view *v = cluster_view_hold();
+    render_cluster_view(b, ts, v, &ri);
+    cluster_view_release();
 }
 
 void

@@ -145,6 +145,9 @@ def test_dashboard_live_in_chromium(chromium):
                 assert canvas_points(dom, cv) >= 2, cv
             assert canvas_points(dom, "c-mem") >= 1  # one bar per shard
             assert "standalone" in dom
+            # cluster mode is off: the cluster card stays hidden
+            card = re.search(r'<div class="card wide" id="cl-card"([^>]*)>', dom)
+            assert card and re.search(r"\shidden\b", card.group(1)), card
         c1 = int(element_text(dom1, "v-commands"))
         c2 = int(element_text(dom2, "v-commands"))
         assert c2 > c1 > 0, "the command total did not move between loads: %d, %d" % (c1, c2)
@@ -174,7 +177,9 @@ def test_dashboard_labels_fit_and_both_latencies(chromium):
         base = "http://127.0.0.1:%d" % srv.metrics_port
         with RespConn(srv.resp_port, server=srv) as c:
             # about 250 KiB per shard: memory axis ticks of three digits (KiB)
-            nshards = len(http_json(base + "/dashboard/data")["shards"])
+            data = http_json(base + "/dashboard/data")
+            assert data["cluster"] == {"enabled": False, "role": "standalone"}
+            nshards = len(data["shards"])
             value = "v" * 1000
             for i in range(0, 260 * nshards, 50):
                 c.pipeline([["SET", "big:%d" % (i + j), value] for j in range(50)])
