@@ -13,9 +13,11 @@ from crabtest import CrabServer, RespConn, parse
 
 @pytest.fixture(scope="module")
 def cluster_node():
-    # the bus port is given: port + 10000 may be above 65535 for a random port
+    # the bus port is given, below 55536 (its Raft port is bus + 10000): a random
+    # port + 10000 may be above 65535
+    from test_cluster import free_bus_port
     srv = crabtest.start_with_retry(lambda: CrabServer(extra_args=[
-        "--cluster-enabled", "yes", "--cluster-port", str(crabtest.free_port())]))
+        "--cluster-enabled", "yes", "--cluster-port", str(free_bus_port())]))
     yield srv
     srv.stop()
 
