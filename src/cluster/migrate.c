@@ -45,8 +45,8 @@
 #include "persist/load.h"
 #include "persist/mstream.h"
 #include "persist/wal_format.h"
-#include "store/item.h"
 #include "store/store.h"
+#include "store/store_slot.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -73,7 +73,9 @@ struct copy {
     uint32_t vb;
     uint64_t copy_id;
     uint32_t target;
-    unsigned first, last, next;  /* slot range and walk cursor */
+    unsigned first, last;        /* slot range */
+    uint64_t cursor;             /* store_slot_scan's */
+    bool walked;
     enum copy_state st;
     struct bus_stream *s;
     int consumer;                /* mstream id */
@@ -86,9 +88,11 @@ struct copy {
     struct copy *next_copy;
 };
 
-/* A range of slots to empty, a few per tick. */
+/* A range of slots to empty, a bounded number of keys per tick. */
 struct drop {
-    unsigned next, last;
+    unsigned first, last;
+    uint64_t cursor;
+    bool done;
     struct drop *next_drop;
 };
 
@@ -129,31 +133,22 @@ on_mutation(void *ctx, const struct mstream_rec *recs, size_t n)
     return 0;
 }
 
-struct walk_ctx {
-    struct copy *k;
-    int64_t now;
-};
-
-/* A walked item, under its shard's lock. */
+/* A walked item, under its shard's lock (store_slot_scan). */
 static void
-on_item(struct item *it, void *arg)
+on_entry(const struct store_slot_entry *e, void *arg)
 {
-    struct walk_ctx *w = arg;
-    int64_t exp = item_expire(it);
-    if (exp != 0 && exp <= w->now) {
-        return;
-    }
+    struct copy *k = arg;
     struct wal_rec r = {
         .type = WAL_REC_SET,
-        .key = item_key(it),
-        .klen = item_klen(it),
-        .val = item_val(it),
-        .vlen = item_vlen(it),
-        .expire_at_ms = exp,
+        .key = e->key,
+        .klen = e->klen,
+        .val = e->val,
+        .vlen = e->vlen,
+        .expire_at_ms = e->expire,
     };
-    queue_rec(w->k, &r);
-    w->k->keys++;
-    w->k->bytes += r.klen + r.vlen;
+    queue_rec(k, &r);
+    k->keys++;
+    k->bytes += r.klen + r.vlen;
 }
 
 /* ---- the source --------------------------------------------------------------- */
@@ -219,7 +214,7 @@ copy_start(uint32_t vb, uint64_t copy_id, uint32_t target)
     k->copy_id = copy_id;
     k->target = target;
     unsigned per = TOPO_SLOTS / ctl.topo.nvb;
-    k->first = k->next = vb * per;
+    k->first = vb * per;
     k->last = vb * per + per - 1;
     k->started_ms = (uint64_t)clock_ms();
     pthread_mutex_init(&k->lock, NULL);
@@ -353,10 +348,10 @@ copy_step(struct copy *k, uint64_t now)
         break;
     case CP_WALK: {
         /* Walk while the queue is short: the walk never outruns the
-         * network by more than a few frames. */
-        struct walk_ctx w = {k, (int64_t)now};
+         * network by more than a few frames. Each step is bounded in keys
+         * and in index groups, and holds a shard lock briefly. */
         unsigned budget = ctl.batch;
-        while (k->next <= k->last && budget > 0) {
+        while (!k->walked && budget > 0) {
             pthread_mutex_lock(&k->lock);
             size_t q = buf_unread(&k->queue);
             pthread_mutex_unlock(&k->lock);
@@ -364,14 +359,17 @@ copy_step(struct copy *k, uint64_t now)
                 break;
             }
             uint64_t before = k->keys;
-            store_slot_visit(ctl.store, k->next++, on_item, &w);
-            budget -= k->keys - before < budget ? (unsigned)(k->keys - before) : budget;
-            if (budget == 0) {
-                break;
+            k->cursor = store_slot_scan(ctl.store, k->first, k->last, k->cursor,
+                                        budget < 1024 ? budget : 1024, (int64_t)now, on_entry, k);
+            k->walked = k->cursor == 0;
+            uint64_t n = k->keys - before;
+            budget -= n < budget ? (unsigned)n : budget;
+            if (n == 0 && !k->walked) {
+                budget = budget > 64 ? budget - 64 : 0; /* an empty step still costs */
             }
         }
         copy_flush(k);
-        if (k->next > k->last && copy_drained(k)) {
+        if (k->walked && copy_drained(k)) {
             gate_pause(k->vb, (int64_t)now);
             k->paused_ms = now;
             k->st = CP_PAUSING;
@@ -438,7 +436,7 @@ static void
 drop_add(unsigned first, unsigned last)
 {
     struct drop *d = xcalloc(1, sizeof(*d));
-    d->next = first;
+    d->first = first;
     d->last = last;
     d->next_drop = drops;
     drops = d;
@@ -449,7 +447,7 @@ drop_cancel(unsigned first, unsigned last)
 {
     for (struct drop **p = &drops; *p;) {
         struct drop *d = *p;
-        if (d->next >= first && d->last <= last) {
+        if (d->first >= first && d->last <= last) {
             *p = d->next_drop;
             free(d);
         } else {
@@ -460,35 +458,51 @@ drop_cancel(unsigned first, unsigned last)
 
 struct keylist {
     struct buf keys; /* size_t length, bytes; ... */
+    size_t n;
 };
 
 static void
-collect_key(struct item *it, void *arg)
+collect_key(const struct store_slot_entry *e, void *arg)
 {
     struct keylist *kl = arg;
-    size_t n = item_klen(it);
-    buf_append(&kl->keys, &n, sizeof(n));
-    buf_append(&kl->keys, item_key(it), n);
+    buf_append(&kl->keys, &e->klen, sizeof(e->klen));
+    buf_append(&kl->keys, e->key, e->klen);
+    kl->n++;
 }
 
-/* Delete every key of a slot; returns how many. */
-static size_t
-drop_slot(unsigned slot)
+/* One bounded step of emptying slots first..last: delete what one cursor
+ * step finds. Returns the next cursor (0: nothing left); *n gets how many. */
+static uint64_t
+drop_step(unsigned first, unsigned last, uint64_t cursor, size_t max, size_t *n)
 {
-    size_t dropped = 0;
-    struct keylist kl;
+    struct keylist kl = {.n = 0};
     buf_init(&kl.keys);
-    store_slot_visit(ctl.store, slot, collect_key, &kl);
+    cursor = store_slot_scan(ctl.store, first, last, cursor, max, 0, collect_key, &kl);
     for (size_t off = 0; off < kl.keys.len;) {
-        size_t n;
-        memcpy(&n, kl.keys.data + off, sizeof(n));
-        struct wal_rec r = {.type = WAL_REC_DEL, .key = kl.keys.data + off + sizeof(n), .klen = n};
+        size_t len;
+        memcpy(&len, kl.keys.data + off, sizeof(len));
+        struct wal_rec r = {.type = WAL_REC_DEL, .key = kl.keys.data + off + sizeof(len), .klen = len};
         load_apply(ctl.store, &r);
-        off += sizeof(n) + n;
-        dropped++;
+        off += sizeof(len) + len;
     }
     buf_deinit(&kl.keys);
-    return dropped;
+    *n = kl.n;
+    return cursor;
+}
+
+/* Empty slots first..last now (a copy's target, before the copy: normally
+ * nothing is there). */
+static void
+drop_now(unsigned first, unsigned last)
+{
+    if (store_slot_range_count(ctl.store, first, last) == 0) {
+        return;
+    }
+    uint64_t c = 0;
+    size_t n;
+    do {
+        c = drop_step(first, last, c, 4096, &n);
+    } while (c != 0);
 }
 
 static void
@@ -497,11 +511,14 @@ drops_step(void)
     size_t budget = DROP_KEYS_PER_TICK;
     for (struct drop **p = &drops; *p;) {
         struct drop *d = *p;
-        while (d->next <= d->last && budget > 0) {
-            size_t n = drop_slot(d->next++);
+        while (!d->done && budget > 0) {
+            size_t n;
+            d->cursor = drop_step(d->first, d->last, d->cursor, budget < 4096 ? budget : 4096, &n);
+            d->done = d->cursor == 0;
             budget -= n < budget ? n : budget;
+            budget = budget > 64 ? budget - 64 : 0; /* a step costs even when it finds nothing */
         }
-        if (d->next > d->last) {
+        if (d->done) {
             *p = d->next_drop;
             free(d);
         } else {
@@ -544,9 +561,7 @@ apply_pending(struct incoming *in)
         }
         if (rec.type == WAL_REC_FLUSHALL) {
             /* FLUSHALL on the source empties this vbucket here, not the store. */
-            for (unsigned s = in->first; s <= in->last; s++) {
-                drop_slot(s);
-            }
+            drop_now(in->first, in->last);
         } else {
             load_apply(ctl.store, &rec);
         }
@@ -582,9 +597,7 @@ ctl_migrate_frame(struct bus_conn *from, uint32_t reqid, uint8_t type, const uin
         buf_init(&in->pending);
         bus_conn_set_data(from, in, incoming_free);
         /* Whatever an earlier owner or copy left here goes first. */
-        for (unsigned s = in->first; s <= in->last; s++) {
-            drop_slot(s);
-        }
+        drop_now(in->first, in->last);
         ctl_reply_code(from, reqid, BUS_MIG_BEGIN, RC_OK, "");
         return;
     }
