@@ -47,11 +47,34 @@ struct ctl ctl;
 
 /* ---- publishing -------------------------------------------------------------- */
 
+/* How many vbuckets are not where the ring places them yet, or are being
+ * copied: what is left of a join or a leave (for CLUSTER INFO and the tests'
+ * "settled"). A report only: placement itself is the leader's. */
+static uint32_t
+pending_vbuckets(void)
+{
+    uint32_t nvb = ctl.topo.nvb, rf = ctl.topo.rf, n = 0;
+    if (nvb == 0) {
+        return 0;
+    }
+    uint32_t *place = xmalloc((size_t)nvb * rf * sizeof(*place));
+    uint8_t *place_n = xmalloc(nvb);
+    bool placed = topo_place_all(&ctl.topo, place, place_n) == 0;
+    for (uint32_t vb = 0; vb < nvb; vb++) {
+        n += ctl.topo.vb[vb].copy_id != 0 ||
+             (placed && !topo_vb_list_equal(&ctl.topo, vb, place_n[vb], place + (size_t)vb * rf));
+    }
+    free(place);
+    free(place_n);
+    return n;
+}
+
 void
 ctl_publish_view(void)
 {
     struct topo_view *v = topo_view_build(&ctl.topo, ctl.node_id);
     if (v != NULL) {
+        v->vb_pending = pending_vbuckets();
         cluster_view_publish(v);
         /* Requests kept for a handover run again against the new view. */
         if (ctl.wake_retries && ctl.started) {

@@ -212,6 +212,9 @@ struct topo_view {
     uint8_t *vb_n;               /* nvb */
     uint16_t *vb_nodes;          /* nvb * rf */
     uint32_t slots_assigned;     /* slots whose vbucket has a primary */
+    uint32_t vb_pending;         /* vbuckets not yet where the ring places them, or
+                                    with a copy in flight (0 = placement settled);
+                                    filled by whoever publishes, 0 from topo_view_build */
     uint16_t *vb_target;         /* nvb: index of the node a copy is bringing the
                                     vbucket to, TOPO_VIEW_NONE; NULL = none at all */
 };

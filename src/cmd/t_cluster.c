@@ -499,7 +499,8 @@ cluster_info(struct client *c, const struct topo_view *v)
                 "raft_role:%s\r\nraft_leader_id:%s\r\nraft_term:%llu\r\n"
                 "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\n"
                 "cluster_migrations_active:%u\r\ncluster_migrations_completed:%llu\r\n"
-                "cluster_keys_migrated:%llu\r\ncluster_bytes_migrated:%llu\r\n",
+                "cluster_keys_migrated:%llu\r\ncluster_bytes_migrated:%llu\r\n"
+                "cluster_vbuckets_pending:%u\r\n",
                 v->slots_assigned == TOPO_SLOTS ? "ok" : "fail", (unsigned)v->slots_assigned,
                 (unsigned)v->slots_assigned, (unsigned)v->nnodes, size, epoch, epoch,
                 (unsigned long long)ri.bus_sent, (unsigned long long)ri.bus_received,
@@ -507,7 +508,8 @@ cluster_info(struct client *c, const struct topo_view *v)
                 (unsigned long long)ri.term, (unsigned long long)ri.commit_index,
                 (unsigned long long)ri.applied_index, ri.migrations_active,
                 (unsigned long long)ri.migrations_completed,
-                (unsigned long long)ri.keys_migrated, (unsigned long long)ri.bytes_migrated);
+                (unsigned long long)ri.keys_migrated, (unsigned long long)ri.bytes_migrated,
+                (unsigned)v->vb_pending);
     reply_verbatim(&c->r, b.data, b.len);
     buf_deinit(&b);
 }

@@ -163,7 +163,8 @@ def converged(nodes, n_members):
         info = n.info()
         if info.get("cluster_state") != "ok" or int(info["cluster_known_nodes"]) != n_members:
             return None
-        if int(info.get("cluster_migrations_active", "0")) != 0:
+        if int(info.get("cluster_migrations_active", "0")) != 0 or \
+                int(info.get("cluster_vbuckets_pending", "1")) != 0:
             return None
         maps.append(slot_owner_map(n.slots()))
     if any(m != maps[0] for m in maps) or len(maps[0]) != 16384:

@@ -435,7 +435,8 @@ test_cluster_nodes_info_myid(void **state)
                        "cluster_migrations_active:2\r\n"
                        "cluster_migrations_completed:11\r\n"
                        "cluster_keys_migrated:1234\r\n"
-                       "cluster_bytes_migrated:56789\r\n";
+                       "cluster_bytes_migrated:56789\r\n"
+                       "cluster_vbuckets_pending:0\r\n";
     snprintf(exp, sizeof(exp), "$%zu\r\n%s\r\n", strlen(info), info);
     assert_string_equal(run("CLUSTER INFO"), exp);
     snprintf(exp, sizeof(exp), "=%zu\r\ntxt:%s\r\n", strlen(info) + 4, info);
