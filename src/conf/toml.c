@@ -15,6 +15,7 @@
 #include "conf/toml.h"
 
 #include "util/mem.h"
+#include "util/hex.h"
 
 #include <errno.h>
 #include <math.h>
@@ -326,21 +327,6 @@ sbuf_put_utf8(struct sbuf *b, unsigned cp)
     sbuf_put(b, o, n);
 }
 
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* An escape after '\' in a basic string (the backslash already consumed). */
 static int
 parse_escape(struct parser *ps, struct sbuf *b)
@@ -360,7 +346,7 @@ parse_escape(struct parser *ps, struct sbuf *b)
         int digits = c == 'u' ? 4 : 8;
         unsigned cp = 0;
         for (int i = 1; i <= digits; i++) {
-            int h = hexval(peek(ps, (size_t)i));
+            int h = hex_digit(peek(ps, (size_t)i));
             if (h < 0) {
                 return perr(ps, "\\%c escape needs %d hex digits", c, digits);
             }
@@ -599,7 +585,7 @@ insert_keyval(struct parser *ps, struct toml_value *t, struct keypath *k, int li
 static bool
 is_digit_in(int c, int base)
 {
-    int h = hexval(c);
+    int h = hex_digit(c);
     return h >= 0 && h < base;
 }
 
@@ -676,10 +662,10 @@ parse_number(struct parser *ps, struct toml_value **out)
             if (*s == '_') {
                 continue;
             }
-            if (u > (UINT64_MAX >> 4) || ((u * (uint64_t)base) + (uint64_t)hexval(*s)) > INT64_MAX) {
+            if (u > (UINT64_MAX >> 4) || ((u * (uint64_t)base) + (uint64_t)hex_digit(*s)) > INT64_MAX) {
                 return perr(ps, "integer '%s' is out of range", tok);
             }
-            u = u * (uint64_t)base + (uint64_t)hexval(*s);
+            u = u * (uint64_t)base + (uint64_t)hex_digit(*s);
         }
         struct toml_value *v = value_new(TOML_INTEGER, ps->line);
         v->u.i = (int64_t)u;

@@ -46,6 +46,7 @@
 #include "proto/resp.h"
 
 #include "util/mem.h"
+#include "util/hex.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -422,19 +423,6 @@ resp_is_tokend(unsigned char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static inline int
-resp_hex_val(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
-
 /* Map the character after a backslash inside double quotes. */
 static inline char
 resp_unescape(char c)
@@ -473,8 +461,8 @@ resp_quoted_token(const char *line, size_t len, size_t *ip, char **dstp)
         if (inq) {
             int hi, lo;
             if (c == '\\' && i + 3 < len && line[i + 1] == 'x' &&
-                (hi = resp_hex_val((unsigned char)line[i + 2])) >= 0 &&
-                (lo = resp_hex_val((unsigned char)line[i + 3])) >= 0) {
+                (hi = hex_digit((unsigned char)line[i + 2])) >= 0 &&
+                (lo = hex_digit((unsigned char)line[i + 3])) >= 0) {
                 *dst++ = (char)(hi * 16 + lo);
                 i += 4;
             } else if (c == '\\' && i + 1 < len) {

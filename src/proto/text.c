@@ -50,6 +50,7 @@
 #include "proto/text.h"
 
 #include "util/mem.h"
+#include "util/hex.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -186,21 +187,6 @@ text_split(struct text_parser *p, const char *line, size_t len)
     }
 }
 
-static int
-text_hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /*
  * text_split for a line with a quoted token: a token that starts with '"'
  * runs to the next '"' not escaped by a backslash, and must be followed by
@@ -270,8 +256,8 @@ text_split_quoted(struct text_parser *p, const char *line, size_t len)
                 case 'b': c = '\b'; break;
                 case 'a': c = '\a'; break;
                 case 'x':
-                    if (i + 1 < len && text_hexval(line[i]) >= 0 && text_hexval(line[i + 1]) >= 0) {
-                        c = (char)(text_hexval(line[i]) << 4 | text_hexval(line[i + 1]));
+                    if (i + 1 < len && hex_digit(line[i]) >= 0 && hex_digit(line[i + 1]) >= 0) {
+                        c = (char)(hex_digit(line[i]) << 4 | hex_digit(line[i + 1]));
                         i += 2;
                     }
                     break;
