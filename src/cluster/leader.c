@@ -124,6 +124,7 @@ node_placed(const struct topo_node *n)
 struct probe {
     uint32_t num;
     uint64_t first_ms, ok_ms, sent_ms;
+    uint64_t epoch;  /* the config epoch it had applied, from its last answer */
     bool asking;
 };
 static struct probe probes[64];
@@ -131,20 +132,29 @@ static struct probe probes[64];
 static void
 on_probe(void *arg, int status, uint8_t type, const uint8_t *p, size_t n)
 {
-    (void)p, (void)n;
     struct probe *pr = arg;
     pr->asking = false;
-    if (status == 0 && type == (BUS_STATUS | BUS_REPLY)) {
+    if (status != 0 || type != (BUS_STATUS | BUS_REPLY)) {
+        return;
+    }
+    /* STATUS: u8 member, u8 known, str leader, u64 config epoch */
+    struct wire_rd r = {p, p + n, false};
+    char lb[64];
+    wire_get_u8(&r);
+    wire_get_u8(&r);
+    wire_get_str(&r, lb, sizeof(lb));
+    uint64_t epoch = wire_get_u64(&r);
+    if (!r.bad) {
         pr->ok_ms = uv_now(&ctl.loop);
+        pr->epoch = epoch;
     }
 }
 
-static bool
-node_reachable(const struct topo_node *n)
+/* n's probe, asked again if its last question is old enough; NULL when
+ * every probe is busy (no room to ask now). */
+static const struct probe *
+probe(const struct topo_node *n)
 {
-    if (n->raft_id == ctl.raft_id) {
-        return true;
-    }
     uint64_t now = uv_now(&ctl.loop);
     struct probe *pr = NULL, *oldest = &probes[0];
     for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
@@ -158,7 +168,7 @@ node_reachable(const struct topo_node *n)
     }
     if (pr == NULL) {
         if (oldest->asking) {
-            return true; /* no room to ask now: do not condemn it */
+            return NULL;
         }
         pr = oldest;
         memset(pr, 0, sizeof(*pr));
@@ -173,8 +183,21 @@ node_reachable(const struct topo_node *n)
         pr->asking = bus_call(&ctl.loop, to, BUS_STATUS, q, sizeof(q), PROBE_EVERY_MS, on_probe,
                               pr) == 0;
     }
+    return pr;
+}
+
+static bool
+node_reachable(const struct topo_node *n)
+{
+    if (n->raft_id == ctl.raft_id) {
+        return true;
+    }
+    const struct probe *pr = probe(n);
+    if (pr == NULL) {
+        return true; /* no room to ask now: do not condemn it */
+    }
     uint64_t last = pr->ok_ms ? pr->ok_ms : pr->first_ms;
-    return now - last < PROBE_DEAD_MS;
+    return uv_now(&ctl.loop) - last < PROBE_DEAD_MS;
 }
 
 static bool
@@ -187,57 +210,27 @@ node_alive(uint32_t num)
 /*
  * Whether a leaving node has applied the topology in which it holds nothing:
  * once out of Raft it would never learn it, and would keep a paused
- * vbucket's writes waiting and its keys in memory. Asked over the bus (its
- * STATUS answer carries its config epoch); a node that does not answer for
- * LEAVE_WAIT_MS is taken as gone.
+ * vbucket's writes waiting and its keys in memory. Its probe's STATUS
+ * answers carry its config epoch; a node that stops answering is gone
+ * (node_reachable) and is let go too.
  */
-#define LEAVE_WAIT_MS 10000
-
 static struct {
     uint32_t num;
-    uint64_t want_epoch, since;
-    bool asking, applied;
+    uint64_t want_epoch;
 } leaving;
-
-static void
-on_leaver_status(void *arg, int status, uint8_t type, const uint8_t *p, size_t n)
-{
-    (void)arg;
-    leaving.asking = false;
-    if (status != 0 || type != (BUS_STATUS | BUS_REPLY)) {
-        return;
-    }
-    struct wire_rd r = {p, p + n, false};
-    char lb[64];
-    wire_get_u8(&r);
-    wire_get_u8(&r);
-    wire_get_str(&r, lb, sizeof(lb));
-    uint64_t epoch = wire_get_u64(&r);
-    leaving.applied = !r.bad && epoch >= leaving.want_epoch;
-}
 
 static bool
 let_go(const struct topo_node *n)
 {
-    uint64_t now = uv_now(&ctl.loop);
-    if (leaving.num != n->num) {
-        memset(&leaving, 0, sizeof(leaving));
-        leaving.num = n->num;
-        leaving.want_epoch = ctl.topo.config_epoch;
-        leaving.since = now;
-    }
-    if (leaving.applied || now - leaving.since > LEAVE_WAIT_MS || n->raft_id == ctl.raft_id ||
-        !node_reachable(n)) {
+    if (n->raft_id == ctl.raft_id || !node_reachable(n)) {
         return true;
     }
-    if (!leaving.asking) {
-        char to[80];
-        snprintf(to, sizeof(to), "%s:%u", n->ip, n->bus_port);
-        uint8_t q[8] = {0};
-        leaving.asking = bus_call(&ctl.loop, to, BUS_STATUS, q, sizeof(q), 1000,
-                                  on_leaver_status, NULL) == 0;
+    if (leaving.num != n->num) {
+        leaving.num = n->num;
+        leaving.want_epoch = ctl.topo.config_epoch;
     }
-    return false;
+    const struct probe *pr = probe(n);
+    return pr != NULL && pr->ok_ms != 0 && pr->epoch >= leaving.want_epoch;
 }
 
 /* A leaving node that holds no vbucket any more: out of Raft (after handing
