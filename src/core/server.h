@@ -79,6 +79,10 @@ uint64_t tstats_hist_count(const uint64_t h[TSTATS_HIST_BUCKETS]);
  * reply to the socket (net/conn.c), over every command and both protocols.
  * tstats_hist_sum(TSTATS_E2E, h) reads it. */
 #define TSTATS_E2E CMD_COUNT
+/* The row holding the latency of forwarded requests (cluster mode: from
+ * submission to the owner's reply, net/fwd.c). */
+#define TSTATS_FWD (CMD_COUNT + 1)
+#define TSTATS_ROWS (CMD_COUNT + 2)
 
 struct tstats {
     uint64_t hits, misses;
@@ -86,11 +90,15 @@ struct tstats {
     uint64_t rate_limited;      /* requests refused by the rate limiter */
     uint64_t changes;           /* mutations reported (prop_*); never reset */
     uint64_t e2e_usec;          /* sum of the end-to-end latencies recorded */
+    /* cluster mode: requests forwarded to their slot's owner (net/fwd.c),
+     * those answered with an error made here (unreachable, timed out), the
+     * MOVED / TRYAGAIN answers routed again, and the sum of their latencies */
+    uint64_t fwd_requests, fwd_failed, fwd_retries, fwd_usec;
     struct cmd_stat cmd[CMD_COUNT];
     uint64_t errs[ERRSTAT_MAX];    /* error replies per code (errstat_name) */
     uint64_t errors;               /* every error reply: total_error_replies */
     /* This thread's CMD_COUNT latency histograms, then the end-to-end one
-     * (row TSTATS_E2E) (64-byte aligned, written only by the owner). NULL
+     * (row TSTATS_E2E) and the forwarding one (TSTATS_FWD) (64-byte aligned, written only by the owner). NULL
      * in the sums tstats_sum fills. */
     uint64_t (*lat)[TSTATS_HIST_BUCKETS];
     struct tstats *next; /* registry of all threads' blocks */
@@ -119,7 +127,7 @@ void tstats_sum(struct tstats *out);
 /*
  * Merged latency histograms. tstats_hist_sum: of one command (cmd_id), or of
  * all commands together when cmd_id < 0, or the end-to-end one
- * (TSTATS_E2E). tstats_hist_sum_all: every
+ * (TSTATS_E2E) or the forwarding one (TSTATS_FWD). tstats_hist_sum_all: every
  * command's, into out[CMD_COUNT] (caller-provided, about 140 KiB: allocate
  * it). Both overwrite out. Any thread.
  */

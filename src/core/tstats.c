@@ -47,7 +47,7 @@ tstats_self_create(void)
     struct tstats *self = tstats_tl;
     if (self == NULL) {
         struct tstats *t = aligned_zalloc(sizeof(*t));
-        t->lat = aligned_zalloc(sizeof(uint64_t) * TSTATS_HIST_BUCKETS * (CMD_COUNT + 1));
+        t->lat = aligned_zalloc(sizeof(uint64_t) * TSTATS_HIST_BUCKETS * TSTATS_ROWS);
         pthread_mutex_lock(&reg_lock);
         t->next = reg_head;
         reg_head = t;
@@ -74,6 +74,10 @@ tstats_sum(struct tstats *out)
             out->errs[i] += LOAD(t->errs[i]);
         }
         out->e2e_usec += LOAD(t->e2e_usec);
+        out->fwd_requests += LOAD(t->fwd_requests);
+        out->fwd_failed += LOAD(t->fwd_failed);
+        out->fwd_retries += LOAD(t->fwd_retries);
+        out->fwd_usec += LOAD(t->fwd_usec);
         for (int i = 0; i < CMD_COUNT; i++) {
             out->cmd[i].calls += LOAD(t->cmd[i].calls);
             out->cmd[i].usec += LOAD(t->cmd[i].usec);
@@ -90,7 +94,7 @@ tstats_hist_sum(int cmd_id, uint64_t out[TSTATS_HIST_BUCKETS])
     memset(out, 0, sizeof(uint64_t) * TSTATS_HIST_BUCKETS);
     int first = cmd_id < 0 ? 0 : cmd_id;
     int last = cmd_id < 0 ? CMD_COUNT - 1 : cmd_id;
-    if (cmd_id > TSTATS_E2E) {
+    if (cmd_id > TSTATS_FWD) {
         return;
     }
     pthread_mutex_lock(&reg_lock);
@@ -134,8 +138,13 @@ tstats_reset_all(void)
             STORE0(t->errs[i]);
         }
         STORE0(t->e2e_usec);
+        STORE0(t->fwd_requests);
+        STORE0(t->fwd_failed);
+        STORE0(t->fwd_retries);
+        STORE0(t->fwd_usec);
         for (unsigned b = 0; b < TSTATS_HIST_BUCKETS; b++) {
             STORE0(t->lat[TSTATS_E2E][b]);
+            STORE0(t->lat[TSTATS_FWD][b]);
         }
         for (int i = 0; i < CMD_COUNT; i++) {
             STORE0(t->cmd[i].calls);
