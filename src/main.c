@@ -270,6 +270,7 @@ main(int argc, char **argv)
         .max_line = 1024 * 1024,
         .cron_hz = 10,
         .cluster = cfg.cluster.enabled,
+        .proxy_port = cfg.cluster.enabled ? (int)cfg.cluster.proxy_port : 0,
         /* security (owner: net/security) */
         .allowed_ips = cfg.security.allowed_ips.items,
         .n_allowed_ips = cfg.security.allowed_ips.n,

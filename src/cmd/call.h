@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/forward.h"
 #include "cmd/keys.h"
 #include "cmd/reply.h"
 #include "cmd/slowlog.h"
@@ -39,10 +40,23 @@ struct topo_view;
 __attribute__((noinline)) bool cmd_cluster_route(struct client *c, const struct cmd *cmd,
                                                  const struct topo_view *v, int argc,
                                                  struct proto_arg *argv);
-/* The same for a native verb on `key`; MOVED names the owner's native port. */
+/* The same for a native request whose key is argv[1]: a key owned
+ * elsewhere is forwarded to its owner (cmd/forward.h), whose reply comes
+ * later; a PEER connection gets MOVED with the owner's native port. */
 __attribute__((noinline)) bool cmd_cluster_route_native(struct client *c, const struct cmd *cmd,
-                                                        const struct topo_view *v,
-                                                        const struct proto_arg *key);
+                                                        const struct topo_view *v, int argc,
+                                                        const struct proto_arg *argv);
+/* The same on the proxy port (c->proxy): a command whose keys are owned
+ * elsewhere is forwarded, MGET/MSET/DEL/EXISTS/UNLINK/TOUCH across slots are
+ * split and gathered (t_proxy.c); CROSSSLOT for other multi-slot commands. */
+__attribute__((noinline)) bool cmd_cluster_proxy(struct client *c, const struct cmd *cmd,
+                                                 const struct topo_view *v, int argc,
+                                                 struct proto_arg *argv);
+/* Send req[0 .. len) (a whole request in proto) to slot's owner and give
+ * the client its reply when it comes (cmd/later.h). false when the client
+ * cannot wait (closing): nothing was sent. t_cluster.c. */
+bool cmd_cluster_forward(struct client *c, enum fwd_proto proto, unsigned slot, const char *req,
+                         size_t len);
 /* After a write that passed a vbucket's gate (c->gate_vb != 0). */
 __attribute__((noinline)) void cmd_cluster_gate_exit(struct client *c);
 static inline void

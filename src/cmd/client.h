@@ -26,6 +26,8 @@ struct client {
     bool resp_port;      /* accepted on the pure-RESP port */
     bool tls;
     bool readonly;       /* READONLY: may read slots this node replicates (cluster) */
+    bool proxy;          /* accepted on cluster.proxy_port: routed on the server */
+    bool peer;           /* native PEER: a node forwarding to us; never forward again */
     uint32_t gate_vb;    /* cluster: 1 + the vbucket whose write gate the running
                             command passed (cluster/gate.h), 0 = none */
     int64_t held_ms;     /* cluster: when the request being kept (later_retry) was

@@ -250,7 +250,8 @@ cmd_dispatch(struct client *c, struct proto_req *req)
      * and a branch that is always predicted. */
     const struct topo_view *view = cluster_view();
     if (__builtin_expect(view != NULL, 0) && cmd->first_key > 0 &&
-        !cmd_cluster_route(c, cmd, view, req->argc, argv)) {
+        !(c->proxy ? cmd_cluster_proxy(c, cmd, view, req->argc, argv)
+                   : cmd_cluster_route(c, cmd, view, req->argc, argv))) {
         return;
     }
     if ((cmd->flags & CMD_DENYOOM) && !store_make_room(server.store)) {

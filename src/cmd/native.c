@@ -12,6 +12,8 @@
  *                             ERROR: AUTH called without any token configured)
  *   STATS                     one line of JSON
  *   QUIT                      OK, then close
+ *   PEER                      OK: a cluster node forwarding requests; keys
+ *                             owned elsewhere answer MOVED, not forwarded
  *   anything else             ERROR: <message>
  *
  * Handlers render natively (reply.c); verbs whose integer replies mean
@@ -42,7 +44,7 @@ void stats_json(struct buf *out);
 
 enum int_map { MAP_NONE, MAP_BOOL, MAP_TTL };
 
-enum verb_id { V_PING, V_PUT, V_GET, V_DEL, V_EXPIRE, V_TTL, V_AUTH, V_STATS, V_QUIT };
+enum verb_id { V_PING, V_PUT, V_GET, V_DEL, V_EXPIRE, V_TTL, V_AUTH, V_STATS, V_QUIT, V_PEER };
 
 struct verb {
     int id;          /* command table id, or -1 for verbs handled here */
@@ -62,6 +64,7 @@ static const struct verb verbs[] = {
     [V_AUTH] = {-1, 2, 2, MAP_NONE, true, "AUTH token"},
     [V_STATS] = {-1, 1, 1, MAP_NONE, false, "STATS"},
     [V_QUIT] = {-1, 1, 1, MAP_NONE, true, "QUIT"},
+    [V_PEER] = {-1, 1, 1, MAP_NONE, false, "PEER"},
 };
 
 /* Little-endian packing of up to 8 lower-case letters, as verb_find builds
@@ -101,6 +104,8 @@ verb_find(const struct proto_arg *a)
         return V_AUTH;
     case W4('q', 'u', 'i', 't'):
         return V_QUIT;
+    case W4('p', 'e', 'e', 'r'):
+        return V_PEER;
     case W5('s', 't', 'a', 't', 's'):
         return V_STATS;
     case W6('e', 'x', 'p', 'i', 'r', 'e'):
@@ -134,7 +139,8 @@ remap(struct client *c, size_t start, enum int_map map)
     }
 }
 
-/* The verbs answered here rather than by a command: PING, QUIT, AUTH, STATS. */
+/* The verbs answered here rather than by a command: PING, QUIT, AUTH, STATS,
+ * PEER. */
 static __attribute__((noinline)) void
 native_builtin(struct client *c, struct proto_req *req, int vid)
 {
@@ -144,6 +150,9 @@ native_builtin(struct client *c, struct proto_req *req, int vid)
     } else if (vid == V_QUIT) {
         reply_ok(r);
         c->close_after_reply = true;
+    } else if (vid == V_PEER) {
+        c->peer = true;
+        reply_ok(r);
     } else if (vid == V_AUTH) {
         if (server.auth_tokens == NULL || server.auth_tokens[0] == NULL) {
             /* as Redis: an error, but not a failed attempt */
@@ -268,7 +277,7 @@ cmd_dispatch_native(struct client *c, struct proto_req *req)
      * load and a predicted branch */
     const struct topo_view *view = cluster_view();
     if (__builtin_expect(view != NULL, 0) &&
-        !cmd_cluster_route_native(c, cmd, view, &req->argv[1])) {
+        !cmd_cluster_route_native(c, cmd, view, req->argc, req->argv)) {
         return;
     }
     native_run(c, v, cmd, req);

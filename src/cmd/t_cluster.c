@@ -24,9 +24,11 @@
 #include "cmd/args.h"
 #include "cmd/call.h"
 #include "cmd/cmd.h"
+#include "cmd/forward.h"
 #include "cmd/later.h"
 #include "conf/config.h"
 #include "core/server.h"
+#include "proto/text.h"
 #include "store/hint.h"
 #include "store/slot.h"
 #include "util/buf.h"
@@ -169,10 +171,56 @@ cmd_cluster_route(struct client *c, const struct cmd *cmd, const struct topo_vie
     return false;
 }
 
+/* A forwarded request's reply, relayed as the owner wrote it. */
+static void
+forwarded(void *arg, const char *reply, size_t len)
+{
+    later_finish_raw(arg, reply, len);
+}
+
+bool
+cmd_cluster_forward(struct client *c, enum fwd_proto proto, unsigned slot, const char *req,
+                    size_t len)
+{
+    struct later *l = later_begin(c);
+    if (l == NULL) {
+        return false;
+    }
+    if (fwd_submit(c, proto, slot, req, len, forwarded, l) != 0) {
+        later_finish(l, "CLUSTERDOWN Hash slot not served");
+    }
+    return true;
+}
+
+/* Send the native request to slot's owner; false when the client cannot
+ * wait for a reply (it is closing). */
+static bool
+forward_native(struct client *c, unsigned slot, int argc, const struct proto_arg *argv)
+{
+    struct buf b;
+    buf_init(&b);
+    for (int i = 0; i < argc; i++) {
+        if (i > 0) {
+            buf_appendc(&b, ' ');
+        }
+        if (text_needs_quote(argv[i].ptr, argv[i].len)) {
+            char *w = buf_reserve(&b, text_quoted_len(argv[i].ptr, argv[i].len));
+            b.len += text_quote(argv[i].ptr, argv[i].len, w);
+        } else {
+            buf_append(&b, argv[i].ptr, argv[i].len);
+        }
+    }
+    buf_append(&b, "\r\n", 2);
+    bool ok = cmd_cluster_forward(c, FWD_NATIVE, slot, b.data, b.len);
+    buf_deinit(&b);
+    return ok;
+}
+
 bool
 cmd_cluster_route_native(struct client *c, const struct cmd *cmd, const struct topo_view *v,
-                         const struct proto_arg *key)
+                         int argc, const struct proto_arg *argv)
 {
+    const struct proto_arg *key = &argv[1];
     unsigned slot = hint_slot(key->ptr, key->len);
     uint16_t p = topo_view_primary(v, slot);
     /* unassigned first: a node outside the topology has self == NONE too */
@@ -187,8 +235,10 @@ cmd_cluster_route_native(struct client *c, const struct cmd *cmd, const struct t
         return false;
     }
     c->held_ms = 0;
-    /* the owner's native port; forwarding may replace this later */
-    reject_moved(c, cmd, slot, &v->nodes[p], true);
+    /* a node forwarding to us routed on an older view: it routes again */
+    if (c->peer || !forward_native(c, slot, argc, argv)) {
+        reject_moved(c, cmd, slot, &v->nodes[p], true);
+    }
     return false;
 }
 
@@ -510,6 +560,14 @@ cluster_info(struct client *c, const struct topo_view *v)
                 (unsigned long long)ri.migrations_completed,
                 (unsigned long long)ri.keys_migrated, (unsigned long long)ri.bytes_migrated,
                 (unsigned)v->vb_pending);
+    struct tstats ts;
+    tstats_sum(&ts);
+    buf_appendf(&b,
+                "cluster_forwarded_requests:%llu\r\ncluster_forward_failed:%llu\r\n"
+                "cluster_forward_retries:%llu\r\ncluster_forward_usec_per_call:%.2f\r\n",
+                (unsigned long long)ts.fwd_requests, (unsigned long long)ts.fwd_failed,
+                (unsigned long long)ts.fwd_retries,
+                ts.fwd_requests ? (double)ts.fwd_usec / (double)ts.fwd_requests : 0.0);
     reply_verbatim(&c->r, b.data, b.len);
     buf_deinit(&b);
 }

@@ -155,6 +155,8 @@ struct config {
         int64_t raft_election_timeout_ms;
         int64_t max_concurrent_migrations;
         int64_t migration_batch_size;
+        int64_t proxy_port;  /* 0 = off */
+        int64_t forward_timeout_ms;
     } cluster;
 
     /* ---- bookkeeping ---- */

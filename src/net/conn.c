@@ -322,13 +322,15 @@ conn_accept(struct worker *w, uv_stream_t *listener, enum listen_kind kind)
     if (maxbulk) {
         cn->resp.max_bulk_len = (long long)maxbulk;
     }
-    cn->mode = kind == LISTEN_RESP ? MODE_RESP : MODE_UNKNOWN;
+    bool resp_only = kind == LISTEN_RESP || kind == LISTEN_PROXY;
+    cn->mode = resp_only ? MODE_RESP : MODE_UNKNOWN;
     cn->have_key = acl_ip_key((const struct sockaddr *)&peer, cn->addr_key);
     struct client *c = &cn->c;
     c->id = atomic_fetch_add(&server.next_client_id, 1) + 1;
     c->r.out = &cn->out;
     c->r.proto = REPLY_RESP2;
-    c->resp_port = kind == LISTEN_RESP;
+    c->resp_port = resp_only;
+    c->proxy = kind == LISTEN_PROXY;
     c->worker = w;
     c->ctime_ms = c->last_ms = clock_ms();
     cn->write_progress_ms = c->ctime_ms;
@@ -364,7 +366,7 @@ conn_accept(struct worker *w, uv_stream_t *listener, enum listen_kind kind)
     cn->reading = true;
     uv_read_start((uv_stream_t *)&cn->tcp, on_alloc, on_read);
 
-    bool resp_form = kind == LISTEN_RESP;
+    bool resp_form = resp_only;
     uint64_t maxc = atomic_load(&server.max_connections);
     if (maxc && cur > maxc) {
         server_count_rejected(SERVER_REJECT_MAXCLIENTS);
@@ -637,8 +639,8 @@ prefetch_pipeline(struct conn *cn, struct lookahead *la)
 }
 
 /* The reply just appended to out ends in CRLF: make it LF. */
-static __attribute__((noinline, cold)) void
-native_bare_lf(struct buf *out)
+__attribute__((noinline, cold)) void
+conn_native_bare_lf(struct buf *out)
 {
     if (out->len >= 2 && out->data[out->len - 2] == '\r' && out->data[out->len - 1] == '\n') {
         out->data[out->len - 2] = '\n';
@@ -684,6 +686,7 @@ process_input(struct conn *cn, int64_t *end_ms)
     }
     /* A command waiting for a later reply holds back every request after
      * it (cmd/later.h): replies stay in order. */
+    cn->running = true;
     while (buf_unread(&cn->in) > 0 && !c->close_after_reply && !cn->closing && !cn->later &&
            !cn->retry) {
         if (++done % TURN_CHECK == 0 && cmdclock_read() - t0 > TURN_BUDGET_US) {
@@ -743,6 +746,7 @@ process_input(struct conn *cn, int64_t *end_ms)
             c->last_ms = t0 / 1000;
             stamped = true;
         }
+        size_t out_before = cn->out.len;
         if (!rate_limited || rate_allows(cn)) {
             prefetch_ahead(&la, (int)done - 1);
             hint_select(done - 1); /* this request's key, if prefetched */
@@ -766,8 +770,8 @@ process_input(struct conn *cn, int64_t *end_ms)
              * that ended in a bare LF, that CRLF becomes LF. */
             const char *line = buf_rptr(&cn->in);
             bool bare = used < 2 || line[used - 2] != '\r';
-            if (__builtin_expect(bare, 0)) {
-                native_bare_lf(&cn->out);
+            if (__builtin_expect(bare, 0) && cn->out.len > out_before) {
+                conn_native_bare_lf(&cn->out);
             }
             cn->bare_lf = bare;
         }
@@ -784,6 +788,7 @@ process_input(struct conn *cn, int64_t *end_ms)
             }
         }
     }
+    cn->running = false;
     /* ... which point into cn->in: forget them before it can change */
     hint_clear();
     if (nreq != 0) {

@@ -22,8 +22,8 @@ struct worker {
     unsigned id;
     pthread_t thread;
     uv_loop_t loop;
-    uv_tcp_t listen[3];      /* enum listen_kind */
-    bool listening[3];
+    uv_tcp_t listen[4];      /* enum listen_kind */
+    bool listening[4];
     uv_async_t wake;         /* stop / kill requests from other threads */
     uv_timer_t cron;
     uv_check_t quiesce;      /* cluster mode only: end of each loop turn */
@@ -32,6 +32,7 @@ struct worker {
     struct conn *parked;     /* conns whose replies wait for the WAL (sync) */
     struct later *later_done; /* finished replies to deliver (net/later.c) */
     struct conn *retrying;   /* conns holding a request to run again (later_retry) */
+    struct fwd_worker *fwd;  /* links to other nodes (net/fwd.c), NULL until used */
     uv_idle_t turn;          /* runs while `ready` is not empty */
     struct conn *ready;      /* conns with input left over from their turn */
     bool turn_active;
@@ -46,7 +47,7 @@ struct worker {
 enum conn_mode { MODE_UNKNOWN = 0, MODE_RESP, MODE_NATIVE };
 
 /* Which listener accepted a connection (index into worker.listen). */
-enum listen_kind { LISTEN_NATIVE = 0, LISTEN_RESP = 1, LISTEN_TLS = 2, LISTEN_COUNT };
+enum listen_kind { LISTEN_NATIVE = 0, LISTEN_RESP = 1, LISTEN_TLS = 2, LISTEN_PROXY = 3, LISTEN_COUNT };
 
 /* One connection's turn: requests are executed until this much time has
  * gone (checked every TURN_CHECK commands); what is left waits for the next
@@ -74,6 +75,7 @@ struct conn {
     bool parked;             /* in w->parked */
     struct conn *park_prev, *park_next;
     bool queued;             /* in w->ready: complete requests wait for a turn */
+    bool running;            /* process_input is executing its requests */
     struct later *later;     /* the reply another thread produces (cmd/later.h) */
     bool retry;              /* the request just run must run again: keep it */
     struct conn *retry_next; /* on w->retrying */
@@ -123,12 +125,20 @@ void conn_release_parked(struct worker *w);
 void conn_run_ready(struct worker *w);
 /* A reply that came later was appended: run the input the connection kept. */
 void conn_resume(struct conn *cn);
+/* Native: the CRLF ending the reply just appended to out becomes LF (the
+ * request ended in a bare LF). */
+void conn_native_bare_lf(struct buf *out);
 
 /* later.c */
 void later_conn_gone(struct conn *cn);
 void later_take_finished(struct worker *w);
 void later_run_retries(struct worker *w);
 void later_keep_retry(struct conn *cn);
+
+/* fwd.c: route again the forwarded requests a MOVED kept waiting (the view
+ * may have changed); close the links (worker stopping: what they hold fails) */
+void fwd_wake(struct worker *w);
+void fwd_close(struct worker *w);
 
 /* worker.c: registry of all clients, for CLIENT LIST/KILL */
 void registry_add(struct conn *cn);

@@ -5,8 +5,10 @@
  * freed when both are done with it. Finished handles wait on their worker's
  * list (w->later_done, under later_lock) until the worker's wake-up takes
  * them: the reply is appended to the connection's output and the input it
- * kept is run. One global lock: finishes are rare (cluster admin commands);
- * a per-worker lock-free list can replace it when forwarding needs one.
+ * kept is run. One global lock: finishes from other threads are rare
+ * (cluster admin commands). A finish on the connection's own worker (a
+ * forwarded request's reply, net/fwd.c) is delivered at once, unless the
+ * connection is running its requests (then it waits for the wake-up).
  */
 #include "cmd/later.h"
 
@@ -32,6 +34,8 @@ struct later {
 };
 
 static pthread_mutex_t later_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void deliver(struct later *l);
 
 static void
 later_free(struct later *l)
@@ -59,6 +63,18 @@ later_begin(struct client *c)
 static void
 finish(struct later *l)
 {
+    /* On the connection's own worker, from a callback (a forwarded reply):
+     * deliver now. Only that thread clears l->cn, so no lock is needed. */
+    if (pthread_equal(l->w->thread, pthread_self())) {
+        if (l->cn == NULL) {
+            later_free(l);
+            return;
+        }
+        if (!l->cn->running) {
+            deliver(l);
+            return;
+        }
+    }
     pthread_mutex_lock(&later_lock);
     l->finished = true;
     if (l->cn == NULL) {
@@ -115,6 +131,26 @@ later_conn_gone(struct conn *cn)
     }
 }
 
+/* Put l's reply on its connection and run the input it kept. */
+static void
+deliver(struct later *l)
+{
+    struct conn *cn = l->cn;
+    cn->later = NULL;
+    if (l->raw) {
+        buf_append(&cn->out, l->bytes.data, l->bytes.len);
+    } else if (l->err) {
+        reply_error(&cn->c.r, l->err);
+    } else {
+        reply_ok(&cn->c.r);
+    }
+    if (cn->mode == MODE_NATIVE && cn->bare_lf) {
+        conn_native_bare_lf(&cn->out);
+    }
+    later_free(l);
+    conn_resume(cn);
+}
+
 void
 later_take_finished(struct worker *w)
 {
@@ -125,17 +161,7 @@ later_take_finished(struct worker *w)
     while (list) {
         struct later *l = list;
         list = l->next;
-        struct conn *cn = l->cn;
-        cn->later = NULL;
-        if (l->raw) {
-            buf_append(&cn->out, l->bytes.data, l->bytes.len);
-        } else if (l->err) {
-            reply_error(&cn->c.r, l->err);
-        } else {
-            reply_ok(&cn->c.r);
-        }
-        later_free(l);
-        conn_resume(cn);
+        deliver(l);
     }
 }
 

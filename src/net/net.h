@@ -41,6 +41,7 @@ struct net_options {
     size_t max_line;          /* native protocol line limit */
     unsigned cron_hz;
     bool cluster;             /* cluster.enabled: workers quiesce for the topology view */
+    int proxy_port;           /* cluster: RESP routed to each slot's owner; 0 = off */
 
     /* ---- security ---- */
     char *const *allowed_ips; /* IPs and CIDRs (n_allowed_ips of them); none = all */

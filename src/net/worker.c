@@ -179,6 +179,8 @@ on_connection(uv_stream_t *listener, int status)
         kind = LISTEN_RESP;
     } else if (listener == (uv_stream_t *)&w->listen[LISTEN_TLS]) {
         kind = LISTEN_TLS;
+    } else if (listener == (uv_stream_t *)&w->listen[LISTEN_PROXY]) {
+        kind = LISTEN_PROXY;
     }
     conn_accept(w, listener, kind);
 }
@@ -252,6 +254,7 @@ worker_drained(struct worker *w)
         return;
     }
     w->drained = true;
+    fwd_close(w);
     if (w->deadline.data == w) { /* initialised by on_wake */
         uv_timer_stop(&w->deadline);
         uv_close((uv_handle_t *)&w->deadline, NULL);
@@ -267,6 +270,7 @@ on_wake(uv_async_t *a)
     conn_release_parked(w);
     later_take_finished(w);
     later_run_retries(w);
+    fwd_wake(w);
     if (atomic_load(&server.shutdown_asap) && !w->stopping) {
         w->stopping = true;
         for (int i = 0; i < LISTEN_COUNT; i++) {
@@ -339,8 +343,8 @@ worker_init(struct worker *w, unsigned id, char *err, size_t errlen)
         /* it must not keep the loop alive at shutdown: close_walk closes it */
         uv_unref((uv_handle_t *)&w->quiesce);
     }
-    int ports[LISTEN_COUNT] = {N.opt.port, N.opt.resp_port, N.opt.tls_port};
-    const char *names[LISTEN_COUNT] = {"port", "resp_port", "tls_port"};
+    int ports[LISTEN_COUNT] = {N.opt.port, N.opt.resp_port, N.opt.tls_port, N.opt.proxy_port};
+    const char *names[LISTEN_COUNT] = {"port", "resp_port", "tls_port", "cluster.proxy_port"};
     for (int i = 0; i < LISTEN_COUNT; i++) {
         if (ports[i] <= 0) {
             continue;

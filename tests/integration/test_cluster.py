@@ -255,8 +255,11 @@ def test_moved_for_keys_owned_elsewhere(trio):
     assert r == ("-MOVED %d 127.0.0.1:%d\r\n" % (slot, owner.resp_port)).encode()
     with owner.resp() as c:
         assert c.call("SET", key, "x") == b"+OK\r\n"
-    # The native protocol names the owner's native port (forwarding comes later).
+    # The native protocol forwards to the owner (test_cluster_forward.py); a PEER
+    # connection, as nodes open to each other, gets MOVED with the native port.
     with NativeConn(other.port) as nc:
+        assert nc.cmd("GET %s" % key) == b"x"
+        assert nc.cmd("PEER") == b"OK"
         line = nc.cmd("GET %s" % key)
     assert line == b"ERROR: MOVED %d 127.0.0.1:%d" % (slot, owner.port), line
     with NativeConn(owner.port) as nc:
