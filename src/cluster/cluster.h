@@ -68,6 +68,7 @@ void cluster_quiesce(int slot);
 
 /* Raft's state as last seen by the control thread (for CLUSTER INFO, INFO,
  * /metrics). Any thread. */
+#define CLUSTER_INFO_COPIES 64
 struct cluster_raft_info {
     const char *role;            /* "leader", "follower", "candidate", "unavailable" (static) */
     uint64_t raft_id;
@@ -81,6 +82,14 @@ struct cluster_raft_info {
     uint64_t migrations_completed, keys_migrated, bytes_migrated;
     /* cluster bus frames this node sent and received */
     uint64_t bus_sent, bus_received;
+    /* the copies this node is sending now (the first CLUSTER_INFO_COPIES):
+     * keys walked of the keys the vbucket held when the copy started (walked
+     * may pass total: keys written meanwhile are walked too) */
+    unsigned ncopies;
+    struct cluster_copy_progress {
+        uint32_t vb;
+        uint64_t walked, total;
+    } copies[CLUSTER_INFO_COPIES];
 };
 void cluster_raft_info(struct cluster_raft_info *out);
 /* The control thread's update of what cluster_raft_info returns. */

@@ -109,6 +109,7 @@ ctl_publish_raft_info(void)
     in.voters = st.voters;
     in.standbys = st.standbys;
     in.migrations_active = ctl_migrations_active();
+    in.ncopies = ctl_migrate_progress(in.copies, CLUSTER_INFO_COPIES);
     in.migrations_completed = ctl.migrations_completed;
     in.keys_migrated = ctl.keys_migrated;
     in.bytes_migrated = ctl.bytes_migrated;

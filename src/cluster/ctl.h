@@ -164,5 +164,7 @@ void ctl_migrate_frame(struct bus_conn *from, uint32_t reqid, uint8_t type, cons
 void ctl_handle_migrate_done(struct bus_conn *from, uint32_t reqid, const uint8_t *p, size_t n);
 void ctl_migrate_done_request(const void *p, size_t n);
 unsigned ctl_migrations_active(void);
+/* The copies this node sends, at most max of them, into out: how many. */
+unsigned ctl_migrate_progress(struct cluster_copy_progress *out, unsigned max);
 
 #endif

@@ -85,6 +85,7 @@ struct copy {
     uint64_t mark, acked;
     uint64_t started_ms, paused_ms, retry_ms;
     uint64_t keys, bytes;        /* walked */
+    uint64_t total;              /* keys in the vbucket when the copy started */
     struct copy *next_copy;
 };
 
@@ -217,6 +218,7 @@ copy_start(uint32_t vb, uint64_t copy_id, uint32_t target)
     k->first = vb * per;
     k->last = vb * per + per - 1;
     k->started_ms = (uint64_t)clock_ms();
+    k->total = store_slot_range_count(ctl.store, k->first, k->last);
     pthread_mutex_init(&k->lock, NULL);
     buf_init(&k->queue);
     char addr[80];
@@ -754,6 +756,19 @@ ctl_migrate_tick(void)
         copy_step(k, now);
     }
     drops_step();
+}
+
+unsigned
+ctl_migrate_progress(struct cluster_copy_progress *out, unsigned max)
+{
+    unsigned n = 0;
+    for (struct copy *k = copies; k && n < max; k = k->next_copy) {
+        out[n].vb = k->vb;
+        out[n].walked = k->keys;
+        out[n].total = k->total;
+        n++;
+    }
+    return n;
 }
 
 unsigned

@@ -98,8 +98,8 @@ struct tstats {
     uint64_t errs[ERRSTAT_MAX];    /* error replies per code (errstat_name) */
     uint64_t errors;               /* every error reply: total_error_replies */
     /* This thread's CMD_COUNT latency histograms, then the end-to-end one
-     * (row TSTATS_E2E) and the forwarding one (TSTATS_FWD) (64-byte aligned, written only by the owner). NULL
-     * in the sums tstats_sum fills. */
+     * (row TSTATS_E2E) and the forwarding one (TSTATS_FWD) (64-byte aligned,
+     * written only by the owner). NULL in the sums tstats_sum fills. */
     uint64_t (*lat)[TSTATS_HIST_BUCKETS];
     struct tstats *next; /* registry of all threads' blocks */
 };

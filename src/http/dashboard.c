@@ -127,19 +127,44 @@ cluster_json(struct buf *out, const struct topo_view *v, const struct cluster_ra
             continue;
         }
         buf_appendf(out,
-                    "%s{\"vb\":%u,\"first_slot\":%u,\"last_slot\":%u,\"from\":%d,\"to\":%u}",
+                    "%s{\"vb\":%u,\"first_slot\":%u,\"last_slot\":%u,\"from\":%d,\"to\":%u",
                     first ? "" : ",", (unsigned)vb, (unsigned)(vb * per_vb),
                     (unsigned)((vb + 1) * per_vb - 1),
                     v->vb_n[vb] ? (int)v->vb_nodes[(size_t)vb * v->rf] : -1,
                     (unsigned)v->vb_target[vb]);
+        /* a copy this node sends: how far its walk is */
+        const struct cluster_copy_progress *pg = NULL;
+        for (unsigned i = 0; i < ri->ncopies; i++) {
+            if (ri->copies[i].vb == vb) {
+                pg = &ri->copies[i];
+            }
+        }
+        if (pg != NULL) {
+            buf_appendf(out, ",\"walked\":%llu,\"total\":%llu}",
+                        (unsigned long long)pg->walked, (unsigned long long)pg->total);
+        } else {
+            buf_appendstr(out, ",\"walked\":null,\"total\":null}");
+        }
         first = false;
     }
     buf_appendf(out,
                 "],\"active\":%u,\"completed\":%llu,\"keys_migrated\":%llu,"
-                "\"bytes_migrated\":%llu},\"bus_sent\":%llu,\"bus_received\":%llu}",
+                "\"bytes_migrated\":%llu},\"bus_sent\":%llu,\"bus_received\":%llu,",
                 ri->migrations_active, (unsigned long long)ri->migrations_completed,
                 (unsigned long long)ri->keys_migrated, (unsigned long long)ri->bytes_migrated,
                 (unsigned long long)ri->bus_sent, (unsigned long long)ri->bus_received);
+    /* requests this node forwarded to their owners, and their latency */
+    struct tstats ts;
+    tstats_sum(&ts);
+    uint64_t h[TSTATS_HIST_BUCKETS];
+    tstats_hist_sum(TSTATS_FWD, h);
+    bool any = tstats_hist_count(h) > 0;
+    buf_appendf(out,
+                "\"forward\":{\"requests\":%llu,\"failed\":%llu,\"retries\":%llu,"
+                "\"p50_us\":%.0f,\"p99_us\":%.0f}}",
+                (unsigned long long)ts.fwd_requests, (unsigned long long)ts.fwd_failed,
+                (unsigned long long)ts.fwd_retries, any ? tstats_hist_quantile(h, 0.5) : 0.0,
+                any ? tstats_hist_quantile(h, 0.99) : 0.0);
 }
 
 void

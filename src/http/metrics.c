@@ -160,6 +160,32 @@ render_process(struct buf *b)
     one_u64(b, METRIC_MEMORY_RSS, server_rss_bytes());
 }
 
+/* One histogram without labels from a tstats row (TSTATS_E2E, TSTATS_FWD):
+ * cumulative buckets at powers of two microseconds, the sum of the exact
+ * times counted beside it. */
+static void
+render_histogram(struct buf *b, int metric, int row, uint64_t usec_sum)
+{
+    uint64_t e[TSTATS_HIST_BUCKETS];
+    tstats_hist_sum(row, e);
+    const char *name = table[metric].name;
+    family(b, metric);
+    uint64_t cum = 0;
+    unsigned bi = 0;
+    for (unsigned k = LE_FIRST; k <= LE_LAST; k++) {
+        uint64_t bound = (uint64_t)1 << k;
+        while (bi < TSTATS_HIST_BUCKETS && tstats_hist_upper(bi) <= bound) {
+            cum += e[bi++];
+        }
+        buf_appendf(b, PREFIX "%s_bucket{le=\"%.9g\"} %llu\n", name, (double)bound / 1e6,
+                    (unsigned long long)cum);
+    }
+    buf_appendf(b, PREFIX "%s_bucket{le=\"+Inf\"} %llu\n", name,
+                (unsigned long long)tstats_hist_count(e));
+    buf_appendf(b, PREFIX "%s_sum %.9g\n", name, (double)usec_sum / 1e6);
+    buf_appendf(b, PREFIX "%s_count %llu\n", name, (unsigned long long)tstats_hist_count(e));
+}
+
 static void
 render_commands(struct buf *b, const struct tstats *ts)
 {
@@ -221,24 +247,7 @@ render_commands(struct buf *b, const struct tstats *ts)
     free(h);
 
     /* end-to-end: read to reply written, one histogram for every request */
-    uint64_t e[TSTATS_HIST_BUCKETS];
-    tstats_hist_sum(TSTATS_E2E, e);
-    name = table[METRIC_REQUEST_DURATION].name;
-    family(b, METRIC_REQUEST_DURATION);
-    uint64_t cum = 0;
-    unsigned bi = 0;
-    for (unsigned k = LE_FIRST; k <= LE_LAST; k++) {
-        uint64_t bound = (uint64_t)1 << k;
-        while (bi < TSTATS_HIST_BUCKETS && tstats_hist_upper(bi) <= bound) {
-            cum += e[bi++];
-        }
-        buf_appendf(b, PREFIX "%s_bucket{le=\"%.9g\"} %llu\n", name, (double)bound / 1e6,
-                    (unsigned long long)cum);
-    }
-    buf_appendf(b, PREFIX "%s_bucket{le=\"+Inf\"} %llu\n", name,
-                (unsigned long long)tstats_hist_count(e));
-    buf_appendf(b, PREFIX "%s_sum %.9g\n", name, (double)ts->e2e_usec / 1e6);
-    buf_appendf(b, PREFIX "%s_count %llu\n", name, (unsigned long long)tstats_hist_count(e));
+    render_histogram(b, METRIC_REQUEST_DURATION, TSTATS_E2E, ts->e2e_usec);
 }
 
 static void
@@ -450,6 +459,10 @@ render_cluster_view(struct buf *b, const struct tstats *ts, const struct topo_vi
     family(b, METRIC_CLUSTER_BUS_FRAMES);
     sample_u64(b, METRIC_CLUSTER_BUS_FRAMES, "dir=\"sent\"", ri.bus_sent);
     sample_u64(b, METRIC_CLUSTER_BUS_FRAMES, "dir=\"received\"", ri.bus_received);
+    one_u64(b, METRIC_CLUSTER_FORWARDED, ts->fwd_requests);
+    one_u64(b, METRIC_CLUSTER_FORWARD_FAILED, ts->fwd_failed);
+    one_u64(b, METRIC_CLUSTER_FORWARD_RETRIES, ts->fwd_retries);
+    render_histogram(b, METRIC_CLUSTER_FORWARD_DURATION, TSTATS_FWD, ts->fwd_usec);
 }
 
 /* This thread is no worker: the view is held (cluster_view_hold) while read. */

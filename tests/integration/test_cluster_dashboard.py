@@ -27,6 +27,7 @@ import urllib.request
 import pytest
 
 import crabtest
+from crabtest import NativeConn
 from test_cluster import (FIXED_IDS, Node, converged, free_bus_port, pick_port, stop_all,
                           wait_for)
 from test_dashboard import ARTIFACTS, element_text, run_chromium
@@ -139,10 +140,17 @@ def test_cluster_view_data_and_page():
         for n in nodes:
             n.start()
         wait_for(lambda: converged(nodes, 3), 20, "3 nodes to form")
+        # native GETs through node 0: those of keys owned elsewhere are forwarded
+        with NativeConn(nodes[0].port) as nc:
+            for i in range(200):
+                assert nc.cmd("GET fwd:%d" % i) == b"NULL"
         base = "http://127.0.0.1:%d" % mport
         data, info, cnodes, slots, myid = stable_snapshot(nodes[0], base)
         c = check_data_against_cluster_commands(data, info, cnodes, slots, myid)
         assert myid == FIXED_IDS[0]
+        fwd = c["forward"]
+        assert fwd["requests"] == int(info["cluster_forwarded_requests"]) > 100, fwd
+        assert fwd["failed"] == 0 and 0 < fwd["p50_us"] <= fwd["p99_us"], fwd
         chromium = chromium_path()
         if chromium is None:
             pytest.skip("chromium is not installed (Debian package `chromium`; run "
@@ -199,7 +207,9 @@ def test_cluster_view_data_and_page():
 
         mig = element_text(dom, "cl-mig-self")
         assert "%d handed over" % c["migrations"]["completed"] in mig, mig
-        assert "not built yet" in html.unescape(dom)
+        fwd_text = element_text(dom, "cl-fwd")
+        assert fwd_text.startswith("Forwarded by this node: %d requests, latency p50 "
+                                   % fwd["requests"]), fwd_text
 
         with open(shot, "rb") as f:
             png = f.read()
@@ -210,12 +220,21 @@ def test_cluster_view_data_and_page():
         stop_all(nodes)
 
 
+def copies_with_progress(data):
+    return [m for m in data["cluster"]["migrations"]["in_flight"] if m["walked"] is not None]
+
+
 def check_copies(data):
     """A /dashboard/data taken during a join: every copy in flight goes from the
-    vbucket's primary on the ring to another member that is not leaving."""
+    vbucket's primary on the ring to another member that is not leaving; those
+    with a walk's progress are sent by this node."""
     c = data["cluster"]
     n = len(c["nodes"])
+    me = [i for i, nd in enumerate(c["nodes"]) if nd["self"]]
     assert len(c["ring"]) == c["vbuckets"]
+    for m in copies_with_progress(data):
+        assert [m["from"]] == me, m
+        assert m["walked"] >= 0 and m["total"] >= 0, m
     for m in c["migrations"]["in_flight"]:
         assert 0 <= m["vb"] < c["vbuckets"]
         assert m["first_slot"] == m["vb"] * c["slots_per_vbucket"]
@@ -254,7 +273,7 @@ def test_cluster_view_shows_copies_of_a_join():
         base = "http://127.0.0.1:%d" % mport
         # a thread of its own polls as fast as it can, so the join cannot
         # slip between two polls while the test checks convergence
-        got = {"seen": 0, "polls": 0, "busiest": None, "error": None}
+        got = {"seen": 0, "polls": 0, "busiest": None, "error": None, "progress": 0}
         stop = threading.Event()
 
         def poll():
@@ -263,8 +282,10 @@ def test_cluster_view_shows_copies_of_a_join():
                     d = http_json(base + "/dashboard/data")
                     k = check_copies(d)
                     b = got["busiest"]
-                    if k and (b is None or k > len(b["cluster"]["migrations"]["in_flight"])):
+                    if k and (b is None or k > len(b["cluster"]["migrations"]["in_flight"])
+                              or (copies_with_progress(d) and not copies_with_progress(b))):
                         got["busiest"] = d
+                    got["progress"] += len(copies_with_progress(d))
                     got["seen"] += k
                     got["polls"] += 1
                     time.sleep(0.002)
@@ -284,6 +305,7 @@ def test_cluster_view_shows_copies_of_a_join():
             raise got["error"]
         seen, polls, busiest = got["seen"], got["polls"], got["busiest"]
         assert seen > 0, "no copy in flight seen in %d polls of a join" % polls
+        assert got["progress"] > 0, "no copy of node 0 with its progress in %d polls" % polls
         data, info, cnodes, _, _ = stable_snapshot(nodes[0], base)
         c = data["cluster"]
         assert len(c["nodes"]) == len(cnodes) == 4
@@ -345,6 +367,16 @@ def check_page_with_copies(page, data):
     for (_, text), m in zip(rows, flight):
         text = html.unescape(text)
         assert "%s \u2192 %s" % (c["nodes"][m["from"]]["id"], c["nodes"][m["to"]]["id"]) in text
+        # the walk's figures for a copy this node sends (below 10000: as they are)
+        assert (" keys" in text) is (m["walked"] is not None), text
+        if m["walked"] is not None and m["total"] < 10000 and m["walked"] < 10000:
+            assert "%d of %d keys" % (m["walked"], m["total"]) in text, text
+    # a progress bar for each copy this node sends, as far as its walk went
+    bars = [float(p) for p in re.findall(r'<div class="bar" data-progress="([0-9.]+)"', dom)]
+    want = [min(1, m["walked"] / m["total"]) if m["total"] else 1
+            for m in flight if m["walked"] is not None]
+    assert len(bars) == len(want) and all(abs(a - b) < 1e-3 for a, b in zip(bars, want)), \
+        (bars, want)
     assert dom.count('<path class="copy"') == len(flight)
     assert dom.count('<path class="seg"') == c["vbuckets"]
     assert len(re.findall(r'<tr data-node-id=', dom)) == len(c["nodes"])
