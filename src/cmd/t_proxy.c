@@ -26,6 +26,7 @@
 #include "cmd/cmd.h"
 #include "cmd/later.h"
 #include "proto/resp_reply.h"
+#include "proto/resp_write.h"
 #include "store/hint.h"
 #include "store/slot.h"
 #include "util/buf.h"
@@ -52,24 +53,6 @@ struct gather {
     int *key_part; /* per key asked: its part */
     int *key_pos;  /* per key asked: its place among the part's keys */
 };
-
-static void
-resp_bulk(struct buf *b, const char *s, size_t n)
-{
-    buf_appendc(b, '$');
-    buf_append_i64(b, (int64_t)n);
-    buf_append(b, "\r\n", 2);
-    buf_append(b, s, n);
-    buf_append(b, "\r\n", 2);
-}
-
-static void
-resp_array(struct buf *b, int64_t n)
-{
-    buf_appendc(b, '*');
-    buf_append_i64(b, n);
-    buf_append(b, "\r\n", 2);
-}
 
 static enum fwd_proto
 proto_of(const struct client *c)
@@ -124,7 +107,7 @@ compose_mget(struct gather *g, struct buf *out)
         elem[i][n] = at;
     }
     if (ok) {
-        resp_array(out, g->nkeys);
+        resp_write_array(out, g->nkeys);
         for (int k = 0; k < g->nkeys; k++) {
             struct gpart *pt = &g->parts[g->key_part[k]];
             size_t *e = elem[g->key_part[k]];
@@ -243,13 +226,13 @@ scatter(struct client *c, enum gather_kind kind, struct proto_arg *argv, const u
     int sent = 0;
     for (int p = 0; p < g->nparts; p++) {
         buf_reset(&b, 0);
-        resp_array(&b, 1 + (int64_t)g->parts[p].nkeys * step);
-        resp_bulk(&b, argv[0].ptr, argv[0].len);
+        resp_write_array(&b, 1 + (int64_t)g->parts[p].nkeys * step);
+        resp_write_bulk(&b, argv[0].ptr, argv[0].len);
         for (int k = 0; k < nkeys; k++) {
             if (g->key_part[k] == p) {
                 for (int j = 0; j < step; j++) {
                     const struct proto_arg *a = &argv[1 + k * step + j];
-                    resp_bulk(&b, a->ptr, a->len);
+                    resp_write_bulk(&b, a->ptr, a->len);
                 }
             }
         }
@@ -322,9 +305,9 @@ cmd_cluster_proxy(struct client *c, const struct cmd *cmd, const struct topo_vie
         }
         struct buf b;
         buf_init(&b);
-        resp_array(&b, argc);
+        resp_write_array(&b, argc);
         for (int i = 0; i < argc; i++) {
-            resp_bulk(&b, argv[i].ptr, argv[i].len);
+            resp_write_bulk(&b, argv[i].ptr, argv[i].len);
         }
         if (!cmd_cluster_forward(c, proto_of(c), (unsigned)slot, b.data, b.len)) {
             cmd_reject(c, cmd, "ERR the client is closing");

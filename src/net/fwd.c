@@ -33,6 +33,7 @@
 #include "net/internal.h"
 #include "net/throttle.h"
 #include "proto/resp_reply.h"
+#include "proto/resp_write.h"
 #include "proto/text.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -403,17 +404,6 @@ link_preamble(struct fwd_link *lk, const char *bytes, size_t len)
     link_send(lk, r);
 }
 
-/* A bulk string of RESP: $len CRLF bytes CRLF. */
-static void
-resp_bulk(struct buf *b, const char *s, size_t n)
-{
-    buf_appendc(b, '$');
-    buf_append_i64(b, (int64_t)n);
-    buf_append(b, "\r\n", 2);
-    buf_append(b, s, n);
-    buf_append(b, "\r\n", 2);
-}
-
 static void
 link_start(struct fwd_link *lk)
 {
@@ -434,8 +424,8 @@ link_start(struct fwd_link *lk)
     } else {
         if (tok != NULL) {
             buf_appendstr(&b, "*2\r\n");
-            resp_bulk(&b, "AUTH", 4);
-            resp_bulk(&b, tok, strlen(tok));
+            resp_write_bulk(&b, "AUTH", 4);
+            resp_write_bulk(&b, tok, strlen(tok));
             link_preamble(lk, b.data, b.len);
             buf_reset(&b, 0);
         }
@@ -618,10 +608,10 @@ fwd_submit(struct client *c, enum fwd_proto proto, unsigned slot, const char *re
         return -1;
     }
     struct conn *cn = (struct conn *)((char *)c - offsetof(struct conn, c));
-    struct fwd_worker *fw = fwd_of(cn->w);
-    if (fw->closed) {
-        return -1;
+    if (cn->w->drained) {
+        return -1; /* stopping: its links are closed (fwd_close) */
     }
+    struct fwd_worker *fw = fwd_of(cn->w);
     struct fwd_req *r = xcalloc(1, sizeof(*r));
     r->fw = fw;
     r->proto = proto;
