@@ -311,7 +311,11 @@ test_native_moved(void **state)
     char line[64], exp[96];
     const char *other = key_in(2, "n"), *mine = key_in(0, "o");
     unsigned so = slot_of(other, strlen(other));
-    /* the owner's native port */
+    /* A PEER connection (a node forwarding to this one) gets MOVED with the
+     * owner's native port; any other client is forwarded, which needs the
+     * network layer (tests/integration/test_cluster_forward.py). */
+    assert_string_equal(run_with(REPLY_NATIVE, "PEER"), "OK\r\n");
+    assert_true(cli.peer);
     snprintf(exp, sizeof(exp), "ERROR: MOVED %u 127.0.0.1:8002\r\n", so);
     snprintf(line, sizeof(line), "GET %s", other);
     assert_string_equal(run_with(REPLY_NATIVE, line), exp);
@@ -324,6 +328,7 @@ test_native_moved(void **state)
     snprintf(line, sizeof(line), "GET %s", mine);
     assert_string_equal(run_with(REPLY_NATIVE, line), "v\r\n");
     assert_string_equal(run_with(REPLY_NATIVE, "PING"), "PONG\r\n");
+    cli.peer = false;
 }
 
 static void
@@ -415,6 +420,12 @@ test_cluster_nodes_info_myid(void **state)
                                    .bus_received = 99};
     strcpy(ri.leader_node_id, ID2);
     cluster_raft_info_set(&ri);
+    /* forwarding figures: this thread's counters (net/fwd.c counts them) */
+    struct tstats *ts = tstats_self();
+    ts->fwd_requests = 4;
+    ts->fwd_failed = 1;
+    ts->fwd_retries = 2;
+    ts->fwd_usec = 1000;
     const char *info = "cluster_state:ok\r\n"
                        "cluster_slots_assigned:16384\r\n"
                        "cluster_slots_ok:16384\r\n"
@@ -436,7 +447,11 @@ test_cluster_nodes_info_myid(void **state)
                        "cluster_migrations_completed:11\r\n"
                        "cluster_keys_migrated:1234\r\n"
                        "cluster_bytes_migrated:56789\r\n"
-                       "cluster_vbuckets_pending:0\r\n";
+                       "cluster_vbuckets_pending:0\r\n"
+                       "cluster_forwarded_requests:4\r\n"
+                       "cluster_forward_failed:1\r\n"
+                       "cluster_forward_retries:2\r\n"
+                       "cluster_forward_usec_per_call:250.00\r\n";
     snprintf(exp, sizeof(exp), "$%zu\r\n%s\r\n", strlen(info), info);
     assert_string_equal(run("CLUSTER INFO"), exp);
     snprintf(exp, sizeof(exp), "=%zu\r\ntxt:%s\r\n", strlen(info) + 4, info);
