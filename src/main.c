@@ -253,7 +253,8 @@ main(int argc, char **argv)
     /* The cluster before the listeners, so that a worker's first request
      * already sees a topology view (an empty one answers CLUSTERDOWN). */
     if (cfg.cluster.enabled &&
-        cluster_start(&cfg, server.store, &server.stream, later_retry_wake) != 0) {
+        cluster_start(&cfg, server.store, &server.stream, later_retry_wake,
+                      durable_enabled() && durable_sync() ? durable_lsn : NULL) != 0) {
         durable_close();
         http_stop();
         fprintf(stderr, "crabcache: the cluster layer did not start (see the log)\n");

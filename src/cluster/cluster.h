@@ -115,11 +115,14 @@ const char *cluster_myid(void);
 /* Start and stop the cluster layer (main.c). cluster_start returns 0, or -1
  * with a message logged (bad cluster.dir, address, ...). The store is the
  * one vbucket copies read and load, the stream its mutation stream;
- * wake_retries runs the requests a paused write gate kept (later_retry_wake). */
+ * wake_retries runs the requests a paused write gate kept (later_retry_wake);
+ * synced_lsn (NULL: no write-ahead log with the sync policy) gives the
+ * log's durable position, which a node receiving a copy waits for before it
+ * confirms the copy (the source drops its data after the handover). */
 struct mstream;
 struct store;
 int cluster_start(struct config *cfg, struct store *store, struct mstream *stream,
-                  void (*wake_retries)(void));
+                  void (*wake_retries)(void), uint64_t (*synced_lsn)(void));
 void cluster_stop(void);
 
 #endif

@@ -526,7 +526,7 @@ port_free(const char *ip, int port)
 
 int
 cluster_start(struct config *cfg, struct store *store, struct mstream *stream,
-              void (*wake_retries)(void))
+              void (*wake_retries)(void), uint64_t (*synced_lsn)(void))
 {
     char err[512];
     memset(&ctl, 0, sizeof(ctl));
@@ -535,6 +535,7 @@ cluster_start(struct config *cfg, struct store *store, struct mstream *stream,
     ctl.store = store;
     ctl.stream = stream;
     ctl.wake_retries = wake_retries;
+    ctl.synced_lsn = synced_lsn;
     ctl.max_migrations = (unsigned)cfg->cluster.max_concurrent_migrations;
     ctl.batch = (unsigned)cfg->cluster.migration_batch_size;
     ctl.self_seed = -1;

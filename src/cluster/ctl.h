@@ -112,6 +112,7 @@ struct ctl {
     struct store *store;
     struct mstream *stream;
     void (*wake_retries)(void); /* run the requests a paused gate kept */
+    uint64_t (*synced_lsn)(void); /* the WAL's durable LSN; NULL: no sync WAL */
     unsigned max_migrations;   /* copies in flight, cluster-wide (leader) */
     unsigned batch;            /* keys walked per copy per tick */
     uint64_t migrations_completed, keys_migrated, bytes_migrated;

@@ -484,7 +484,7 @@ drop_step(unsigned first, unsigned last, uint64_t cursor, size_t max, size_t *n)
         size_t len;
         memcpy(&len, kl.keys.data + off, sizeof(len));
         struct wal_rec r = {.type = WAL_REC_DEL, .key = kl.keys.data + off + sizeof(len), .klen = len};
-        load_apply(ctl.store, &r);
+        load_apply_publish(ctl.store, ctl.stream, &r);
         off += sizeof(len) + len;
     }
     buf_deinit(&kl.keys);
@@ -540,14 +540,67 @@ struct incoming {
     unsigned first, last;
     struct buf pending; /* record bytes not yet whole */
     uint64_t records;
+    uint64_t lsn;       /* the WAL's LSN of the last record applied (sync WAL) */
+    /* a MARK whose answer waits until the WAL has made lsn durable */
+    struct bus_conn *conn;
+    bool mark_waits;
+    uint32_t mark_reqid;
+    uint64_t mark;
+    struct incoming *next_waiting;
 };
+
+/* Incoming copies with a MARK waiting for the write-ahead log. */
+static struct incoming *waiting_marks;
+
+static void
+unwait(struct incoming *in)
+{
+    for (struct incoming **p = &waiting_marks; *p; p = &(*p)->next_waiting) {
+        if (*p == in) {
+            *p = in->next_waiting;
+            break;
+        }
+    }
+    in->mark_waits = false;
+}
 
 static void
 incoming_free(void *p)
 {
     struct incoming *in = p;
+    if (in->mark_waits) {
+        unwait(in);
+    }
     buf_deinit(&in->pending);
     free(in);
+}
+
+/* Confirm a MARK: everything before it is applied here (and durable). */
+static void
+answer_mark(struct bus_conn *from, uint32_t reqid, uint64_t mark)
+{
+    struct buf b;
+    buf_init(&b);
+    wire_u64(&b, mark);
+    bus_reply(from, reqid, BUS_MIG_MARK | BUS_REPLY, b.data, b.len);
+    buf_deinit(&b);
+}
+
+/* MARKs whose records the write-ahead log has made durable by now. */
+static void
+answer_waiting_marks(void)
+{
+    if (waiting_marks == NULL) {
+        return;
+    }
+    uint64_t synced = ctl.synced_lsn();
+    for (struct incoming *in = waiting_marks, *next; in; in = next) {
+        next = in->next_waiting;
+        if (synced >= in->lsn) {
+            unwait(in);
+            answer_mark(in->conn, in->mark_reqid, in->mark);
+        }
+    }
 }
 
 static void
@@ -565,7 +618,10 @@ apply_pending(struct incoming *in)
             /* FLUSHALL on the source empties this vbucket here, not the store. */
             drop_now(in->first, in->last);
         } else {
-            load_apply(ctl.store, &rec);
+            int64_t lsn = load_apply_publish(ctl.store, ctl.stream, &rec);
+            if (lsn > 0 && (uint64_t)lsn > in->lsn) {
+                in->lsn = (uint64_t)lsn;
+            }
         }
         in->records++;
         buf_consume(&in->pending, used);
@@ -615,11 +671,21 @@ ctl_migrate_frame(struct bus_conn *from, uint32_t reqid, uint8_t type, const uin
         if (in == NULL || r.bad || buf_unread(&in->pending) != 0) {
             return; /* never acknowledged: the source aborts */
         }
-        struct buf b;
-        buf_init(&b);
-        wire_u64(&b, mark);
-        bus_reply(from, reqid, BUS_MIG_MARK | BUS_REPLY, b.data, b.len);
-        buf_deinit(&b);
+        if (ctl.synced_lsn != NULL && in->lsn > ctl.synced_lsn()) {
+            /* With the sync WAL the copy is confirmed once it is on disk
+             * here: after the handover the source drops its data. */
+            if (in->mark_waits) {
+                unwait(in);
+            }
+            in->conn = from;
+            in->mark_reqid = reqid;
+            in->mark = mark;
+            in->mark_waits = true;
+            in->next_waiting = waiting_marks;
+            waiting_marks = in;
+            return;
+        }
+        answer_mark(from, reqid, mark);
         return;
     }
     }
@@ -756,6 +822,7 @@ ctl_migrate_tick(void)
         copy_step(k, now);
     }
     drops_step();
+    answer_waiting_marks();
 }
 
 unsigned

@@ -63,12 +63,16 @@ durable_error(char *msg, size_t len)
  * The WAL's consumer of the mutation stream. It takes the commands' records
  * and evictions (a restart must not bring back what memory pressure threw
  * out), not expirations: replay drops records whose time has passed, so a
- * DEL for an expired key only costs log bytes. It runs on the worker, under
+ * DEL for an expired key only costs log bytes. In cluster mode it takes the
+ * vbucket copies a node receives and the keys it drops after handing a
+ * vbucket over (MSTREAM_MOVED): the copy is as durable here as the writes
+ * that follow it, and a restart does not bring back what was handed over.
+ * It runs on the worker (the control thread for MOVED records), under
  * the key's shard lock: wal_append copies the records into the WAL's buffer and never makes
  * a syscall but a futex wake. It needs neither the stream's order (its LSNs
  * are handed out under its own lock, in the order it appends) nor slots.
  */
-#define WAL_ACCEPT (MSTREAM_CLIENT | MSTREAM_EVICTED)
+#define WAL_ACCEPT (MSTREAM_CLIENT | MSTREAM_EVICTED | MSTREAM_MOVED)
 
 static int64_t
 wal_consume(void *ctx, const struct mstream_rec *recs, size_t n)

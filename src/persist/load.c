@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "persist/mstream.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -64,9 +65,13 @@ batch_free(struct batch *b)
     free(b);
 }
 
-static void
-apply_op(struct store *st, const struct batch_rec *r, const char *key)
+/* Apply r (key at key, its value right after it); with a stream, publish
+ * rec to it before the shard lock goes. */
+static int64_t
+apply_op(struct store *st, const struct batch_rec *r, const char *key, struct mstream *s,
+         const struct wal_rec *rec)
 {
+    int64_t published = 0;
     struct shard *sh = shard_lock(st, r->shard);
     switch (r->op) {
     case OP_SET: {
@@ -89,7 +94,12 @@ apply_op(struct store *st, const struct batch_rec *r, const char *key)
     default:
         break;
     }
+    if (s != NULL && mstream_wants(s, MSTREAM_MOVED)) {
+        struct mstream_rec m = {.rec = *rec, .cause = MSTREAM_MOVED};
+        published = mstream_publish(s, &m, 1);
+    }
     shard_unlock(sh);
+    return published;
 }
 
 /* The batch record of rec (its op, shard, lengths), or false for a type
@@ -119,6 +129,26 @@ to_op(struct store *st, const struct wal_rec *rec, struct batch_rec *r)
     return true;
 }
 
+static int64_t
+apply_one(struct store *st, const struct wal_rec *rec, struct mstream *s)
+{
+    struct batch_rec r;
+    if (!to_op(st, rec, &r)) {
+        return 0;
+    }
+    const char *key = rec->key;
+    if (r.vlen == 0 || (const char *)rec->val == key + rec->klen) {
+        return apply_op(st, &r, key, s, rec);
+    }
+    /* apply_op takes the value right after the key */
+    char *kv = xmalloc(rec->klen + r.vlen);
+    memcpy(kv, rec->key, rec->klen);
+    memcpy(kv + rec->klen, rec->val, r.vlen);
+    int64_t published = apply_op(st, &r, kv, s, rec);
+    free(kv);
+    return published;
+}
+
 void
 load_apply(struct store *st, const struct wal_rec *rec)
 {
@@ -126,21 +156,13 @@ load_apply(struct store *st, const struct wal_rec *rec)
         store_flush(st);
         return;
     }
-    struct batch_rec r;
-    if (!to_op(st, rec, &r)) {
-        return;
-    }
-    const char *key = rec->key;
-    if (r.vlen == 0 || (const char *)rec->val == key + rec->klen) {
-        apply_op(st, &r, key);
-        return;
-    }
-    /* apply_op takes the value right after the key */
-    char *kv = xmalloc(rec->klen + r.vlen);
-    memcpy(kv, rec->key, rec->klen);
-    memcpy(kv + rec->klen, rec->val, r.vlen);
-    apply_op(st, &r, kv);
-    free(kv);
+    apply_one(st, rec, NULL);
+}
+
+int64_t
+load_apply_publish(struct store *st, struct mstream *s, const struct wal_rec *rec)
+{
+    return rec->type != WAL_REC_FLUSHALL ? apply_one(st, rec, s) : 0;
 }
 
 static void *
@@ -177,7 +199,7 @@ applier_main(void *arg)
             if (i + 16 < b->n) {
                 store_prefetch(st, b->r[i + 16].shard, hash[i + 16], 1);
             }
-            apply_op(st, &b->r[i], data + b->r[i].off);
+            apply_op(st, &b->r[i], data + b->r[i].off, NULL, NULL);
         }
         batch_free(b);
         pthread_mutex_lock(&a->mu);

@@ -31,6 +31,15 @@ struct store;
  * types are ignored. */
 void load_apply(struct store *st, const struct wal_rec *rec);
 
+/* The same, and the record is published to stream s (cause MSTREAM_MOVED)
+ * under the shard lock that applied it, so the write-ahead log keeps it in
+ * its place among the key's other writes: a vbucket copy arriving on a node,
+ * and the keys a node drops after handing a vbucket over. Not FLUSHALL. */
+struct mstream;
+/* Returns what the stream's consumers returned (mstream_publish: the WAL's
+ * LSN for this record, 0 when none took it, < 0 when one failed). */
+int64_t load_apply_publish(struct store *st, struct mstream *s, const struct wal_rec *rec);
+
 /*
  * A bulk loader. Applying a record is mostly waiting for memory (the index
  * probe that replaces an older value), so the records are spread over

@@ -82,8 +82,11 @@ enum mstream_cause {
     MSTREAM_CLIENT = 1u << 0,  /* a command (SET, DEL, FLUSHALL, ...) */
     MSTREAM_EVICTED = 1u << 1, /* a DEL: removed to make room */
     MSTREAM_EXPIRED = 1u << 2, /* a DEL: its time was up (lazily or by the cron) */
+    MSTREAM_MOVED = 1u << 3,   /* cluster: a vbucket copy applied here (SET, DEL,
+                                  EXPIRE), or a key dropped (DEL) after its
+                                  vbucket was handed over (load_apply_publish) */
 };
-#define MSTREAM_ALL (MSTREAM_CLIENT | MSTREAM_EVICTED | MSTREAM_EXPIRED)
+#define MSTREAM_ALL (MSTREAM_CLIENT | MSTREAM_EVICTED | MSTREAM_EXPIRED | MSTREAM_MOVED)
 
 #define MSTREAM_NO_SLOT 0xffffu /* FLUSHALL: every slot */
 

@@ -365,3 +365,47 @@ def test_native_writes_through_one_node_during_a_join_lose_nothing(trio):
         wait_for(lambda: total_keys(everyone) == len(w.acked), 30, "old copies to be dropped")
     finally:
         fourth.stop()
+
+
+# ---- the write-ahead log in cluster mode ---------------------------------------------------
+
+def test_wal_keeps_a_copy_received_and_forgets_a_vbucket_handed_over(tmp_path):
+    """With the WAL on: a node restarted after kill -9 still has the vbuckets a copy
+    brought it (the copy is logged where it is applied), and a node that handed
+    vbuckets over does not get their keys back (the drop is logged)."""
+    def wal_args(name):
+        d = tmp_path / name
+        d.mkdir()
+        return ["--wal.enabled", "true", "--wal-dir", str(d), "--wal-sync-policy", "sync"]
+
+    buses = [free_bus_port() for _ in range(3)]
+    nodes = [Node(bus=b, seeds=buses, node_id=FIXED_IDS[i], extra=wal_args("n%d" % i))
+             for i, b in enumerate(buses)]
+    fourth = Node(seeds=[buses[0]], node_id=FIXED_IDS[3], extra=wal_args("n3"))
+    everyone = nodes + [fourth]
+    try:
+        for n in nodes:
+            n.start()
+        wait_for(lambda: converged(nodes, 3), 20, "3 nodes to form")
+        keys = ["wal:%d" % i for i in range(3000)]
+        with NativeConn(nodes[0].port) as c:
+            c.send("".join("PUT %s v%s\r\n" % (k, k) for k in keys))
+            assert [c.read_line() for _ in keys] == [b"OK"] * len(keys)
+        fourth.start()
+        wait_for(lambda: converged(everyone, 4), 60, "the 4th node to take its share")
+        wait_for(lambda: total_keys(everyone) == len(keys), 30, "old copies to be dropped")
+        before = [n.cmd("DBSIZE") for n in everyone]
+        assert before[3] > 0, before
+        # kill -9 the node that received copies, and one that handed vbuckets over
+        for n in (fourth, nodes[1]):
+            n.kill9()
+            n.start()
+        wait_for(lambda: converged(everyone, 4), 30, "the restarted nodes to rejoin")
+        after = [n.cmd("DBSIZE") for n in everyone]
+        assert after == before, (before, after)
+        with NativeConn(nodes[2].port) as c:
+            c.send("".join("GET %s\r\n" % k for k in keys))
+            got = [c.read_line() for _ in keys]
+        assert got == [b"v" + k.encode() for k in keys]
+    finally:
+        stop_all(everyone)
