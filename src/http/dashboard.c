@@ -189,9 +189,9 @@ dashboard_data_json(struct buf *out)
                     (unsigned long long)store_expired_total(st));
         size_t keys = 0;
         for (unsigned i = 0; i < st->nshards; i++) {
-            struct shard *sh = shard_lock(st, i);
-            size_t k = ht_count(&sh->ht), m = sh->mem;
-            shard_unlock(sh);
+            struct store_shard_stats ss;
+            store_shard_stats(st, i, &ss);
+            size_t k = ss.keys, m = ss.mem;
             keys += k;
             buf_appendf(out, "%s{\"keys\":%zu,\"memory\":%zu}", i ? "," : "", k, m);
         }

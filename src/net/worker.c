@@ -198,7 +198,9 @@ on_cron(uv_timer_t *t)
         for (unsigned i = w->id; i < st->nshards; i += N.n) {
             /* Budget: enough scan steps (one group of 8 slots each) per tick
              * to cover the table about once a second, at least 100. */
-            size_t buckets = ht_slots(&st->shards[i].ht) / 8 / N.opt.cron_hz + 100;
+            struct store_shard_stats ss;
+            store_shard_stats(st, i, &ss);
+            size_t buckets = ss.slots / 8 / N.opt.cron_hz + 100;
             store_cron(st, i, buckets, now);
         }
     }
