@@ -19,10 +19,10 @@
 #include "conf/config.h"
 #include "core/durable.h"
 #include "net/net.h"
-#include "net/throttle.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/throttle.h"
 
 bool cmd_auth_required(const struct client *c);
 bool auth_check_token(struct client *c, const char *tok, size_t len);

@@ -23,7 +23,7 @@
 #include "core/durable.h"
 #include "core/server.h"
 #include "net/internal.h"
-#include "net/throttle.h"
+#include "util/throttle.h"
 #include "store/hint.h"
 #include "store/store.h"
 #include "util/clock.h"
