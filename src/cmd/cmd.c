@@ -15,6 +15,7 @@
 
 #include "cluster/cluster.h"
 #include "cmd/args.h"
+#include "cmd/auth.h"
 #include "cmd/call.h"
 #include "cmd/slowlog.h"
 #include "cmd/keys.h"
@@ -191,8 +192,6 @@ unknown_command(struct client *c, int argc, struct proto_arg *argv)
     reply_errorf(&c->r, "ERR unknown command '%.*s', with args beginning with: %s", nl,
                  argv[0].ptr, args);
 }
-
-bool cmd_auth_required(const struct client *c);
 
 bool
 cmd_auth_required(const struct client *c)

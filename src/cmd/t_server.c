@@ -1,12 +1,10 @@
 /*
  * t_server.c -- connection and server commands: PING ECHO AUTH HELLO SELECT
- * QUIT RESET TIME LASTSAVE SAVE BGSAVE FUNCTION DEBUG CONFIG CLIENT CLUSTER,
- * and the token check shared with the native protocol. INFO, COMMAND,
- * SLOWLOG and LATENCY live in t_info.c.
+ * QUIT RESET TIME LASTSAVE SAVE BGSAVE FUNCTION DEBUG CONFIG CLIENT CLUSTER.
+ * AUTH and the token check are in auth.c; INFO, COMMAND, SLOWLOG and
+ * LATENCY live in t_info.c.
  */
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +12,7 @@
 #include <unistd.h>
 
 #include "cmd/args.h"
+#include "cmd/auth.h"
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
 #include "conf/config.h"
@@ -22,107 +21,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
-#include "util/throttle.h"
-
-bool cmd_auth_required(const struct client *c);
-bool auth_check_token(struct client *c, const char *tok, size_t len);
-
-/* ---- authentication ------------------------------------------------------ */
-
-/* SHA-256 of n bytes into out[32]. */
-static void
-token_digest(const char *p, size_t n, unsigned char out[32])
-{
-    unsigned int len = 32;
-    if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1) {
-        memset(out, 0, 32); /* cannot happen with the default provider */
-    }
-}
-
-/*
- * Does tok match one of the configured tokens? The guess and every token are
- * hashed (SHA-256) and the digests compared with CRYPTO_memcmp, over all the
- * tokens with no early exit: the time taken depends neither on how much of a
- * guess is right nor on the lengths of the real tokens. Pure; any thread.
- */
-static bool
-token_matches(const char *tok, size_t len)
-{
-    unsigned char want[32], have[32];
-    token_digest(tok, len, have);
-    int ok = 0;
-    for (char **t = server.auth_tokens; t && *t; t++) {
-        token_digest(*t, strlen(*t), want);
-        ok |= CRYPTO_memcmp(want, have, sizeof(want)) == 0;
-    }
-    return ok != 0;
-}
-
-/* A failed authentication: counted (server.auth_failures), and logged with
- * the client's address, at most 10 lines a second (a flood of wrong AUTHs
- * must not flood the log; the next line says how many were skipped). */
-static void
-auth_failed(struct client *c, const char *how)
-{
-    static struct log_throttle t;
-    atomic_fetch_add(&server.auth_failures, 1);
-    uint64_t skipped;
-    if (log_throttle_allow(&t, 10, &skipped)) {
-        log_warn("authentication failed",
-                 "\"addr\":\"%s\",\"client_id\":%llu,\"via\":\"%s\",\"failures\":%llu,"
-                 "\"suppressed\":%llu",
-                 c->addr, (unsigned long long)c->id, how,
-                 (unsigned long long)atomic_load(&server.auth_failures),
-                 (unsigned long long)skipped);
-    }
-}
-
-/* The token check shared with the native protocol (native.c): on success
- * the client is authenticated, on failure the attempt is counted and
- * logged. */
-bool
-auth_check_token(struct client *c, const char *tok, size_t len)
-{
-    if (token_matches(tok, len)) {
-        c->authed = true;
-        return true;
-    }
-    auth_failed(c, c->native ? "native AUTH" : "AUTH");
-    return false;
-}
-
-#define ERR_WRONGPASS "WRONGPASS invalid username-password pair or user is disabled."
-
-void
-cmd_auth(struct client *c, int argc, struct proto_arg *argv)
-{
-    if (argc > 3) {
-        reply_error(&c->r, ERR_SYNTAX);
-        return;
-    }
-    bool tokens = server.auth_tokens && server.auth_tokens[0];
-    if (argc == 2 && !tokens) {
-        reply_error(&c->r, "ERR AUTH <password> called without any password configured for "
-                           "the default user. Are you sure your configuration is correct?");
-        return;
-    }
-    const struct proto_arg *pw = &argv[argc - 1];
-    if (argc == 3 && !proto_arg_is(&argv[1], "default")) {
-        auth_failed(c, "AUTH user");
-        reply_error(&c->r, ERR_WRONGPASS);
-        return;
-    }
-    if (!tokens) {
-        c->authed = true;
-        reply_ok(&c->r);
-        return;
-    }
-    if (auth_check_token(c, pw->ptr, pw->len)) {
-        reply_ok(&c->r);
-    } else {
-        reply_error(&c->r, ERR_WRONGPASS);
-    }
-}
 
 void
 cmd_hello(struct client *c, int argc, struct proto_arg *argv)
