@@ -13,14 +13,38 @@
 
 #include "cmd/args.h"
 #include "cmd/auth.h"
+#include "cmd/clients.h"
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
 #include "conf/config.h"
 #include "core/durable.h"
-#include "net/net.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
+
+/* The connections' side of CLIENT (clients.h); none until registered. */
+static const struct cmd_clients *clients;
+
+void
+cmd_clients_register(const struct cmd_clients *ops)
+{
+    clients = ops;
+}
+
+static void
+clients_list(struct buf *out, uint64_t id)
+{
+    if (clients) {
+        clients->list(out, id);
+    }
+}
+
+static unsigned
+clients_kill(uint64_t id, const char *addr, const char *laddr, uint64_t skipme_id)
+{
+    return clients ? clients->kill(id, addr, laddr, skipme_id) : 0;
+}
 
 void
 cmd_hello(struct client *c, int argc, struct proto_arg *argv)
@@ -444,7 +468,7 @@ cmd_client(struct client *c, int argc, struct proto_arg *argv)
         }
         struct buf out;
         buf_init(&out);
-        net_client_list(&out, only);
+        clients_list(&out, only);
         if (!info && only && out.len == 0) {
             reply_bulk(&c->r, "", 0);
         } else {
@@ -454,7 +478,7 @@ cmd_client(struct client *c, int argc, struct proto_arg *argv)
     } else if (proto_arg_is(sub, "kill")) {
         if (argc == 3) {
             char *addr = xstrndup(argv[2].ptr, argv[2].len);
-            unsigned n = net_client_kill(0, addr, NULL, 0);
+            unsigned n = clients_kill(0, addr, NULL, 0);
             free(addr);
             if (n == 0) {
                 reply_error(&c->r, "ERR No such client");
@@ -501,7 +525,7 @@ cmd_client(struct client *c, int argc, struct proto_arg *argv)
                 goto kill_done;
             }
         }
-        reply_int(&c->r, net_client_kill(id, addr, laddr, skipme ? c->id : 0));
+        reply_int(&c->r, clients_kill(id, addr, laddr, skipme ? c->id : 0));
 kill_done:
         free(addr);
         free(laddr);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "cmd/clients.h"
 #include "core/cmdclock.h"
 #include "core/server.h"
 #include "net/internal.h"
@@ -429,6 +430,8 @@ int
 net_start(const struct net_options *opt, char *err, size_t errlen)
 {
     N.opt = *opt;
+    static const struct cmd_clients clients = {net_client_list, net_client_kill};
+    cmd_clients_register(&clients); /* CLIENT LIST / KILL */
     int src = security_setup(opt, err, errlen);
     if (src < 0) {
         return src;
