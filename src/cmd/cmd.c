@@ -19,6 +19,7 @@
 #include "cmd/call.h"
 #include "cmd/slowlog.h"
 #include "cmd/keys.h"
+#include "cmd/tstats.h"
 #include "core/cmdclock.h"
 #include "core/durable.h"
 #include "core/server.h"

@@ -19,8 +19,10 @@
 
 #include "cmd/args.h"
 #include "cmd/cmd.h"
+#include "cmd/info.h"
 #include "cmd/keys.h"
 #include "cmd/slowlog.h"
+#include "cmd/tstats.h"
 #include "core/durable.h"
 #include "core/server.h"
 #include "util/clock.h"

@@ -25,6 +25,7 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
+#include "cmd/tstats.h"
 #include "util/clock.h"
 #include "util/glob.h"
 #include "util/mem.h"

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "cluster/cluster.h"
+#include "cmd/info.h"
+#include "cmd/tstats.h"
 #include "conf/config.h"
 #include "core/server.h"
 #include "util/clock.h"

@@ -21,7 +21,9 @@
 #include <sys/resource.h>
 
 #include "cluster/cluster.h"
+#include "cmd/info.h"
 #include "cmd/slowlog.h"
+#include "cmd/tstats.h"
 #include "core/durable.h"
 #include "core/server.h"
 #include "util/clock.h"
