@@ -19,6 +19,7 @@
 #include "cmd/keys.h"
 #include "cmd/reply.h"
 #include "cmd/slowlog.h"
+#include "cmd/tstats.h"
 #include "core/cmdclock.h"
 #include "core/server.h"
 

@@ -15,9 +15,11 @@
 
 #include "cluster/cluster.h"
 #include "cmd/args.h"
+#include "cmd/auth.h"
 #include "cmd/call.h"
 #include "cmd/slowlog.h"
 #include "cmd/keys.h"
+#include "cmd/tstats.h"
 #include "core/cmdclock.h"
 #include "core/durable.h"
 #include "core/server.h"
@@ -191,8 +193,6 @@ unknown_command(struct client *c, int argc, struct proto_arg *argv)
     reply_errorf(&c->r, "ERR unknown command '%.*s', with args beginning with: %s", nl,
                  argv[0].ptr, args);
 }
-
-bool cmd_auth_required(const struct client *c);
 
 bool
 cmd_auth_required(const struct client *c)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmd/args.h"
+#include "cmd/tstats.h"
 #include "persist/mstream.h"
 #include "util/buf.h"
 #include "util/mem.h"

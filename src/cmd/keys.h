@@ -18,6 +18,7 @@
 
 #include "cmd/args.h"
 #include "cmd/client.h"
+#include "cmd/tstats.h"
 #include "core/server.h"
 #include "proto/proto.h"
 #include "store/store.h"

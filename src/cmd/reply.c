@@ -8,6 +8,7 @@
  */
 #include "cmd/reply.h"
 
+#include "cmd/tstats.h"
 #include "proto/text.h"
 
 #include <math.h>

@@ -359,8 +359,8 @@ cmd_lcs(struct client *c, int argc, struct proto_arg *argv)
     unsigned shards[2] = {key_shard(&argv[1]), key_shard(&argv[2])}, idx[2];
     unsigned n = store_lock_many(server.store, shards, 2, idx);
     uint32_t alen, blen;
-    char *a = value_copy(&server.store->shards[shards[0]], &argv[1], now, &alen);
-    char *b = value_copy(&server.store->shards[shards[1]], &argv[2], now, &blen);
+    char *a = value_copy(store_shard(server.store, shards[0]), &argv[1], now, &alen);
+    char *b = value_copy(store_shard(server.store, shards[1]), &argv[2], now, &blen);
     store_unlock_many(server.store, idx, n);
 
     struct lcs_opts o;

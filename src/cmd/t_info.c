@@ -19,8 +19,10 @@
 
 #include "cmd/args.h"
 #include "cmd/cmd.h"
+#include "cmd/info.h"
 #include "cmd/keys.h"
 #include "cmd/slowlog.h"
+#include "cmd/tstats.h"
 #include "core/durable.h"
 #include "core/server.h"
 #include "util/clock.h"
@@ -393,9 +395,9 @@ stats_json(struct buf *out)
                 (unsigned long long)atomic_load(&server.auth_failures),
                 (unsigned long long)ts.rate_limited);
     for (unsigned i = 0; i < st->nshards; i++) {
-        struct shard *sh = shard_lock(st, i);
-        size_t keys = ht_count(&sh->ht), mem = sh->mem, nexp = sh->nexpires;
-        shard_unlock(sh);
+        struct store_shard_stats ss;
+        store_shard_stats(st, i, &ss);
+        size_t keys = ss.keys, mem = ss.mem, nexp = ss.expires;
         buf_appendf(out, "%s{\"id\":%u,\"keys\":%zu,\"memory\":%zu,\"expires\":%zu}",
                     i ? "," : "", i, keys, mem, nexp);
     }

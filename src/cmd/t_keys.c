@@ -25,6 +25,7 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
+#include "cmd/tstats.h"
 #include "util/clock.h"
 #include "util/glob.h"
 #include "util/mem.h"
@@ -356,7 +357,7 @@ cmd_keys(struct client *c, int argc, struct proto_arg *argv)
         struct shard *sh = shard_lock(st, i);
         size_t cur = 0;
         do {
-            cur = ht_scan(&sh->ht, cur, gather_visit, &g);
+            cur = shard_scan(sh, cur, gather_visit, &g);
         } while (cur != 0);
         shard_unlock(sh);
     }
@@ -516,8 +517,8 @@ rename_generic(struct client *c, struct proto_arg *argv, bool nx)
     int64_t now = cmd_time_ms();
     unsigned idx[2], n;
     lock_pair(src, dst, idx, &n);
-    struct shard *ssh = &server.store->shards[key_shard(src)];
-    struct shard *dsh = &server.store->shards[key_shard(dst)];
+    struct shard *ssh = store_shard(server.store, key_shard(src));
+    struct shard *dsh = store_shard(server.store, key_shard(dst));
 
     enum { R_NOKEY, R_DONE, R_EXISTS } res;
     struct item *it = key_write(ssh, src, now);
@@ -599,8 +600,8 @@ cmd_copy(struct client *c, int argc, struct proto_arg *argv)
     int64_t now = cmd_time_ms();
     unsigned idx[2], n;
     lock_pair(src, dst, idx, &n);
-    struct shard *ssh = &server.store->shards[key_shard(src)];
-    struct shard *dsh = &server.store->shards[key_shard(dst)];
+    struct shard *ssh = store_shard(server.store, key_shard(src));
+    struct shard *dsh = store_shard(server.store, key_shard(dst));
     int64_t result = 0;
     struct item *it = key_read(ssh, src, now);
     if (it && (replace || key_write(dsh, dst, now) == NULL)) {

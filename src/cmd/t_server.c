@@ -1,12 +1,10 @@
 /*
  * t_server.c -- connection and server commands: PING ECHO AUTH HELLO SELECT
- * QUIT RESET TIME LASTSAVE SAVE BGSAVE FUNCTION DEBUG CONFIG CLIENT CLUSTER,
- * and the token check shared with the native protocol. INFO, COMMAND,
- * SLOWLOG and LATENCY live in t_info.c.
+ * QUIT RESET TIME LASTSAVE SAVE BGSAVE FUNCTION DEBUG CONFIG CLIENT CLUSTER.
+ * AUTH and the token check are in auth.c; INFO, COMMAND, SLOWLOG and
+ * LATENCY live in t_info.c.
  */
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,114 +12,38 @@
 #include <unistd.h>
 
 #include "cmd/args.h"
+#include "cmd/auth.h"
+#include "cmd/clients.h"
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
 #include "conf/config.h"
 #include "core/durable.h"
-#include "net/net.h"
-#include "net/throttle.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
 
-bool cmd_auth_required(const struct client *c);
-bool auth_check_token(struct client *c, const char *tok, size_t len);
-
-/* ---- authentication ------------------------------------------------------ */
-
-/* SHA-256 of n bytes into out[32]. */
-static void
-token_digest(const char *p, size_t n, unsigned char out[32])
-{
-    unsigned int len = 32;
-    if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1) {
-        memset(out, 0, 32); /* cannot happen with the default provider */
-    }
-}
-
-/*
- * Does tok match one of the configured tokens? The guess and every token are
- * hashed (SHA-256) and the digests compared with CRYPTO_memcmp, over all the
- * tokens with no early exit: the time taken depends neither on how much of a
- * guess is right nor on the lengths of the real tokens. Pure; any thread.
- */
-static bool
-token_matches(const char *tok, size_t len)
-{
-    unsigned char want[32], have[32];
-    token_digest(tok, len, have);
-    int ok = 0;
-    for (char **t = server.auth_tokens; t && *t; t++) {
-        token_digest(*t, strlen(*t), want);
-        ok |= CRYPTO_memcmp(want, have, sizeof(want)) == 0;
-    }
-    return ok != 0;
-}
-
-/* A failed authentication: counted (server.auth_failures), and logged with
- * the client's address, at most 10 lines a second (a flood of wrong AUTHs
- * must not flood the log; the next line says how many were skipped). */
-static void
-auth_failed(struct client *c, const char *how)
-{
-    static struct log_throttle t;
-    atomic_fetch_add(&server.auth_failures, 1);
-    uint64_t skipped;
-    if (log_throttle_allow(&t, 10, &skipped)) {
-        log_warn("authentication failed",
-                 "\"addr\":\"%s\",\"client_id\":%llu,\"via\":\"%s\",\"failures\":%llu,"
-                 "\"suppressed\":%llu",
-                 c->addr, (unsigned long long)c->id, how,
-                 (unsigned long long)atomic_load(&server.auth_failures),
-                 (unsigned long long)skipped);
-    }
-}
-
-/* The token check shared with the native protocol (native.c): on success
- * the client is authenticated, on failure the attempt is counted and
- * logged. */
-bool
-auth_check_token(struct client *c, const char *tok, size_t len)
-{
-    if (token_matches(tok, len)) {
-        c->authed = true;
-        return true;
-    }
-    auth_failed(c, c->native ? "native AUTH" : "AUTH");
-    return false;
-}
-
-#define ERR_WRONGPASS "WRONGPASS invalid username-password pair or user is disabled."
+/* The connections' side of CLIENT (clients.h); none until registered. */
+static const struct cmd_clients *clients;
 
 void
-cmd_auth(struct client *c, int argc, struct proto_arg *argv)
+cmd_clients_register(const struct cmd_clients *ops)
 {
-    if (argc > 3) {
-        reply_error(&c->r, ERR_SYNTAX);
-        return;
+    clients = ops;
+}
+
+static void
+clients_list(struct buf *out, uint64_t id)
+{
+    if (clients) {
+        clients->list(out, id);
     }
-    bool tokens = server.auth_tokens && server.auth_tokens[0];
-    if (argc == 2 && !tokens) {
-        reply_error(&c->r, "ERR AUTH <password> called without any password configured for "
-                           "the default user. Are you sure your configuration is correct?");
-        return;
-    }
-    const struct proto_arg *pw = &argv[argc - 1];
-    if (argc == 3 && !proto_arg_is(&argv[1], "default")) {
-        auth_failed(c, "AUTH user");
-        reply_error(&c->r, ERR_WRONGPASS);
-        return;
-    }
-    if (!tokens) {
-        c->authed = true;
-        reply_ok(&c->r);
-        return;
-    }
-    if (auth_check_token(c, pw->ptr, pw->len)) {
-        reply_ok(&c->r);
-    } else {
-        reply_error(&c->r, ERR_WRONGPASS);
-    }
+}
+
+static unsigned
+clients_kill(uint64_t id, const char *addr, const char *laddr, uint64_t skipme_id)
+{
+    return clients ? clients->kill(id, addr, laddr, skipme_id) : 0;
 }
 
 void
@@ -546,7 +468,7 @@ cmd_client(struct client *c, int argc, struct proto_arg *argv)
         }
         struct buf out;
         buf_init(&out);
-        net_client_list(&out, only);
+        clients_list(&out, only);
         if (!info && only && out.len == 0) {
             reply_bulk(&c->r, "", 0);
         } else {
@@ -556,7 +478,7 @@ cmd_client(struct client *c, int argc, struct proto_arg *argv)
     } else if (proto_arg_is(sub, "kill")) {
         if (argc == 3) {
             char *addr = xstrndup(argv[2].ptr, argv[2].len);
-            unsigned n = net_client_kill(0, addr, NULL, 0);
+            unsigned n = clients_kill(0, addr, NULL, 0);
             free(addr);
             if (n == 0) {
                 reply_error(&c->r, "ERR No such client");
@@ -603,7 +525,7 @@ cmd_client(struct client *c, int argc, struct proto_arg *argv)
                 goto kill_done;
             }
         }
-        reply_int(&c->r, net_client_kill(id, addr, laddr, skipme ? c->id : 0));
+        reply_int(&c->r, clients_kill(id, addr, laddr, skipme ? c->id : 0));
 kill_done:
         free(addr);
         free(laddr);

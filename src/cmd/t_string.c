@@ -365,7 +365,7 @@ mset_generic(struct client *c, int argc, struct proto_arg *argv, bool nx)
     bool ok = true;
     if (nx) {
         for (int i = 0; i < npairs && ok; i++) {
-            struct shard *sh = &server.store->shards[shards[i]];
+            struct shard *sh = store_shard(server.store, shards[i]);
             if (key_write(sh, &argv[1 + 2 * i], now)) {
                 ok = false;
             }
@@ -374,7 +374,7 @@ mset_generic(struct client *c, int argc, struct proto_arg *argv, bool nx)
     if (ok) {
         prop_group_begin(c); /* recovery applies all the pairs or none */
         for (int i = 0; i < npairs; i++) {
-            struct shard *sh = &server.store->shards[shards[i]];
+            struct shard *sh = store_shard(server.store, shards[i]);
             struct item *it = key_set(sh, &argv[1 + 2 * i], argv[2 + 2 * i].ptr,
                                        argv[2 + 2 * i].len, 0);
             prop_set(c, it);

@@ -134,7 +134,7 @@ snap_iter(void *ctx, struct snap_sink *sink)
             (void)now;
             /* a few buckets per lock hold */
             for (int k = 0; k < 64; k++) {
-                cursor = ht_scan(&sh->ht, cursor, copy_item, &ch);
+                cursor = shard_scan(sh, cursor, copy_item, &ch);
                 if (cursor == 0) {
                     break;
                 }

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "cluster/cluster.h"
+#include "cmd/info.h"
+#include "cmd/tstats.h"
 #include "conf/config.h"
 #include "core/server.h"
 #include "util/clock.h"
@@ -214,9 +216,9 @@ dashboard_data_json(struct buf *out)
                     (unsigned long long)store_expired_total(st));
         size_t keys = 0;
         for (unsigned i = 0; i < st->nshards; i++) {
-            struct shard *sh = shard_lock(st, i);
-            size_t k = ht_count(&sh->ht), m = sh->mem;
-            shard_unlock(sh);
+            struct store_shard_stats ss;
+            store_shard_stats(st, i, &ss);
+            size_t k = ss.keys, m = ss.mem;
             keys += k;
             buf_appendf(out, "%s{\"keys\":%zu,\"memory\":%zu}", i ? "," : "", k, m);
         }

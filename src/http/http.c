@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "cmd/info.h"
 #include "core/server.h"
 #include "http/dashboard.h"
 #include "http/metrics.h"

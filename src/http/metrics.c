@@ -21,7 +21,9 @@
 #include <sys/resource.h>
 
 #include "cluster/cluster.h"
+#include "cmd/info.h"
 #include "cmd/slowlog.h"
+#include "cmd/tstats.h"
 #include "core/durable.h"
 #include "core/server.h"
 #include "util/clock.h"
@@ -264,11 +266,11 @@ render_keyspace(struct buf *b, const struct tstats *ts)
     size_t *keys = xcalloc(n, sizeof(size_t)), *mem = xcalloc(n, sizeof(size_t));
     size_t total_keys = 0, expiring = 0;
     for (unsigned i = 0; i < n; i++) {
-        struct shard *sh = shard_lock(st, i);
-        keys[i] = ht_count(&sh->ht);
-        mem[i] = sh->mem;
-        expiring += sh->nexpires;
-        shard_unlock(sh);
+        struct store_shard_stats ss;
+        store_shard_stats(st, i, &ss);
+        keys[i] = ss.keys;
+        mem[i] = ss.mem;
+        expiring += ss.expires;
         total_keys += keys[i];
     }
     one_u64(b, METRIC_KEYS, total_keys);

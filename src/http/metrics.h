@@ -6,7 +6,7 @@
  * _bytes, durations in _seconds, following the Prometheus conventions.
  * Command latencies are exported as one histogram per command with bucket
  * bounds at powers of two of microseconds (1 us .. 8.4 s), which are exact
- * bounds of the server's internal log-linear histograms (core/server.h).
+ * bounds of the server's internal log-linear histograms (cmd/tstats.h).
  *
  * Cost: one pass over every worker's counter block and histograms (relaxed
  * loads, no lock a worker takes on its hot path) and each shard lock taken

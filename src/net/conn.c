@@ -23,7 +23,7 @@
 #include "core/durable.h"
 #include "core/server.h"
 #include "net/internal.h"
-#include "net/throttle.h"
+#include "util/throttle.h"
 #include "store/hint.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -589,20 +589,7 @@ struct lookahead {
 static void
 prefetch_stage(struct store *st, const struct lookahead *la, int from, int to, int stage)
 {
-    uint32_t done = 0;
-    for (int i = from; i < to; i++) {
-        if (done & (1u << i)) {
-            continue;
-        }
-        struct shard *sh = shard_lock(st, la->shard[i]);
-        for (int j = i; j < to; j++) {
-            if (la->shard[j] == la->shard[i]) {
-                store_prefetch(st, la->shard[j], la->hint[j].hash, stage);
-                done |= 1u << j;
-            }
-        }
-        shard_unlock(sh);
-    }
+    store_prefetch_keys(st, la->shard + from, la->hint + from, to - from, stage);
 }
 
 /* Before request i of the batch runs: issue the item prefetches of the

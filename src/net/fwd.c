@@ -31,7 +31,7 @@
 #include "conf/config.h"
 #include "core/server.h"
 #include "net/internal.h"
-#include "net/throttle.h"
+#include "util/throttle.h"
 #include "proto/resp_reply.h"
 #include "proto/resp_write.h"
 #include "proto/text.h"

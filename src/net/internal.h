@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "cmd/client.h"
+#include "cmd/tstats.h"
 #include "net/acl_ip.h"
 #include "net/net.h"
 #include "net/ratelimit.h"

@@ -95,7 +95,8 @@ void net_security_stats(struct net_security_stats *out);
  * so replies waiting for it go out. */
 void net_wake_all(void);
 
-/* CLIENT LIST / INFO: append one line per client (Redis format) for every
+/* CLIENT LIST / INFO (registered with the command layer, cmd/clients.h):
+ * append one line per client (Redis format) for every
  * client (id == 0) or the one with that id. */
 void net_client_list(struct buf *out, uint64_t id);
 /* CLIENT KILL: ask the client's worker to close it. Filters: id (0 = any),

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "cmd/clients.h"
 #include "core/cmdclock.h"
 #include "core/server.h"
 #include "net/internal.h"
@@ -200,7 +201,9 @@ on_cron(uv_timer_t *t)
         for (unsigned i = w->id; i < st->nshards; i += N.n) {
             /* Budget: enough scan steps (one group of 8 slots each) per tick
              * to cover the table about once a second, at least 100. */
-            size_t buckets = ht_slots(&st->shards[i].ht) / 8 / N.opt.cron_hz + 100;
+            struct store_shard_stats ss;
+            store_shard_stats(st, i, &ss);
+            size_t buckets = ss.slots / 8 / N.opt.cron_hz + 100;
             store_cron(st, i, buckets, now);
         }
     }
@@ -431,6 +434,8 @@ int
 net_start(const struct net_options *opt, char *err, size_t errlen)
 {
     N.opt = *opt;
+    static const struct cmd_clients clients = {net_client_list, net_client_kill};
+    cmd_clients_register(&clients); /* CLIENT LIST / KILL */
     int src = security_setup(opt, err, errlen);
     if (src < 0) {
         return src;

@@ -1,7 +1,7 @@
 /*
  * shard.c -- the operations on one locked shard (shard_* in store.h): find,
  * insert, overwrite, delete, expiry changes, and the bookkeeping of an item
- * that leaves the index. These are the request path: everything they call
+ * that leaves the index, and the shard's lock. These are the request path: everything they call
  * in the store is inline (store_int.h) or in this file.
  */
 #include "store/store.h"
@@ -9,6 +9,32 @@
 
 #include <stdlib.h>
 #include <sys/types.h>
+
+struct shard *
+shard_lock(struct store *st, unsigned idx)
+{
+    struct shard *sh = &st->shards[idx];
+    pthread_mutex_lock(&sh->lock);
+    return sh;
+}
+
+void
+shard_unlock(struct shard *sh)
+{
+    pthread_mutex_unlock(&sh->lock);
+}
+
+struct shard *
+store_shard(struct store *st, unsigned idx)
+{
+    return &st->shards[idx];
+}
+
+size_t
+shard_scan(struct shard *sh, size_t cursor, ht_visit_fn fn, void *ctx)
+{
+    return ht_scan(&sh->ht, cursor, fn, ctx);
+}
 
 /*
  * Bookkeeping for an item that has left the index (deleted, expired,

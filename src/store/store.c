@@ -251,6 +251,26 @@ store_prefetch(struct store *st, unsigned shard, uint64_t hash, int stage)
 }
 
 void
+store_prefetch_keys(struct store *st, const unsigned *shard, const struct key_hint *hint, int n,
+                    int stage)
+{
+    uint32_t done = 0; /* n <= HINT_MAX == 32 */
+    for (int i = 0; i < n && i < HINT_MAX; i++) {
+        if (done & (1u << i)) {
+            continue;
+        }
+        struct shard *sh = shard_lock(st, shard[i]);
+        for (int j = i; j < n && j < HINT_MAX; j++) {
+            if (shard[j] == shard[i]) {
+                store_prefetch(st, shard[j], hint[j].hash, stage);
+                done |= 1u << j;
+            }
+        }
+        shard_unlock(sh);
+    }
+}
+
+void
 store_reserve(struct store *st, size_t keys)
 {
     size_t per = keys / st->nshards + keys / st->nshards / 8 + 16;

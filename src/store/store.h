@@ -28,33 +28,12 @@
 #include "store/hint.h"
 #include "store/ht.h"
 #include "store/item.h"
-#include "store/slab.h"
 #include "store/slot.h"
 
-struct shard {
-    pthread_mutex_t lock;
-    struct slab slab;     /* where the items live */
-    struct ht ht;
-    bool dropping;        /* a slot of this shard is being dropped: lookups
-                           * check the key's slot (store_slot.h) */
-    bool drop_restart;    /* a slot was marked during the sweep: sweep again */
-    uint64_t drop_pos;    /* the sweep's position in hash space */
-    uint64_t dropped;     /* keys removed by slot drops */
-    struct store *store;
-    size_t mem;           /* bytes of items and buckets in this shard */
-    ssize_t mem_pending;  /* part of mem not yet added to store->used */
-    size_t nexpires;      /* items with an expiry */
-    size_t expire_cursor; /* ht_scan cursor of active expiry */
-    uint64_t rng;         /* xorshift state for random keys */
-    uint64_t expired;     /* keys removed because their time was up */
-    uint64_t evicted;     /* keys removed to make room */
-    uint32_t removing;    /* ref being removed, until released (forget_slot) */
-    _Atomic bool slots_counted; /* store->slot_keys kept for this shard's
-                                 * slots (from the first store_slot_count) */
-    size_t policy_mem;    /* the policy's queues and sketch, counted in mem */
-    size_t policy_base;   /* ... beyond this much (an empty shard's) */
-    struct evict_policy policy; /* who goes when memory is short */
-} __attribute__((aligned(64)));
+/* A shard: its definition is private to src/store/ (store_int.h). Outside
+ * the store a struct shard * is a handle that shard_lock() returns and the
+ * shard_* calls take; its figures are read with store_shard_stats(). */
+struct shard;
 
 enum store_policy { STORE_NOEVICTION = 0, STORE_LRU, STORE_TINYLFU };
 
@@ -123,19 +102,12 @@ store_shard_of(const struct store *st, const char *key, size_t klen)
     return hint_slot(key, klen) & st->mask;
 }
 
-static inline struct shard *
-shard_lock(struct store *st, unsigned idx)
-{
-    struct shard *sh = &st->shards[idx];
-    pthread_mutex_lock(&sh->lock);
-    return sh;
-}
-
-static inline void
-shard_unlock(struct shard *sh)
-{
-    pthread_mutex_unlock(&sh->lock);
-}
+/* Lock shard idx and return it. */
+struct shard *shard_lock(struct store *st, unsigned idx);
+void shard_unlock(struct shard *sh);
+/* Shard idx, not locked here: for a caller that holds its lock through
+ * store_lock_many() or store_lock_all(). */
+struct shard *store_shard(struct store *st, unsigned idx);
 
 /* Lock the shards of n keys (deduplicated, in index order). idx[] receives
  * the sorted distinct shard indexes; returns how many were locked. */
@@ -203,6 +175,11 @@ void store_flush(struct store *st);
  * the data; it reads the shard's table, so the caller holds the shard's lock
  * or owns the shard (recovery's appliers, the pipeline look-ahead). */
 void store_prefetch(struct store *st, unsigned shard, uint64_t hash, int stage);
+/* The same for the n keys of a pipeline's look-ahead (n <= HINT_MAX): key i
+ * is in shard[i] with hash hint[i].hash. Takes each shard's lock once for
+ * all of its keys (no shard lock held by the caller). */
+void store_prefetch_keys(struct store *st, const unsigned *shard, const struct key_hint *hint,
+                         int n, int stage);
 
 /* Bulk loading (recovery): size the empty shards' tables for about `keys`
  * keys in total. */
@@ -225,6 +202,11 @@ size_t store_evict_step(struct store *st);
 void shard_note_miss(struct shard *sh, const char *key, size_t klen);
 /* Policy figures summed over the shards (INFO, metrics). */
 void store_evict_stats(struct store *st, struct evict_stats *sum);
+
+/* One step of a scan of one locked shard's keys (ht_scan on its table):
+ * fn is called for the items of a few buckets; returns the next cursor, 0
+ * at the end. Start at 0. */
+size_t shard_scan(struct shard *sh, size_t cursor, ht_visit_fn fn, void *ctx);
 
 /* SCAN over all shards. The cursor packs the shard index in its low bits.
  * fn is called with the shard lock held. Returns the next cursor, 0 at the end. */

@@ -1,7 +1,9 @@
 /*
  * store_int.h -- what the files of src/store/ share with each other and
- * nothing outside src/store/ may use: the shard's bookkeeping helpers (memory
- * accounting, per-slot counts, the removal of an item from the shard).
+ * nothing outside src/store/ may use: struct shard itself (outside the store
+ * it is an incomplete type, so a file that reads its fields does not
+ * compile), and the shard's bookkeeping helpers (memory accounting, per-slot
+ * counts, the removal of an item from the shard).
  *
  * Every function here needs the shard's lock (they are shard__*), and the
  * ones on the request path are inline so that splitting the store into files
@@ -10,11 +12,44 @@
 #ifndef CRAB_STORE_STORE_INT_H
 #define CRAB_STORE_STORE_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
+#include "evict/evict.h"
+#include "store/ht.h"
+#include "store/slab.h"
 #include "store/store.h"
+
+/* A shard of the keyspace (store.h): its table, its memory and its expiry
+ * and eviction state, all behind its lock. */
+struct shard {
+    pthread_mutex_t lock;
+    struct slab slab;     /* where the items live */
+    struct ht ht;
+    bool dropping;        /* a slot of this shard is being dropped: lookups
+                           * check the key's slot (store_slot.h) */
+    bool drop_restart;    /* a slot was marked during the sweep: sweep again */
+    uint64_t drop_pos;    /* the sweep's position in hash space */
+    uint64_t dropped;     /* keys removed by slot drops */
+    struct store *store;
+    size_t mem;           /* bytes of items and buckets in this shard */
+    ssize_t mem_pending;  /* part of mem not yet added to store->used */
+    size_t nexpires;      /* items with an expiry */
+    size_t expire_cursor; /* ht_scan cursor of active expiry */
+    uint64_t rng;         /* xorshift state for random keys */
+    uint64_t expired;     /* keys removed because their time was up */
+    uint64_t evicted;     /* keys removed to make room */
+    uint32_t removing;    /* ref being removed, until released (forget_slot) */
+    _Atomic bool slots_counted; /* store->slot_keys kept for this shard's
+                                 * slots (from the first store_slot_count) */
+    size_t policy_mem;    /* the policy's queues and sketch, counted in mem */
+    size_t policy_base;   /* ... beyond this much (an empty shard's) */
+    struct evict_policy policy; /* who goes when memory is short */
+} __attribute__((aligned(64)));
 
 /*
  * Memory accounting: every shard counts the allocator's real sizes of its

@@ -27,6 +27,7 @@
 #include "cluster/cluster.h"
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
+#include "cmd/tstats.h"
 #include "core/server.h"
 #include "store/slot.h"
 #include "util/buf.h"

@@ -574,7 +574,7 @@ snap_take(struct store *st, struct snap *s)
         struct shard *sh = shard_lock(st, i);
         size_t c = 0;
         do {
-            c = ht_scan(&sh->ht, c, snap_visit, s);
+            c = shard_scan(sh, c, snap_visit, s);
         } while (c != 0);
         shard_unlock(sh);
     }

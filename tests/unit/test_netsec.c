@@ -3,7 +3,7 @@
  * the allowed_ips matcher (net/acl_ip.c: IPv4, IPv6, CIDR edges, mapped
  * addresses, rejected syntax), the per-address token buckets
  * (net/ratelimit.c: burst, refill, sharing, live reconfiguration, bounded
- * memory, threads) and the log throttle (net/throttle.h).
+ * memory, threads) and the log throttle (util/throttle.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,7 +20,7 @@
 
 #include "net/acl_ip.h"
 #include "net/ratelimit.h"
-#include "net/throttle.h"
+#include "util/throttle.h"
 
 /* ---- helpers ---- */
 

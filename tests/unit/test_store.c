@@ -18,6 +18,8 @@
 #include "store/ht.h"
 #include "store/slot.h"
 #include "store/store.h"
+/* a white-box test of the store: it reads struct shard (private to src/store/) */
+#include "store/store_int.h"
 
 /* An item for a store shard (lock held), in that shard's memory. */
 static struct item *

@@ -21,6 +21,8 @@
 #include "store/slot.h"
 #include "store/store.h"
 #include "store/store_slot.h"
+/* a white-box test of the store: it reads struct shard (private to src/store/) */
+#include "store/store_int.h"
 
 static void
 put(struct store *st, const char *key, const char *val, int64_t expire)

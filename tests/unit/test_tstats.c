@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "cmd/slowlog.h"
+#include "cmd/tstats.h"
 #include "core/server.h"
 
 /* ---- bucket arithmetic ---- */

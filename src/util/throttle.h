@@ -11,8 +11,8 @@
  * Thread-safety: lock-free, any thread. Under a race a second may log a
  * line or two more than per_sec; never fewer than one.
  */
-#ifndef CRAB_NET_THROTTLE_H
-#define CRAB_NET_THROTTLE_H
+#ifndef CRAB_UTIL_THROTTLE_H
+#define CRAB_UTIL_THROTTLE_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 /*
- * tstats.c -- per-thread counters and latency histograms (see server.h).
+ * tstats.c -- per-thread counters and latency histograms (see tstats.h).
  *
  * Each thread that counts gets one block, allocated on first use and linked
  * into a global list that is never shrunk (threads live as long as the
@@ -11,14 +11,13 @@
  * words. The registry mutex is taken only to link a new block and to walk
  * the list, never on a worker's hot path.
  */
-#include "core/server.h"
+#include "cmd/tstats.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/mem.h"
-
-struct server server;
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tstats *reg_head;
@@ -40,7 +39,7 @@ aligned_zalloc(size_t size)
     return p;
 }
 
-/* tstats_self()'s first call on a thread (inline in server.h). */
+/* tstats_self()'s first call on a thread (inline in tstats.h). */
 struct tstats *
 tstats_self_create(void)
 {
@@ -287,34 +286,6 @@ tstats_hist_quantile(const uint64_t h[TSTATS_HIST_BUCKETS], double q)
         seen += h[b];
     }
     return (double)tstats_hist_upper(TSTATS_HIST_BUCKETS - 1);
-}
-
-/* ---- rejected connections ---------------------------------------------------- */
-
-const char *
-server_reject_name(enum server_reject r)
-{
-    switch (r) {
-    case SERVER_REJECT_MAXCLIENTS:
-        return "max_connections";
-    case SERVER_REJECT_PROTECTED:
-        return "protected_mode";
-    case SERVER_REJECT_ALLOWLIST:
-        return "allowlist";
-    case SERVER_REJECT_TLS:
-        return "tls";
-    default:
-        return "other";
-    }
-}
-
-void
-server_count_rejected(enum server_reject r)
-{
-    atomic_fetch_add(&server.conns_rejected, 1);
-    if ((unsigned)r < SERVER_REJECT_COUNT) {
-        atomic_fetch_add(&server.conns_rejected_by[r], 1);
-    }
 }
 
 uint64_t
