@@ -31,16 +31,14 @@
 
 #include "cluster/cluster.h"
 #include "cmd/args.h"
+#include "cmd/auth.h"
 #include "cmd/call.h"
 #include "cmd/cmd.h"
+#include "cmd/info.h"
 #include "cmd/keys.h"
 #include "core/durable.h"
 #include "proto/text.h"
 #include "util/clock.h"
-
-bool cmd_auth_required(const struct client *c);
-bool auth_check_token(struct client *c, const char *tok, size_t len);
-void stats_json(struct buf *out);
 
 enum int_map { MAP_NONE, MAP_BOOL, MAP_TTL };
 

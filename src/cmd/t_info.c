@@ -3,7 +3,7 @@
  * JSON of the native protocol (also served at /stats).
  *
  * Every figure here comes from the same sources /metrics reads (the summed
- * per-thread counters of core/tstats.c, the store's totals, the server's
+ * per-thread counters of cmd/tstats.c, the store's totals, the server's
  * connection atomics), so INFO, STATS and /metrics agree up to the requests
  * that ran between two reads. Per-command latency percentiles (INFO
  * latencystats) and LATENCY HISTOGRAM come from the per-thread log-linear
