@@ -97,7 +97,7 @@ test_malformed(void **state)
     assert_int_equal(len_of("%-1\r\n"), -1);
     assert_int_equal(len_of("$3\r\nabcd\r\n"), -1);  /* body longer than said */
     assert_int_equal(len_of("$1234567890123456789\r\n"), -1);
-    assert_int_equal(len_of("*1\r\n+a\r\n") , 7);
+    assert_int_equal(len_of("*1\r\n+a\r\n"), 8);
     /* too deep */
     char deep[4 * (RESP_REPLY_MAX_DEPTH + 2) + 8];
     size_t k = 0;
