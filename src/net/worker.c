@@ -137,7 +137,7 @@ net_client_kill(uint64_t id, const char *addr, const char *laddr, uint64_t skipm
 /* ---- listeners --------------------------------------------------------- */
 
 static int
-open_listener(const char *addr, int port, int *fd_out)
+open_listener(const char *addr, int port, bool share, int *fd_out)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
@@ -158,7 +158,9 @@ open_listener(const char *addr, int port, int *fd_out)
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (share) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    }
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 511) < 0) {
         int e = errno;
         close(fd);
@@ -353,7 +355,7 @@ worker_init(struct worker *w, unsigned id, char *err, size_t errlen)
             continue;
         }
         int fd = -1;
-        int rc = open_listener(N.opt.bind, ports[i], &fd);
+        int rc = open_listener(N.opt.bind, ports[i], true, &fd);
         if (rc < 0) {
             snprintf(err, errlen, "cannot listen on %s:%d (%s): %s", N.opt.bind, ports[i],
                      names[i], strerror(-rc));
@@ -439,6 +441,24 @@ net_start(const struct net_options *opt, char *err, size_t errlen)
     int src = security_setup(opt, err, errlen);
     if (src < 0) {
         return src;
+    }
+    /* A port another process listens on: the workers' SO_REUSEPORT would
+     * share it with that process (of the same user) without a word, and
+     * the kernel would split the connections between the two servers. A
+     * socket without SO_REUSEPORT is refused there: bind one first. */
+    int ports[LISTEN_COUNT] = {opt->port, opt->resp_port, opt->tls_port, opt->proxy_port};
+    const char *names[LISTEN_COUNT] = {"port", "resp_port", "tls_port", "cluster.proxy_port"};
+    for (int i = 0; i < LISTEN_COUNT; i++) {
+        int fd = -1;
+        int rc = ports[i] > 0 ? open_listener(opt->bind, ports[i], false, &fd) : 0;
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot listen on %s:%d (%s): %s", opt->bind, ports[i],
+                     names[i], strerror(-rc));
+            return rc;
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
     }
     N.n = opt->threads ? opt->threads : 1;
     N.workers = xcalloc(N.n, sizeof(struct worker));

@@ -249,6 +249,26 @@ def test_port_taken():
         s.close()
 
 
+def test_port_taken_by_another_crabcache():
+    """Another server of the same user listening with SO_REUSEPORT (as every
+    CrabCache worker does): the kernel would let a second one share the port and
+    split the connections between them; start-up must fail instead."""
+    first = CrabServer(threads=2).start()
+    try:
+        for which, port in (("--port", first.port), ("--resp-port", first.resp_port)):
+            p, r = free_ports(2)
+            args = ["--port", str(p), "--resp-port", str(r), "--metrics-port", "0",
+                    "--threads", "2", which, str(port)]
+            rc, out, err = run(args, timeout=20)
+            assert rc != 0, "started although port %d is served by another crabcache" % port
+            msg = (out + err).lower()
+            assert str(port) in msg and "in use" in msg, err
+        with RespConn(first.resp_port) as c:
+            assert c.call("PING") == b"+PONG\r\n"
+    finally:
+        first.stop()
+
+
 def test_sigterm_exits_zero(make_crab):
     srv = make_crab()
     with RespConn(srv.resp_port, server=srv) as c:
