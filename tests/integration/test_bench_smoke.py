@@ -95,12 +95,14 @@ def test_help_lists_every_option():
     for opt in ("--host", "--port", "--protocol", "--threads", "--connections", "--pipeline",
                 "--ratio", "--keys", "--distribution", "--zipf-exponent", "--value-size",
                 "--duration", "--requests", "--rate", "--trace", "--trace-format", "--json",
-                "--seed", "--load"):
+                "--seed", "--load", "--key-prefix"):
         assert opt in p.stdout
 
 
 @pytest.mark.parametrize("args", [["--ratio", "x"], ["--protocol", "memcache"],
-                                  ["--threads", "0"], ["--bogus"], ["--zipf-exponent", "0"]])
+                                  ["--threads", "0"], ["--bogus"], ["--zipf-exponent", "0"],
+                                  ["--key-prefix", ""], ["--key-prefix", "a b"],
+                                  ["--key-prefix", "x" * 33]])
 def test_bad_usage_exits_2(args):
     p = bench(*args, check=False)
     assert p.returncode == 2
@@ -127,6 +129,20 @@ def test_load_fills_exact_key_count(redis_port):
     r = bench_json("--port", redis_port, "--ratio", "0:1", "--keys", 3000, "--requests", 4000,
                    "--threads", 2, "--connections", 4, "--pipeline", 8)
     assert r["gets"] == 4000 and r["hits"] == 4000 and r["hit_ratio"] == 1.0
+
+
+def test_key_prefix_names_the_keys(redis_port):
+    resp_cmd(redis_port, "FLUSHALL")
+    r = bench_json("--port", redis_port, "--load", "--keys", 500, "--value-size", 10,
+                   "--key-prefix", '{t"\\}k:')
+    assert r["sets"] == 500 and r["errors"] == 0
+    assert r["config"]["key_prefix"] == '{t"\\}k:'
+    assert resp_cmd(redis_port, "DBSIZE") == b":500"
+    assert resp_cmd(redis_port, "STRLEN", '{t"\\}k:000000000499') == b":10"
+    assert resp_cmd(redis_port, "EXISTS", "key:000000000499") == b":0"
+    r = bench_json("--port", redis_port, "--ratio", "0:1", "--keys", 500, "--requests", 1000,
+                   "--key-prefix", '{t"\\}k:')
+    assert r["hits"] == 1000
 
 
 def test_mixed_requests_count_and_ratio(redis_port):
