@@ -316,6 +316,40 @@ def test_compare_quick(tmp_path):
     assert all(row["runs"] for row in data["runs"])
 
 
+# ---- bench/cluster ----------------------------------------------------------------------------
+
+def test_cluster_quick(tmp_path):
+    """bench/cluster end to end on a few thousand keys: a 3-node CrabCache cluster and a
+    3-primary Redis Cluster each get a 4th node, redis-benchmark --cluster runs against
+    both, and the forwarding section either measures or says it is not available."""
+    if not os.access(os.path.join(BIN_DIR, "crabcache"), os.X_OK):
+        pytest.skip("no crabcache binary in %s" % BIN_DIR)
+    if not (shutil.which("redis-cli") and shutil.which("redis-benchmark")):
+        pytest.skip("redis-cli / redis-benchmark not installed")
+    out = tmp_path / "cluster.json"
+    p = subprocess.run([os.path.join(REPO, "bench", "cluster"), "--quick", "--bin-dir", BIN_DIR,
+                        "--keys", "3000", "--bench-requests", "2000", "--depths", "1",
+                        "--probe-warm", "0.5", "--fwd-duration", "0.5", "--json", str(out),
+                        "--work", str(tmp_path)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=500)
+    assert p.returncode == 0, p.stdout + p.stderr[-3000:]
+    for row in ("move time Redis / CrabCache", "probe p99 during the move: CrabCache / Redis",
+                "throughput SET P1: CrabCache / Redis Cluster", "throughput GET P1",
+                "forward: native GET through a non-owner"):
+        assert row in p.stdout, p.stdout + p.stderr[-3000:]
+    assert "forwarding not available" in p.stdout or "through / direct" in p.stdout, p.stdout
+    res = json.loads(out.read_text())["results"]
+    crab, redis = res["move"]["crab"][0], res["move"]["redis"][0]
+    # the fixed node ids move 62 of 256 vbuckets; rebalance gives the new primary 4096 slots
+    assert crab["slots"] == crab["slots_new"] == 3968, crab
+    assert redis["slots_new"] == 4096, redis
+    assert 0 < crab["keys"] < 3000 and 0 < redis["keys"] < 3000
+    assert crab["errors"] == 0 and redis["errors"] == 0, (crab, redis)
+    assert crab["requests"] > 0 and redis["requests"] > 0
+    tp = res["throughput"]
+    assert tp["crab P1"][0]["SET"][0] > 0 and tp["redis P1"][0]["GET"][0] > 0
+
+
 # ---- bench/ab ---------------------------------------------------------------------------------
 
 def test_ab_alternates_and_reports_medians():
