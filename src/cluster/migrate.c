@@ -19,9 +19,12 @@
  *  2. The queue goes over the bus as a byte stream of WAL-format records
  *     (checksummed) cut in frames of at most COPY_FRAME bytes: a large value
  *     crosses several frames.
- *  3. Walk done and queue drained: the vbucket's write gate is paused
- *     (gate.h); once no write is inside it, the last records go out, then a
- *     MARK; the target answers it once everything before is applied. The
+ *  3. Walk done and every queued record on the stream: a first MARK, with
+ *     the gate still open; the target answers a MARK once it has applied
+ *     everything before it on the stream. When that answer comes the
+ *     vbucket's write gate is paused (gate.h), so the pause covers only the
+ *     records written since; once no write is inside it, they go out, then
+ *     the last MARK (at once when no write is inside, most often). The
  *     source then asks the leader to commit MIGRATE_COMMIT (target first in
  *     the list). Writes that meet the paused gate wait and are run again
  *     after the commit is applied here -- and get MOVED.
@@ -63,6 +66,7 @@ struct gate cluster_gates[TOPO_MAX_VB];
 enum copy_state {
     CP_BEGIN,    /* MIG_BEGIN sent: the target must have applied MIGRATE_BEGIN */
     CP_WALK,     /* walking the slots, streaming */
+    CP_CATCHUP,  /* walked: a MARK sent with the gate open, waiting for its ACK */
     CP_PAUSING,  /* gate paused: waiting until no write is inside */
     CP_MARKED,   /* MARK sent, waiting for the target's ACK */
     CP_DONE,     /* the leader asked to commit: waiting for the topology */
@@ -82,7 +86,8 @@ struct copy {
     pthread_mutex_t lock;        /* queue: appended by workers and the walk */
     struct buf queue;
     bool overflow;               /* the queue passed COPY_QUEUE_MAX */
-    uint64_t mark, acked;
+    uint64_t mark, acked;        /* the last MARK sent, the last one confirmed */
+    uint64_t marks;              /* MARKs sent */
     uint64_t started_ms, paused_ms, retry_ms;
     uint64_t keys, bytes;        /* walked */
     uint64_t total;              /* keys in the vbucket when the copy started */
@@ -324,13 +329,25 @@ copy_flush(struct copy *k)
     }
 }
 
+/* Every queued record has been handed to the stream (which keeps order). */
 static bool
-copy_drained(struct copy *k)
+copy_sent_all(struct copy *k)
 {
     pthread_mutex_lock(&k->lock);
     bool empty = buf_unread(&k->queue) == 0;
     pthread_mutex_unlock(&k->lock);
-    return empty && k->s && bus_stream_queued(k->s) == 0;
+    return empty && k->s;
+}
+
+static void
+send_mark(struct copy *k)
+{
+    k->mark = ++k->marks;
+    struct buf b;
+    buf_init(&b);
+    wire_u64(&b, k->mark);
+    bus_stream_send(k->s, BUS_MIG_MARK, b.data, b.len);
+    buf_deinit(&b);
 }
 
 static void
@@ -371,29 +388,36 @@ copy_step(struct copy *k, uint64_t now)
             }
         }
         copy_flush(k);
-        if (k->walked && copy_drained(k)) {
-            gate_pause(k->vb, (int64_t)now);
-            k->paused_ms = now;
-            k->st = CP_PAUSING;
+        if (k->walked && copy_sent_all(k)) {
+            /* Everything walked is on the stream: a first MARK, gate open,
+             * tells when the target has applied it. Only what is written
+             * after that is left to send once the gate is paused. */
+            send_mark(k);
+            k->st = CP_CATCHUP;
         }
         break;
     }
+    case CP_CATCHUP:
+        copy_flush(k);
+        if (k->acked != k->mark) {
+            break;
+        }
+        gate_pause(k->vb, (int64_t)now);
+        k->paused_ms = now;
+        k->st = CP_PAUSING;
+        /* Most often no write is inside, and the last MARK goes now. */
+        /* fall through */
     case CP_PAUSING:
         if (!gate_idle(k->vb)) {
             break;
         }
         copy_flush(k);
-        if (!copy_drained(k)) {
+        if (!copy_sent_all(k)) {
             break;
         }
-        k->mark = k->copy_id;
-        {
-            struct buf b;
-            buf_init(&b);
-            wire_u64(&b, k->mark);
-            bus_stream_send(k->s, BUS_MIG_MARK, b.data, b.len);
-            buf_deinit(&b);
-        }
+        /* The stream keeps order: the target answers this MARK once it has
+         * applied every record before it. */
+        send_mark(k);
         k->st = CP_MARKED;
         break;
     case CP_MARKED:
@@ -776,9 +800,10 @@ ctl_migrate_on_topology(void)
         }
         bool committed = v && v->n > 0 && v->nodes[0] == k->target;
         log_info(committed ? "cluster: vbucket handed over" : "cluster: vbucket copy aborted",
-                 "\"vb\":%u,\"keys\":%llu,\"bytes\":%llu,\"ms\":%llu", k->vb,
-                 (unsigned long long)k->keys, (unsigned long long)k->bytes,
-                 (unsigned long long)((uint64_t)clock_ms() - k->started_ms));
+                 "\"vb\":%u,\"keys\":%llu,\"bytes\":%llu,\"ms\":%llu,\"paused_ms\":%llu",
+                 k->vb, (unsigned long long)k->keys, (unsigned long long)k->bytes,
+                 (unsigned long long)((uint64_t)clock_ms() - k->started_ms),
+                 (unsigned long long)(k->paused_ms ? (uint64_t)clock_ms() - k->paused_ms : 0));
         if (committed) {
             ctl.migrations_completed++;
             ctl.keys_migrated += k->keys;

@@ -95,12 +95,14 @@ def test_help_lists_every_option():
     for opt in ("--host", "--port", "--protocol", "--threads", "--connections", "--pipeline",
                 "--ratio", "--keys", "--distribution", "--zipf-exponent", "--value-size",
                 "--duration", "--requests", "--rate", "--trace", "--trace-format", "--json",
-                "--seed", "--load"):
+                "--seed", "--load", "--key-prefix"):
         assert opt in p.stdout
 
 
 @pytest.mark.parametrize("args", [["--ratio", "x"], ["--protocol", "memcache"],
-                                  ["--threads", "0"], ["--bogus"], ["--zipf-exponent", "0"]])
+                                  ["--threads", "0"], ["--bogus"], ["--zipf-exponent", "0"],
+                                  ["--key-prefix", ""], ["--key-prefix", "a b"],
+                                  ["--key-prefix", "x" * 33]])
 def test_bad_usage_exits_2(args):
     p = bench(*args, check=False)
     assert p.returncode == 2
@@ -127,6 +129,20 @@ def test_load_fills_exact_key_count(redis_port):
     r = bench_json("--port", redis_port, "--ratio", "0:1", "--keys", 3000, "--requests", 4000,
                    "--threads", 2, "--connections", 4, "--pipeline", 8)
     assert r["gets"] == 4000 and r["hits"] == 4000 and r["hit_ratio"] == 1.0
+
+
+def test_key_prefix_names_the_keys(redis_port):
+    resp_cmd(redis_port, "FLUSHALL")
+    r = bench_json("--port", redis_port, "--load", "--keys", 500, "--value-size", 10,
+                   "--key-prefix", '{t"\\}k:')
+    assert r["sets"] == 500 and r["errors"] == 0
+    assert r["config"]["key_prefix"] == '{t"\\}k:'
+    assert resp_cmd(redis_port, "DBSIZE") == b":500"
+    assert resp_cmd(redis_port, "STRLEN", '{t"\\}k:000000000499') == b":10"
+    assert resp_cmd(redis_port, "EXISTS", "key:000000000499") == b":0"
+    r = bench_json("--port", redis_port, "--ratio", "0:1", "--keys", 500, "--requests", 1000,
+                   "--key-prefix", '{t"\\}k:')
+    assert r["hits"] == 1000
 
 
 def test_mixed_requests_count_and_ratio(redis_port):
@@ -298,6 +314,40 @@ def test_compare_quick(tmp_path):
     ratios = [row["ratio"] for row in data["rows"]]
     assert ratios and all(r is None or r > 0 for r in ratios)
     assert all(row["runs"] for row in data["runs"])
+
+
+# ---- bench/cluster ----------------------------------------------------------------------------
+
+def test_cluster_quick(tmp_path):
+    """bench/cluster end to end on a few thousand keys: a 3-node CrabCache cluster and a
+    3-primary Redis Cluster each get a 4th node, redis-benchmark --cluster runs against
+    both, and the forwarding section either measures or says it is not available."""
+    if not os.access(os.path.join(BIN_DIR, "crabcache"), os.X_OK):
+        pytest.skip("no crabcache binary in %s" % BIN_DIR)
+    if not (shutil.which("redis-cli") and shutil.which("redis-benchmark")):
+        pytest.skip("redis-cli / redis-benchmark not installed")
+    out = tmp_path / "cluster.json"
+    p = subprocess.run([os.path.join(REPO, "bench", "cluster"), "--quick", "--bin-dir", BIN_DIR,
+                        "--keys", "3000", "--bench-requests", "2000", "--depths", "1",
+                        "--probe-warm", "0.5", "--fwd-duration", "0.5", "--json", str(out),
+                        "--work", str(tmp_path)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=500)
+    assert p.returncode == 0, p.stdout + p.stderr[-3000:]
+    for row in ("move time Redis / CrabCache", "probe p99 during the move: CrabCache / Redis",
+                "throughput SET P1: CrabCache / Redis Cluster", "throughput GET P1",
+                "forward: native GET through a non-owner"):
+        assert row in p.stdout, p.stdout + p.stderr[-3000:]
+    assert "forwarding not available" in p.stdout or "through / direct" in p.stdout, p.stdout
+    res = json.loads(out.read_text())["results"]
+    crab, redis = res["move"]["crab"][0], res["move"]["redis"][0]
+    # the fixed node ids move 62 of 256 vbuckets; rebalance gives the new primary 4096 slots
+    assert crab["slots"] == crab["slots_new"] == 3968, crab
+    assert redis["slots_new"] == 4096, redis
+    assert 0 < crab["keys"] < 3000 and 0 < redis["keys"] < 3000
+    assert crab["errors"] == 0 and redis["errors"] == 0, (crab, redis)
+    assert crab["requests"] > 0 and redis["requests"] > 0
+    tp = res["throughput"]
+    assert tp["crab P1"][0]["SET"][0] > 0 and tp["redis P1"][0]["GET"][0] > 0
 
 
 # ---- bench/ab ---------------------------------------------------------------------------------

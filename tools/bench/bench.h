@@ -30,7 +30,9 @@ struct bench_cfg {
     int pipeline;           /* requests in flight per connection */
     unsigned set_ratio;     /* SET:GET weights */
     unsigned get_ratio;
-    uint64_t keys;          /* key space: key:%012d of 0..keys-1 */
+    uint64_t keys;          /* key space: <key_prefix>%012d of 0..keys-1 */
+    const char *key_prefix; /* "key:" unless --key-prefix */
+    size_t key_prefix_len;
     enum bench_dist dist;
     double zipf_s;
     size_t value_size;

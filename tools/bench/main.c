@@ -39,6 +39,9 @@ usage(FILE *f)
 "Workload\n"
 "  --ratio S:G           SET:GET weights (default 1:10); 1:0 = only SET, 0:1 = only GET\n"
 "  --keys N              key space key:%%012d of 0..N-1 (default 100000)\n"
+"  --key-prefix P        keys are P%%012d instead of key:%%012d (1-32 printable\n"
+"                        bytes, no spaces); a Redis hash tag such as {t} puts\n"
+"                        every key in one cluster slot\n"
 "  --distribution D      uniform | zipf | sequential (default uniform); sequential\n"
 "                        numbers requests 0,1,2,... and uses key (n %% keys)\n"
 "  --sequential          same as --distribution sequential\n"
@@ -84,9 +87,9 @@ usage(FILE *f)
 
 enum {
     OPT_HOST = 256, OPT_PORT, OPT_PROTOCOL, OPT_THREADS, OPT_CONNS, OPT_PIPELINE, OPT_RATIO,
-    OPT_KEYS, OPT_DIST, OPT_SEQ, OPT_ZIPF, OPT_VSIZE, OPT_LOAD, OPT_DURATION, OPT_REQUESTS,
-    OPT_RATE, OPT_RATE_WINDOW, OPT_TRACE, OPT_TRACE_FMT, OPT_JSON, OPT_SEED, OPT_TIMEOUT, OPT_CTIMEOUT,
-    OPT_HELP, OPT_VERSION,
+    OPT_KEYS, OPT_KEY_PREFIX, OPT_DIST, OPT_SEQ, OPT_ZIPF, OPT_VSIZE, OPT_LOAD, OPT_DURATION,
+    OPT_REQUESTS, OPT_RATE, OPT_RATE_WINDOW, OPT_TRACE, OPT_TRACE_FMT, OPT_JSON, OPT_SEED,
+    OPT_TIMEOUT, OPT_CTIMEOUT, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -98,6 +101,7 @@ static const struct option long_opts[] = {
     { "pipeline", required_argument, NULL, OPT_PIPELINE },
     { "ratio", required_argument, NULL, OPT_RATIO },
     { "keys", required_argument, NULL, OPT_KEYS },
+    { "key-prefix", required_argument, NULL, OPT_KEY_PREFIX },
     { "distribution", required_argument, NULL, OPT_DIST },
     { "sequential", no_argument, NULL, OPT_SEQ },
     { "zipf-exponent", required_argument, NULL, OPT_ZIPF },
@@ -201,6 +205,21 @@ parse_args(int argc, char **argv, struct opts *o)
             break;
         }
         case OPT_KEYS: cfg->keys = parse_u64(name, optarg, 1, 1000000000000ULL); break;
+        case OPT_KEY_PREFIX: {
+            size_t n = strlen(optarg);
+            if (n == 0 || n > BENCH_KEY_PREFIX_MAX) {
+                die_usage(name, optarg, "expected 1 to 32 bytes");
+            }
+            for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char)optarg[i];
+                if (ch <= ' ' || ch >= 0x7f) {
+                    die_usage(name, optarg, "expected printable bytes without spaces");
+                }
+            }
+            cfg->key_prefix = optarg;
+            cfg->key_prefix_len = n;
+            break;
+        }
         case OPT_DIST:
             if (strcmp(optarg, "uniform") == 0) {
                 cfg->dist = BENCH_DIST_UNIFORM;
@@ -358,13 +377,14 @@ report(const struct opts *o, const struct bench_result *r, double cpu_user, doub
         printf("{\"config\":{\"host\":");
         json_str(cfg->host);
         printf(",\"port\":%s,\"protocol\":\"%s\",\"threads\":%d,\"connections\":%d,"
-               "\"pipeline\":%d,\"ratio\":\"%u:%u\",\"keys\":%llu,\"distribution\":\"%s\","
-               "\"zipf_exponent\":%g,\"value_size\":%zu,\"duration_s\":%g,\"requests\":%llu,"
-               "\"rate\":%g,\"seed\":%llu,\"trace\":",
+               "\"pipeline\":%d,\"ratio\":\"%u:%u\",\"keys\":%llu,\"key_prefix\":",
                cfg->port, proto, cfg->threads, cfg->conns, cfg->pipeline, cfg->set_ratio,
-               cfg->get_ratio, (unsigned long long)cfg->keys, dist_name(cfg->dist), cfg->zipf_s,
-               cfg->value_size, cfg->duration_s, (unsigned long long)cfg->requests, cfg->rate,
-               (unsigned long long)cfg->seed);
+               cfg->get_ratio, (unsigned long long)cfg->keys);
+        json_str(cfg->key_prefix);
+        printf(",\"distribution\":\"%s\",\"zipf_exponent\":%g,\"value_size\":%zu,"
+               "\"duration_s\":%g,\"requests\":%llu,\"rate\":%g,\"seed\":%llu,\"trace\":",
+               dist_name(cfg->dist), cfg->zipf_s, cfg->value_size, cfg->duration_s,
+               (unsigned long long)cfg->requests, cfg->rate, (unsigned long long)cfg->seed);
         if (cfg->trace) {
             json_str(cfg->trace);
         } else {
@@ -393,8 +413,9 @@ report(const struct opts *o, const struct bench_result *r, double cpu_user, doub
         printf("trace     %s (%s), value %zu B\n", cfg->trace,
                bench_trace_fmt_name(cfg->trace_fmt), cfg->value_size);
     } else {
-        printf("workload  SET:GET %u:%u  keys %llu %s", cfg->set_ratio, cfg->get_ratio,
-               (unsigned long long)cfg->keys, dist_name(cfg->dist));
+        printf("workload  SET:GET %u:%u  keys %llu (%s%%012d) %s", cfg->set_ratio,
+               cfg->get_ratio, (unsigned long long)cfg->keys, cfg->key_prefix,
+               dist_name(cfg->dist));
         if (cfg->dist == BENCH_DIST_ZIPF) {
             printf(" (s=%g)", cfg->zipf_s);
         }

@@ -125,6 +125,8 @@ bench_cfg_defaults(struct bench_cfg *cfg)
     cfg->set_ratio = 1;
     cfg->get_ratio = 10;
     cfg->keys = 100000;
+    cfg->key_prefix = "key:";
+    cfg->key_prefix_len = 4;
     cfg->dist = BENCH_DIST_UNIFORM;
     cfg->zipf_s = 0.99;
     cfg->value_size = 16;
@@ -270,7 +272,8 @@ push_request(struct bthread *th, struct bconn *c, int op, int64_t key, int trace
     const struct bench_cfg *cfg = th->cfg;
     char kbuf[BENCH_KEY_MAX + 1];
     size_t klen = cfg->trace ? bench_trace_key_format(kbuf, key)
-                             : bench_key_format(kbuf, (uint64_t)key);
+                             : bench_key_format(kbuf, cfg->key_prefix, cfg->key_prefix_len,
+                                               (uint64_t)key);
     char *w = buf_reserve(&c->out, klen + cfg->value_size + BENCH_WIRE_OVERHEAD);
     size_t n = op == OP_SET
                    ? bench_wire_set(cfg->proto, w, kbuf, klen, th->sh->value, cfg->value_size)

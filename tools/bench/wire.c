@@ -18,17 +18,18 @@
 enum { ST_LINE = 0, ST_SKIP = 1 };
 
 size_t
-bench_key_format(char *out, uint64_t idx)
+bench_key_format(char *out, const char *prefix, size_t plen, uint64_t idx)
 {
+    memcpy(out, prefix, plen);
     if (idx >= 1000000000000ULL) {
-        return (size_t)snprintf(out, BENCH_KEY_MAX + 1, "key:%llu", (unsigned long long)idx);
+        return plen + (size_t)snprintf(out + plen, BENCH_KEY_MAX + 1 - plen, "%llu",
+                                       (unsigned long long)idx);
     }
-    memcpy(out, "key:", 4);
-    for (int i = 15; i >= 4; i--) {
+    for (size_t i = plen + 12; i-- > plen;) {
         out[i] = (char)('0' + idx % 10);
         idx /= 10;
     }
-    return 16;
+    return plen + 12;
 }
 
 size_t

@@ -19,13 +19,16 @@ enum bench_proto { BENCH_PROTO_RESP = 0, BENCH_PROTO_NATIVE = 1 };
 
 /* Bytes a request needs beyond the key and value lengths (upper bound). */
 #define BENCH_WIRE_OVERHEAD 64
-/* Longest key bench_key_format() writes, without the NUL. */
-#define BENCH_KEY_MAX 32
+/* Longest key prefix (--key-prefix) and longest key bench_key_format()
+ * writes, without the NUL. */
+#define BENCH_KEY_PREFIX_MAX 32
+#define BENCH_KEY_MAX (BENCH_KEY_PREFIX_MAX + 20)
 
-/* Write "key:%012llu" of idx into out (no NUL) and return its length, 16 for
+/* Write prefix (plen bytes, at most BENCH_KEY_PREFIX_MAX; "key:" by default)
+ * and "%012llu" of idx into out (no NUL) and return its length, plen + 12 for
  * every idx below 10^12. Used for generated keys so that a server holding
  * keys 0..n-1 holds exactly n distinct keys. */
-size_t bench_key_format(char *out, uint64_t idx);
+size_t bench_key_format(char *out, const char *prefix, size_t plen, uint64_t idx);
 
 /* Write the trace key "k:<n>" (decimal, may be negative); returns its length. */
 size_t bench_trace_key_format(char *out, int64_t n);
