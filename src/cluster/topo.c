@@ -155,7 +155,10 @@ wr_u64(struct buf *b, uint64_t v)
 static void
 wr_str(struct buf *b, const char *s)
 {
-    size_t len = strnlen(s, UINT8_MAX);
+    size_t len = strlen(s);
+    if (len > UINT8_MAX) {
+        len = UINT8_MAX;
+    }
     wr_u8(b, (uint8_t)len);
     buf_append(b, s, len);
 }
