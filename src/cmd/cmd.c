@@ -18,6 +18,7 @@
 #include "cmd/call.h"
 #include "cmd/slowlog.h"
 #include "cmd/keys.h"
+#include "cmd/pubsub.h"
 #include "core/cmdclock.h"
 #include "core/durable.h"
 #include "core/server.h"
@@ -223,6 +224,31 @@ cmd_refuse_failing_write(struct client *c, const struct cmd *cmd)
     return false;
 }
 
+/* A RESP2 client with subscriptions may only run these (Redis 7.0's list). */
+static __attribute__((noinline, cold)) bool
+refuse_in_pubsub(struct client *c, const struct cmd *cmd)
+{
+    switch (cmd->id) {
+    case CMD_ID_ping:
+    case CMD_ID_subscribe:
+    case CMD_ID_unsubscribe:
+    case CMD_ID_psubscribe:
+    case CMD_ID_punsubscribe:
+    case CMD_ID_quit:
+    case CMD_ID_reset:
+        return false;
+    default: {
+        char err[200];
+        snprintf(err, sizeof(err),
+                 "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+                 "RESET are allowed in this context",
+                 cmd->name);
+        cmd_reject(c, cmd, err);
+        return true;
+    }
+    }
+}
+
 void
 cmd_dispatch(struct client *c, struct proto_req *req)
 {
@@ -259,6 +285,11 @@ cmd_dispatch(struct client *c, struct proto_req *req)
         return;
     }
     if ((cmd->flags & CMD_WRITE) && durable_enabled() && cmd_refuse_failing_write(c, cmd)) {
+        gate_leave(c);
+        return;
+    }
+    if (__builtin_expect(pubsub_context(c), 0) && c->r.proto == REPLY_RESP2 &&
+        refuse_in_pubsub(c, cmd)) {
         gate_leave(c);
         return;
     }

@@ -90,6 +90,10 @@ struct net_security_stats {
 };
 void net_security_stats(struct net_security_stats *out);
 
+/* The index (0 .. threads-1) of a client's worker (struct client.worker). */
+struct worker;
+unsigned net_worker_index(const struct worker *w);
+
 /* Wake every worker (any thread): used when the WAL's durable point moves,
  * so replies waiting for it go out. */
 void net_wake_all(void);
