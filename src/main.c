@@ -250,6 +250,7 @@ main(int argc, char **argv)
         }
     }
     apply_pubsub(&cfg);
+    memory_note_startup(); /* before any data is loaded: MEMORY STATS's baseline */
     slowlog_set_threshold(cfg.slowlog_log_slower_than);
     slowlog_set_max_len((size_t)cfg.slowlog_max_len);
 

@@ -101,6 +101,9 @@ void net_wake_all(void);
 /* CLIENT LIST / INFO: append one line per client (Redis format) for every
  * client (id == 0) or the one with that id. */
 void net_client_list(struct buf *out, uint64_t id);
+/* Bytes held by every client connection and its buffers (MEMORY STATS).
+ * Any thread. */
+size_t net_clients_memory(void);
 /* CLIENT KILL: ask the client's worker to close it. Filters: id (0 = any),
  * addr (NULL = any), laddr (NULL = any), skipme_id (0 = none).
  * Returns how many were marked. */

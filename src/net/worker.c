@@ -110,6 +110,18 @@ net_client_list(struct buf *out, uint64_t id)
     pthread_mutex_unlock(&N.reg_lock);
 }
 
+size_t
+net_clients_memory(void)
+{
+    size_t total = 0;
+    pthread_mutex_lock(&N.reg_lock);
+    for (struct conn *cn = N.reg_head; cn; cn = cn->reg_next) {
+        total += sizeof(*cn) + cn->in.cap + cn->out.cap + cn->wbuf.cap;
+    }
+    pthread_mutex_unlock(&N.reg_lock);
+    return total;
+}
+
 unsigned
 net_client_kill(uint64_t id, const char *addr, const char *laddr, uint64_t skipme_id)
 {
