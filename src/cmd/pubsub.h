@@ -37,9 +37,11 @@
 struct ps_sub;
 
 /* One published message, shared by all its deliveries (reference counted).
- * data: pattern (plen bytes, 0 for a plain message), channel, message. */
+ * data: the pattern that matched (plen bytes; `pattern` false for a plain
+ * message), channel, message. */
 struct ps_msg {
     unsigned ref;
+    bool pattern;
     uint32_t plen, clen, mlen;
     char data[];
 };

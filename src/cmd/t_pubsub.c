@@ -198,6 +198,17 @@ table_remove_sub(struct ps_table *t, const char *p, size_t len, uint64_t h, stru
     }
 }
 
+/* Redis's stringmatchlen for channels: an empty channel matches only the
+ * empty pattern (its matcher stops before a '*' gets to match nothing). */
+static bool
+channel_match(const char *pat, size_t plen, const char *ch, size_t clen)
+{
+    if (clen == 0) {
+        return plen == 0;
+    }
+    return glob_match(pat, plen, ch, clen, false);
+}
+
 /* ---- mailboxes ---------------------------------------------------------------- */
 
 struct ps_box {
@@ -283,7 +294,7 @@ static void
 write_msg(struct client *c, const struct ps_msg *m)
 {
     bool r3 = c->r.proto == REPLY_RESP3;
-    if (m->plen) {
+    if (m->pattern) {
         buf_appendstr(c->r.out, r3 ? ">4\r\n$8\r\npmessage\r\n" : "*4\r\n$8\r\npmessage\r\n");
         reply_bulk(&c->r, m->data, m->plen);
     } else {
@@ -358,6 +369,7 @@ msg_new(const char *pat, size_t plen, const char *ch, size_t clen, const char *m
 {
     struct ps_msg *m = xmalloc(sizeof(*m) + plen + clen + mlen);
     m->ref = 1;
+    m->pattern = pat != NULL;
     m->plen = (uint32_t)plen;
     m->clen = (uint32_t)clen;
     m->mlen = (uint32_t)mlen;
@@ -387,7 +399,7 @@ publish(struct client *self, const char *ch, size_t clen, const char *msg, size_
     }
     for (size_t b = 0; b < R.pats.nb && R.pats.n; b++) {
         for (struct ps_entry *pe = R.pats.b[b]; pe; pe = pe->next) {
-            if (!glob_match(pe->name, pe->len, ch, clen, false)) {
+            if (!channel_match(pe->name, pe->len, ch, clen)) {
                 continue;
             }
             struct ps_msg *m = msg_new(pe->name, pe->len, ch, clen, msg, mlen);
@@ -736,8 +748,8 @@ cmd_pubsub(struct client *c, int argc, struct proto_arg *argv)
             pthread_rwlock_rdlock(&R.lock);
             for (size_t b = 0; b < R.chans.nb; b++) {
                 for (struct ps_entry *e = R.chans.b[b]; e; e = e->next) {
-                    if (argc == 3 && !glob_match(argv[2].ptr, argv[2].len, e->name, e->len,
-                                                 false)) {
+                    if (argc == 3 &&
+                        !channel_match(argv[2].ptr, argv[2].len, e->name, e->len)) {
                         continue;
                     }
                     uint32_t len = (uint32_t)e->len;
