@@ -252,7 +252,7 @@ memory_stats(struct client *c)
     size_t overhead = m.startup + m.clients + m.index;
     size_t net = m.allocated > m.startup ? m.allocated - m.startup : 0;
     size_t dataset = m.allocated > overhead ? m.allocated - overhead : 0;
-    reply_map(&c->r, 27);
+    reply_map(&c->r, 28);
     reply_bulkstr(&c->r, "peak.allocated");
     reply_int(&c->r, (int64_t)m.peak);
     reply_bulkstr(&c->r, "total.allocated");
