@@ -14,8 +14,10 @@
 #include <uv.h>
 
 #include "cluster/cluster.h"
+#include "cmd/info.h"
 #include "cmd/keys.h"
 #include "cmd/later.h"
+#include "cmd/pubsub.h"
 #include "cmd/slowlog.h"
 #include "conf/config.h"
 #include "core/durable.h"
@@ -70,6 +72,17 @@ eviction_of(const struct config *c)
     return ev;
 }
 
+/* Pub/Sub: keyspace notifications and the subscribers' output limits. */
+static void
+apply_pubsub(const struct config *c)
+{
+    int flags = notify_parse(c->pubsub.notify_keyspace_events);
+    notify_set(flags < 0 ? 0 : flags);
+    pubsub_set_limits((size_t)c->pubsub.output_buffer_limit,
+                      (size_t)c->pubsub.output_buffer_soft_limit,
+                      c->pubsub.output_buffer_soft_seconds);
+}
+
 /* CONFIG SET hook: copy live settings into the running server. */
 static void
 on_config_change(struct config *c, int key_id, void *ctx)
@@ -101,6 +114,12 @@ on_config_change(struct config *c, int key_id, void *ctx)
         .rate_burst = (double)c->rate_limiting.burst_capacity,
     };
     net_set_live(&live);
+    if (key_id == CONFIG_KEY_PUBSUB_NOTIFY_KEYSPACE_EVENTS ||
+        key_id == CONFIG_KEY_PUBSUB_OUTPUT_BUFFER_LIMIT ||
+        key_id == CONFIG_KEY_PUBSUB_OUTPUT_BUFFER_SOFT_LIMIT ||
+        key_id == CONFIG_KEY_PUBSUB_OUTPUT_BUFFER_SOFT_SECONDS) {
+        apply_pubsub(c);
+    }
 }
 
 /* The accepted tokens, NULL-terminated: every configured token, each split
@@ -221,6 +240,18 @@ main(int argc, char **argv)
     mstream_init(&server.stream, server.store);
     prop_setup();
     cfg.on_change = on_config_change;
+    {
+        /* CONFIG GET shows the letters in Redis's canonical form (CONFIG SET
+         * stores them so; the file or a flag may not have) */
+        char canon[32];
+        if (config_notify_canonical(cfg.pubsub.notify_keyspace_events, canon) == 0 &&
+            strcmp(canon, cfg.pubsub.notify_keyspace_events) != 0) {
+            free(cfg.pubsub.notify_keyspace_events);
+            cfg.pubsub.notify_keyspace_events = xstrdup(canon);
+        }
+    }
+    apply_pubsub(&cfg);
+    memory_note_startup(); /* before any data is loaded: MEMORY STATS's baseline */
     slowlog_set_threshold(cfg.slowlog_log_slower_than);
     slowlog_set_max_len((size_t)cfg.slowlog_max_len);
 

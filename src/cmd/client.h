@@ -16,6 +16,7 @@
 #include "cmd/reply.h"
 
 struct worker;
+struct ps_sub;
 
 struct client {
     uint64_t id;
@@ -45,6 +46,10 @@ struct client {
     _Atomic bool kill;   /* set by CLIENT KILL from any thread */
     uint64_t qbuf;       /* unread input bytes, for CLIENT LIST */
     uint64_t obuf;       /* unsent output bytes, for CLIENT LIST */
+    struct ps_sub *ps;   /* Pub/Sub state (cmd/pubsub.h), NULL until the first
+                            subscription */
+    unsigned ps_nch, ps_npat; /* channels, patterns subscribed (written by the
+                                 owner thread, read by CLIENT LIST) */
 };
 
 #endif

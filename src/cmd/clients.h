@@ -10,9 +10,11 @@
 #ifndef CRAB_CMD_CLIENTS_H
 #define CRAB_CMD_CLIENTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct buf;
+struct worker;
 
 struct cmd_clients {
     /* Append one line per client (Redis format) for every client (id == 0)
@@ -22,9 +24,19 @@ struct cmd_clients {
      * addr (NULL = any), laddr (NULL = any), skipme_id (0 = none). Returns how
      * many were marked. Any thread. */
     unsigned (*kill)(uint64_t id, const char *addr, const char *laddr, uint64_t skipme_id);
+    /* Bytes held by every client connection and its buffers (MEMORY STATS).
+     * Any thread. */
+    size_t (*memory)(void);
+    /* The index (0 .. threads-1) of a client's worker (struct client.worker):
+     * Pub/Sub's per-worker mailboxes. */
+    unsigned (*worker_index)(const struct worker *w);
 };
 
 /* Register ops (kept, not copied). Main thread, before the workers start. */
 void cmd_clients_register(const struct cmd_clients *ops);
+
+/* ops->memory() and ops->worker_index(w), 0 before anything is registered. */
+size_t cmd_clients_memory(void);
+unsigned cmd_clients_worker_index(const struct worker *w);
 
 #endif

@@ -20,6 +20,7 @@
 #include "cmd/slowlog.h"
 #include "cmd/keys.h"
 #include "cmd/tstats.h"
+#include "cmd/pubsub.h"
 #include "core/cmdclock.h"
 #include "core/durable.h"
 #include "core/server.h"
@@ -223,6 +224,97 @@ cmd_refuse_failing_write(struct client *c, const struct cmd *cmd)
     return false;
 }
 
+/* Redis 7.0's subcommands of the containers, with their arities: in the
+ * subscribed context its refusal names "container|sub", after its own
+ * checks of the subcommand (unknown, arity) that come first. */
+static const struct {
+    unsigned cmd;
+    const char *sub;
+    int arity;
+} subcommands[] = {
+    {CMD_ID_pubsub, "channels", -2},     {CMD_ID_pubsub, "numsub", -2},
+    {CMD_ID_pubsub, "numpat", 2},        {CMD_ID_pubsub, "help", 2},
+    {CMD_ID_pubsub, "shardchannels", -2}, {CMD_ID_pubsub, "shardnumsub", -2},
+    {CMD_ID_object, "encoding", 3},      {CMD_ID_object, "freq", 3},
+    {CMD_ID_object, "idletime", 3},      {CMD_ID_object, "refcount", 3},
+    {CMD_ID_object, "help", 2},          {CMD_ID_memory, "doctor", 2},
+    {CMD_ID_memory, "malloc-stats", 2},  {CMD_ID_memory, "purge", 2},
+    {CMD_ID_memory, "stats", 2},         {CMD_ID_memory, "usage", -3},
+    {CMD_ID_memory, "help", 2},          {CMD_ID_config, "get", -3},
+    {CMD_ID_config, "set", -4},          {CMD_ID_config, "resetstat", 2},
+    {CMD_ID_config, "rewrite", 2},       {CMD_ID_config, "help", 2},
+    {CMD_ID_command, "count", 2},        {CMD_ID_command, "docs", -2},
+    {CMD_ID_command, "getkeys", -4},     {CMD_ID_command, "getkeysandflags", -4},
+    {CMD_ID_command, "help", 2},         {CMD_ID_command, "info", -2},
+    {CMD_ID_command, "list", -2},        {CMD_ID_client, "caching", 3},
+    {CMD_ID_client, "getname", 2},       {CMD_ID_client, "getredir", 2},
+    {CMD_ID_client, "id", 2},            {CMD_ID_client, "info", 2},
+    {CMD_ID_client, "kill", -3},         {CMD_ID_client, "list", -2},
+    {CMD_ID_client, "no-evict", 3},      {CMD_ID_client, "pause", -3},
+    {CMD_ID_client, "reply", 3},         {CMD_ID_client, "setname", 3},
+    {CMD_ID_client, "tracking", -3},     {CMD_ID_client, "trackinginfo", 2},
+    {CMD_ID_client, "unblock", -3},      {CMD_ID_client, "unpause", 2},
+    {CMD_ID_client, "help", 2},
+};
+
+/* A RESP2 client with subscriptions may only run these (Redis 7.0's list). */
+static __attribute__((noinline, cold)) bool
+refuse_in_pubsub(struct client *c, const struct cmd *cmd, int argc, struct proto_arg *argv)
+{
+    switch (cmd->id) {
+    case CMD_ID_ping:
+    case CMD_ID_subscribe:
+    case CMD_ID_unsubscribe:
+    case CMD_ID_psubscribe:
+    case CMD_ID_punsubscribe:
+    case CMD_ID_quit:
+    case CMD_ID_reset:
+        return false;
+    default:
+        break;
+    }
+    char name[64], err[300];
+    snprintf(name, sizeof(name), "%s", cmd->name);
+    bool container = false;
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
+        if (subcommands[i].cmd != cmd->id) {
+            continue;
+        }
+        container = true;
+        if (proto_arg_is(&argv[1], subcommands[i].sub)) {
+            int a = subcommands[i].arity;
+            snprintf(name, sizeof(name), "%s|%s", cmd->name, subcommands[i].sub);
+            if ((a > 0 && argc != a) || (a < 0 && argc < -a)) {
+                snprintf(err, sizeof(err), "ERR wrong number of arguments for '%s' command",
+                         name);
+                cmd_reject(c, cmd, err);
+                return true;
+            }
+            container = false;
+            break;
+        }
+    }
+    if (container) { /* a subcommand Redis does not know */
+        char upper[32];
+        size_t n = strlen(cmd->name) < sizeof(upper) - 1 ? strlen(cmd->name) : sizeof(upper) - 1;
+        for (size_t i = 0; i < n; i++) {
+            upper[i] = (char)(cmd->name[i] - 'a' + 'A');
+        }
+        upper[n] = '\0';
+        int sl = argv[1].len > 128 ? 128 : (int)argv[1].len;
+        snprintf(err, sizeof(err), "ERR unknown subcommand '%.*s'. Try %s HELP.", sl, argv[1].ptr,
+                 upper);
+        cmd_reject(c, cmd, err);
+        return true;
+    }
+    snprintf(err, sizeof(err),
+             "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+             "RESET are allowed in this context",
+             name);
+    cmd_reject(c, cmd, err);
+    return true;
+}
+
 void
 cmd_dispatch(struct client *c, struct proto_req *req)
 {
@@ -260,6 +352,11 @@ cmd_dispatch(struct client *c, struct proto_req *req)
         return;
     }
     if ((cmd->flags & CMD_WRITE) && durable_enabled() && cmd_refuse_failing_write(c, cmd)) {
+        gate_leave(c);
+        return;
+    }
+    if (__builtin_expect(pubsub_context(c), 0) && c->r.proto == REPLY_RESP2 &&
+        refuse_in_pubsub(c, cmd, req->argc, argv)) {
         gate_leave(c);
         return;
     }

@@ -30,6 +30,7 @@ enum cmd_flag {
     CMD_STALE = 1 << 7,
     CMD_NOSCRIPT = 1 << 8,
     CMD_ALLOW_BUSY = 1 << 9,
+    CMD_PUBSUB = 1 << 10,
 };
 
 typedef void cmd_fn(struct client *c, int argc, struct proto_arg *argv);

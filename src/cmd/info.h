@@ -16,4 +16,8 @@ void stats_json(struct buf *out);
 /* Resident set size of the process in bytes (0 if unknown). */
 size_t server_rss_bytes(void);
 
+/* Record the allocator's figure before any data is loaded: MEMORY STATS's
+ * startup.allocated (cmd/t_object.c). */
+void memory_note_startup(void);
+
 #endif

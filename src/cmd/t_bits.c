@@ -19,6 +19,7 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
+#include "cmd/pubsub.h"
 #include "util/clock.h"
 #include "util/mem.h"
 
@@ -75,6 +76,7 @@ cmd_setbit(struct client *c, int argc, struct proto_arg *argv)
     if (dirty || old != on) {
         *p = (unsigned char)((*p & ~(1u << bit)) | ((unsigned)on << bit));
         prop_set(c, it);
+        notify_key(c, NOTIFY_STRING, "setbit", argv[1].ptr, argv[1].len);
     }
     shard_unlock(sh);
     reply_int(&c->r, old);

@@ -20,6 +20,7 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "cmd/info.h"
+#include "cmd/pubsub.h"
 #include "cmd/keys.h"
 #include "cmd/slowlog.h"
 #include "cmd/tstats.h"
@@ -273,11 +274,14 @@ info_build(struct buf *b, unsigned which)
             total += ts.cmd[i].calls;
         }
         section(b, "Stats");
+        struct pubsub_stats ps;
+        pubsub_stats(&ps);
         buf_appendf(b,
                     "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
                     "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
                     "rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:%llu\r\n"
-                    "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\nauth_failures:%llu\r\n"
+                    "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\npubsub_channels:%zu\r\n"
+                    "pubsub_patterns:%zu\r\npubsubshard_channels:0\r\nauth_failures:%llu\r\n"
                     "total_error_replies:%llu\r\nrate_limited_requests:%llu\r\n",
                     (unsigned long long)atomic_load(&server.conns_total),
                     (unsigned long long)total, (unsigned long long)ts.net_in,
@@ -285,14 +289,19 @@ info_build(struct buf *b, unsigned which)
                     (unsigned long long)atomic_load(&server.conns_rejected),
                     (unsigned long long)store_expired_total(st),
                     (unsigned long long)store_evicted_total(st),
-                    (unsigned long long)ts.hits, (unsigned long long)ts.misses,
-                    (unsigned long long)atomic_load(&server.auth_failures),
+                    (unsigned long long)ts.hits, (unsigned long long)ts.misses, ps.channels,
+                    ps.patterns, (unsigned long long)atomic_load(&server.auth_failures),
                     (unsigned long long)errors, (unsigned long long)ts.rate_limited);
         for (int r = 0; r < SERVER_REJECT_COUNT; r++) {
             buf_appendf(b, "rejected_connections_%s:%llu\r\n",
                         server_reject_name((enum server_reject)r),
                         (unsigned long long)atomic_load(&server.conns_rejected_by[r]));
         }
+        buf_appendf(b,
+                    "pubsub_messages_published:%llu\r\npubsub_messages_delivered:%llu\r\n"
+                    "pubsub_clients_dropped:%llu\r\nkeyspace_notifications:%llu\r\n",
+                    (unsigned long long)ps.messages, (unsigned long long)ps.deliveries,
+                    (unsigned long long)ps.dropped, (unsigned long long)ps.notifications);
     }
     if (which & SEC_REPLICATION) {
         section(b, "Replication");
@@ -413,7 +422,7 @@ flag_names(const struct cmd *cmd, const char **out, size_t *n)
         unsigned bit;
         const char *name;
     } f[] = {{CMD_WRITE, "write"},   {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
-             {CMD_ADMIN, "admin"},   {CMD_NOSCRIPT, "noscript"}, {CMD_LOADING, "loading"},
+             {CMD_ADMIN, "admin"},   {CMD_PUBSUB, "pubsub"},     {CMD_NOSCRIPT, "noscript"}, {CMD_LOADING, "loading"},
              {CMD_STALE, "stale"},   {CMD_NOAUTH, "no_auth"},    {CMD_FAST, "fast"}};
     *n = 0;
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {

@@ -26,6 +26,7 @@
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
 #include "cmd/tstats.h"
+#include "cmd/pubsub.h"
 #include "util/clock.h"
 #include "util/glob.h"
 #include "util/mem.h"
@@ -41,6 +42,7 @@ cmd_del(struct client *c, int argc, struct proto_arg *argv)
         struct shard *sh = key_lock(&argv[j]);
         if (shard_delete(sh, argv[j].ptr, argv[j].len, now)) {
             prop_del(c, argv[j].ptr, argv[j].len);
+            notify_key(c, NOTIFY_GENERIC, "del", argv[j].ptr, argv[j].len);
             deleted++;
         }
         shard_unlock(sh);
@@ -178,9 +180,11 @@ expire_generic(struct client *c, int argc, struct proto_arg *argv, bool relative
         if (when <= now) {
             shard_delete(sh, argv[1].ptr, argv[1].len, now);
             prop_del(c, argv[1].ptr, argv[1].len);
+            notify_key(c, NOTIFY_GENERIC, "del", argv[1].ptr, argv[1].len);
         } else {
             it = shard_set_expire(sh, it, when);
             prop_expire(c, it);
+            notify_key(c, NOTIFY_GENERIC, "expire", argv[1].ptr, argv[1].len);
         }
         result = 1;
     }
@@ -276,6 +280,7 @@ cmd_persist(struct client *c, int argc, struct proto_arg *argv)
     if (it && item_expire(it) != 0) {
         it = shard_set_expire(sh, it, 0);
         prop_expire(c, it);
+        notify_key(c, NOTIFY_GENERIC, "persist", argv[1].ptr, argv[1].len);
         result = 1;
     }
     shard_unlock(sh);
@@ -536,6 +541,8 @@ rename_generic(struct client *c, struct proto_arg *argv, bool nx)
         shard_delete(ssh, src->ptr, src->len, now);
         prop_del(c, src->ptr, src->len);
         prop_group_end(c);
+        notify_key(c, NOTIFY_GENERIC, "rename_from", src->ptr, src->len);
+        notify_key(c, NOTIFY_GENERIC, "rename_to", dst->ptr, dst->len);
         res = R_DONE;
     }
     store_unlock_many(server.store, idx, n);
@@ -607,6 +614,7 @@ cmd_copy(struct client *c, int argc, struct proto_arg *argv)
     if (it && (replace || key_write(dsh, dst, now) == NULL)) {
         struct item *nit = key_set(dsh, dst, item_cval(it), item_vlen(it), item_expire(it));
         prop_set(c, nit);
+        notify_key(c, NOTIFY_GENERIC, "copy_to", dst->ptr, dst->len);
         result = 1;
     }
     store_unlock_many(server.store, idx, n);

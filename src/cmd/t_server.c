@@ -16,6 +16,7 @@
 #include "cmd/clients.h"
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
+#include "cmd/pubsub.h"
 #include "conf/config.h"
 #include "core/durable.h"
 #include "util/buf.h"
@@ -30,6 +31,18 @@ void
 cmd_clients_register(const struct cmd_clients *ops)
 {
     clients = ops;
+}
+
+size_t
+cmd_clients_memory(void)
+{
+    return clients && clients->memory ? clients->memory() : 0;
+}
+
+unsigned
+cmd_clients_worker_index(const struct worker *w)
+{
+    return clients && clients->worker_index ? clients->worker_index(w) : 0;
 }
 
 static void
@@ -139,6 +152,11 @@ cmd_ping(struct client *c, int argc, struct proto_arg *argv)
 {
     if (argc > 2) {
         cmd_reply_arity(c, "ping");
+    } else if (pubsub_context(c) && c->r.proto == REPLY_RESP2) {
+        /* subscribed (RESP2): an array, as Redis */
+        reply_array(&c->r, 2);
+        reply_bulk(&c->r, "pong", 4);
+        reply_bulk(&c->r, argc == 2 ? argv[1].ptr : "", argc == 2 ? argv[1].len : 0);
     } else if (argc == 2) {
         reply_bulk(&c->r, argv[1].ptr, argv[1].len);
     } else {
@@ -184,6 +202,7 @@ cmd_reset(struct client *c, int argc, struct proto_arg *argv)
     c->name = NULL;
     c->authed = !(server.auth_tokens && server.auth_tokens[0]);
     c->readonly = false; /* as Redis's RESET: back to READWRITE */
+    pubsub_client_reset(c); /* leaves every channel and pattern, no replies */
     reply_simple(&c->r, "RESET");
 }
 

@@ -17,6 +17,7 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "cmd/keys.h"
+#include "cmd/pubsub.h"
 #include "util/clock.h"
 #include "util/mem.h"
 #include <stdlib.h>
@@ -195,6 +196,10 @@ set_generic(struct client *c, int flags, struct proto_arg *key, struct proto_arg
     }
     struct item *it = key_set(sh, key, val->ptr, val->len, exp);
     prop_set(c, it);
+    notify_key(c, NOTIFY_STRING, "set", key->ptr, key->len);
+    if (expire) {
+        notify_key(c, NOTIFY_GENERIC, "expire", key->ptr, key->len);
+    }
     shard_unlock(sh);
     if (!(flags & SET_GET)) {
         if (reply_int_result) {
@@ -278,12 +283,15 @@ cmd_getex(struct client *c, int argc, struct proto_arg *argv)
     if (expire && (flags & (SET_EXAT | SET_PXAT)) && deadline <= now) {
         shard_delete(sh, argv[1].ptr, argv[1].len, now);
         prop_del(c, argv[1].ptr, argv[1].len);
+        notify_key(c, NOTIFY_GENERIC, "del", argv[1].ptr, argv[1].len);
     } else if (expire) {
         it = shard_set_expire(sh, it, deadline);
         prop_expire(c, it);
+        notify_key(c, NOTIFY_GENERIC, "expire", argv[1].ptr, argv[1].len);
     } else if ((flags & SET_PERSIST) && item_expire(it)) {
         it = shard_set_expire(sh, it, 0);
         prop_expire(c, it);
+        notify_key(c, NOTIFY_GENERIC, "persist", argv[1].ptr, argv[1].len);
     }
     shard_unlock(sh);
 }
@@ -302,6 +310,7 @@ cmd_getdel(struct client *c, int argc, struct proto_arg *argv)
     reply_bulk(&c->r, item_cval(it), item_vlen(it));
     shard_delete(sh, argv[1].ptr, argv[1].len, now);
     prop_del(c, argv[1].ptr, argv[1].len);
+    notify_key(c, NOTIFY_GENERIC, "del", argv[1].ptr, argv[1].len);
     shard_unlock(sh);
 }
 
@@ -321,6 +330,7 @@ cmd_getset(struct client *c, int argc, struct proto_arg *argv)
     }
     struct item *it = key_set(sh, &argv[1], argv[2].ptr, argv[2].len, 0);
     prop_set(c, it);
+    notify_key(c, NOTIFY_STRING, "set", argv[1].ptr, argv[1].len);
     shard_unlock(sh);
 }
 
@@ -378,6 +388,7 @@ mset_generic(struct client *c, int argc, struct proto_arg *argv, bool nx)
             struct item *it = key_set(sh, &argv[1 + 2 * i], argv[2 + 2 * i].ptr,
                                        argv[2 + 2 * i].len, 0);
             prop_set(c, it);
+            notify_key(c, NOTIFY_STRING, "set", argv[1 + 2 * i].ptr, argv[1 + 2 * i].len);
         }
         prop_group_end(c);
     }
@@ -428,6 +439,7 @@ incr_generic(struct client *c, struct proto_arg *key, long long incr)
     int n = snprintf(tmp, sizeof(tmp), "%lld", value);
     struct item *it = key_set(sh, key, tmp, (size_t)n, old ? item_expire(old) : 0);
     prop_set(c, it);
+    notify_key(c, NOTIFY_STRING, "incrby", key->ptr, key->len);
     shard_unlock(sh);
     reply_int(&c->r, value);
 }
@@ -505,6 +517,7 @@ cmd_incrbyfloat(struct client *c, int argc, struct proto_arg *argv)
     }
     struct item *it = key_set(sh, &argv[1], tmp, (size_t)n, old ? item_expire(old) : 0);
     prop_set(c, it);
+    notify_key(c, NOTIFY_STRING, "incrbyfloat", argv[1].ptr, argv[1].len);
     shard_unlock(sh);
     reply_bulk(&c->r, tmp, (size_t)n);
 }
@@ -532,6 +545,7 @@ cmd_append(struct client *c, int argc, struct proto_arg *argv)
     memcpy(item_val(it) + oldlen, argv[2].ptr, argv[2].len);
     shard_put(sh, it);
     prop_set(c, it);
+    notify_key(c, NOTIFY_STRING, "append", argv[1].ptr, argv[1].len);
     size_t len = item_vlen(it);
     shard_unlock(sh);
     reply_int(&c->r, (int64_t)len);
@@ -639,6 +653,7 @@ cmd_setrange(struct client *c, int argc, struct proto_arg *argv)
     memcpy(dst + offset, v->ptr, v->len);
     shard_put(sh, it);
     prop_set(c, it);
+    notify_key(c, NOTIFY_STRING, "setrange", argv[1].ptr, argv[1].len);
     shard_unlock(sh);
     reply_int(&c->r, (int64_t)newlen);
 }

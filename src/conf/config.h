@@ -110,6 +110,13 @@ struct config {
     } security;
 
     struct {
+        char *notify_keyspace_events;     /* Redis's letters, canonical; live */
+        uint64_t output_buffer_limit;     /* subscriber hard limit, bytes; live */
+        uint64_t output_buffer_soft_limit; /* live */
+        int64_t output_buffer_soft_seconds; /* live */
+    } pubsub;
+
+    struct {
         bool enabled;                    /* live */
         int64_t max_requests_per_second; /* per client address; live */
         int64_t burst_capacity;          /* live */
@@ -210,6 +217,11 @@ int config_load(struct config *cfg, int argc, char **argv, FILE *out, struct con
 
 /* 0 for CONFIG_OK and the CONFIG_EXIT_* codes, 2 for errors. */
 int config_exit_status(int rc);
+
+/* Redis's notify-keyspace-events letters in their canonical order (as its
+ * CONFIG GET shows them: "KEA" is "AKE") into out (>= 20 bytes); -1 on a
+ * letter Redis refuses. */
+int config_notify_canonical(const char *in, char *out);
 
 /* Print the usage text (every key, default, flag, env, description). */
 void config_print_help(FILE *out, const char *prog);

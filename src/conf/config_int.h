@@ -94,6 +94,7 @@ int conf__find_exact(const char *name);
 
 /* Address checks used by key checks and tests. */
 int conf__check_bind(const struct config *cfg, int id, char *detail, size_t len);
+int conf__check_notify(const struct config *cfg, int id, char *detail, size_t len);
 int conf__check_ips(const struct config *cfg, int id, char *detail, size_t len);
 int conf__check_seeds(const struct config *cfg, int id, char *detail, size_t len);
 int conf__check_node_id(const struct config *cfg, int id, char *detail, size_t len);

@@ -904,6 +904,56 @@ is_ip(const char *s, int *family)
 }
 
 int
+config_notify_canonical(const char *in, char *out)
+{
+    static const char classes[] = "g$lshzxetd"; /* what 'A' stands for */
+    static const char order[] = "g$lshzxetdn";
+    bool have[256] = {false};
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        if (*p == 'A') {
+            for (const char *q = classes; *q; q++) {
+                have[(unsigned char)*q] = true;
+            }
+        } else if (strchr("g$lshzxeKEtmdn", *p) != NULL) {
+            have[*p] = true;
+        } else {
+            return -1;
+        }
+    }
+    char *o = out;
+    bool all = true;
+    for (const char *q = classes; *q; q++) {
+        all = all && have[(unsigned char)*q];
+    }
+    if (all) {
+        *o++ = 'A'; /* and nothing for 'n', as Redis */
+    } else {
+        for (const char *q = order; *q; q++) {
+            if (have[(unsigned char)*q]) {
+                *o++ = *q;
+            }
+        }
+    }
+    for (const char *q = "KEm"; *q; q++) {
+        if (have[(unsigned char)*q]) {
+            *o++ = *q;
+        }
+    }
+    *o = '\0';
+    return 0;
+}
+
+int
+conf__check_notify(const struct config *cfg, int id, char *detail, size_t len)
+{
+    char canon[32];
+    if (config_notify_canonical(cfg->pubsub.notify_keyspace_events, canon) < 0) {
+        return fail(-1, detail, len, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+    }
+    return 0;
+}
+
+int
 conf__check_bind(const struct config *cfg, int id, char *detail, size_t len)
 {
     const char *s = cfg->bind;

@@ -170,6 +170,16 @@ config_set_live(struct config *cfg, const char *name, const char *value, char *e
         snprintf(reason, sizeof(reason), "argument must be above eviction.low_watermark (%g)",
                  cfg->eviction.low_watermark);
         rc = CONFIG_ERANGE;
+    } else if (rc == 0 && id == CONFIG_KEY_PUBSUB_NOTIFY_KEYSPACE_EVENTS) {
+        char canon[32];
+        if (config_notify_canonical(val.v.s, canon) < 0) {
+            snprintf(reason, sizeof(reason),
+                     "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+            rc = CONFIG_ERANGE;
+        } else {
+            free(val.v.s); /* kept as CONFIG GET shows it, as Redis */
+            val.v.s = xstrdup(canon);
+        }
     } else if (rc < 0) {
         redis_reason(id, &val, rc, reason, sizeof(reason));
     }

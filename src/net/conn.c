@@ -19,6 +19,7 @@
 
 #include "cmd/args.h"
 #include "cmd/cmd.h"
+#include "cmd/pubsub.h"
 #include "core/cmdclock.h"
 #include "core/durable.h"
 #include "core/server.h"
@@ -198,6 +199,7 @@ conn_close(struct conn *cn)
         return;
     }
     cn->closing = true;
+    pubsub_client_gone(&cn->c);
     unpark(cn);
     later_conn_gone(cn);
     if (cn->retry) {
@@ -531,6 +533,23 @@ output_over_limit(struct conn *cn)
     }
     output_limit_close(cn, q, maxout);
     return true;
+}
+
+void
+conn_push_out(struct conn *cn)
+{
+    if (!cn->closing && !cn->writing) {
+        flush(cn);
+    }
+    if (!cn->closing) {
+        output_over_limit(cn);
+    }
+}
+
+size_t
+conn_queued(const struct conn *cn)
+{
+    return queued_output(cn);
 }
 
 /* Rate limiting, when enabled: false (and an error reply) when the client's

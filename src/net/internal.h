@@ -26,6 +26,7 @@ struct worker {
     uv_tcp_t listen[4];      /* enum listen_kind */
     bool listening[4];
     uv_async_t wake;         /* stop / kill requests from other threads */
+    uv_async_t ps_wake;      /* Pub/Sub messages in the mailbox (psnet.c) */
     uv_timer_t cron;
     uv_check_t quiesce;      /* cluster mode only: end of each loop turn */
     int qs_slot;             /* cluster_worker_register's slot */
@@ -99,6 +100,7 @@ struct conn {
      * whole requests a turn left in cn->in for the next one were read. */
     int64_t e2e_t, left_t;
     uint32_t e2e_n;
+    bool ps_touched;         /* psnet.c: got messages in this delivery */
 };
 
 /* Settings read by every worker (live ones updated by net_set_live). */
@@ -129,6 +131,14 @@ void conn_resume(struct conn *cn);
 /* Native: the CRLF ending the reply just appended to out becomes LF (the
  * request ended in a bare LF). */
 void conn_native_bare_lf(struct buf *out);
+/* Output was appended outside a turn (Pub/Sub): send it (checks the
+ * general output limit too). */
+void conn_push_out(struct conn *cn);
+/* Unsent output bytes. */
+size_t conn_queued(const struct conn *cn);
+
+/* psnet.c: deliver the Pub/Sub messages waiting for this worker. */
+void psnet_deliver(struct worker *w);
 
 /* later.c */
 void later_conn_gone(struct conn *cn);

@@ -91,6 +91,10 @@ struct net_security_stats {
 };
 void net_security_stats(struct net_security_stats *out);
 
+/* The index (0 .. threads-1) of a client's worker (struct client.worker). */
+struct worker;
+unsigned net_worker_index(const struct worker *w);
+
 /* Wake every worker (any thread): used when the WAL's durable point moves,
  * so replies waiting for it go out. */
 void net_wake_all(void);
@@ -99,6 +103,9 @@ void net_wake_all(void);
  * append one line per client (Redis format) for every
  * client (id == 0) or the one with that id. */
 void net_client_list(struct buf *out, uint64_t id);
+/* Bytes held by every client connection and its buffers (MEMORY STATS).
+ * Any thread. */
+size_t net_clients_memory(void);
 /* CLIENT KILL: ask the client's worker to close it. Filters: id (0 = any),
  * addr (NULL = any), laddr (NULL = any), skipme_id (0 = none).
  * Returns how many were marked. */

@@ -27,6 +27,7 @@
 
 #include "cluster/cluster.h"
 #include "cmd/clients.h"
+#include "cmd/pubsub.h"
 #include "core/cmdclock.h"
 #include "core/server.h"
 #include "net/internal.h"
@@ -82,14 +83,16 @@ static void
 client_line(struct buf *out, struct conn *cn, int64_t now)
 {
     struct client *c = &cn->c;
+    unsigned nsub = __atomic_load_n(&c->ps_nch, __ATOMIC_RELAXED);
+    unsigned npsub = __atomic_load_n(&c->ps_npat, __ATOMIC_RELAXED);
     buf_appendf(out,
-                "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N db=0 "
-                "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 "
+                "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=0 "
+                "sub=%u psub=%u ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 "
                 "multi-mem=0 rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=r "
                 "cmd=%s user=default redir=-1 resp=%d\n",
                 (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
                 (long long)((now - c->ctime_ms) / 1000), (long long)((now - c->last_ms) / 1000),
-                buf_unread(&cn->in), cn->in.cap - cn->in.len, cn->in.cap,
+                nsub | npsub ? "P" : "N", nsub, npsub, buf_unread(&cn->in), cn->in.cap - cn->in.len, cn->in.cap,
                 cn->out.cap + cn->wbuf.cap,
                 sizeof(*cn) + cn->in.cap + cn->out.cap + cn->wbuf.cap,
                 c->last_cmd ? c->last_cmd : "NULL", c->r.proto == REPLY_RESP3 ? 3 : 2);
@@ -106,6 +109,18 @@ net_client_list(struct buf *out, uint64_t id)
         }
     }
     pthread_mutex_unlock(&N.reg_lock);
+}
+
+size_t
+net_clients_memory(void)
+{
+    size_t total = 0;
+    pthread_mutex_lock(&N.reg_lock);
+    for (struct conn *cn = N.reg_head; cn; cn = cn->reg_next) {
+        total += sizeof(*cn) + cn->in.cap + cn->out.cap + cn->wbuf.cap;
+    }
+    pthread_mutex_unlock(&N.reg_lock);
+    return total;
 }
 
 unsigned
@@ -265,6 +280,26 @@ worker_drained(struct worker *w)
         uv_close((uv_handle_t *)&w->deadline, NULL);
     }
     uv_close((uv_handle_t *)&w->wake, NULL);
+    pubsub_worker_stop(w->id); /* no more wake-ups of ps_wake: close it */
+    uv_close((uv_handle_t *)&w->ps_wake, NULL);
+}
+
+static void
+on_ps_wake(uv_async_t *a)
+{
+    psnet_deliver(a->data);
+}
+
+static void
+ps_wake_worker(unsigned i)
+{
+    uv_async_send(&N.workers[i].ps_wake);
+}
+
+unsigned
+net_worker_index(const struct worker *w)
+{
+    return w ? w->id : 0;
 }
 
 static void
@@ -329,6 +364,8 @@ worker_init(struct worker *w, unsigned id, char *err, size_t errlen)
     w->loop.data = w;
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = w;
+    uv_async_init(&w->loop, &w->ps_wake, on_ps_wake);
+    w->ps_wake.data = w;
     uv_timer_init(&w->loop, &w->cron);
     w->cron.data = w;
     uv_idle_init(&w->loop, &w->turn);
@@ -436,7 +473,8 @@ int
 net_start(const struct net_options *opt, char *err, size_t errlen)
 {
     N.opt = *opt;
-    static const struct cmd_clients clients = {net_client_list, net_client_kill};
+    static const struct cmd_clients clients = {net_client_list, net_client_kill,
+                                               net_clients_memory, net_worker_index};
     cmd_clients_register(&clients); /* CLIENT LIST / KILL */
     int src = security_setup(opt, err, errlen);
     if (src < 0) {
@@ -462,6 +500,7 @@ net_start(const struct net_options *opt, char *err, size_t errlen)
     }
     N.n = opt->threads ? opt->threads : 1;
     N.workers = xcalloc(N.n, sizeof(struct worker));
+    pubsub_init(N.n, ps_wake_worker);
     for (unsigned i = 0; i < N.n; i++) {
         int rc = worker_init(&N.workers[i], i, err, errlen);
         if (rc < 0) {

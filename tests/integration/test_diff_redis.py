@@ -869,3 +869,267 @@ def test_differential_errorstats(diff_servers):
             info = parse(conn.call(b"INFO", b"stats"))[0]
             return [l for l in info.split(b"\r\n") if l.startswith(b"total_error_replies:")]
         assert total(r) == total(c) == [b"total_error_replies:9"]
+
+
+# ---- Pub/Sub, OBJECT and keyspace notifications -----------------------------------------
+PS_CHANNELS = [b"news", b"news.sport", b"news.tech", b"chat", b"c", b"", b"bin\x00ch", b"\xff\xfe",
+               b"__keyspace@0__:k"]
+PS_PATTERNS = [b"news.*", b"n*", b"*", b"c?at", b"[cn]*", b"news.[st]*", b"\\*", b"", b"[",
+               b"*\xff*"]
+N_PUBSUB = int(os.environ.get("CRABTEST_DIFF_PUBSUB_N", "1500"))
+
+
+def _drain(conn, wait=0.05):
+    """The replies a server has already sent on conn (Redis writes a PUBLISH's messages to
+    its subscribers before it replies to the publisher)."""
+    out = []
+    old = conn.sock.gettimeout()
+    conn.sock.settimeout(wait)
+    try:
+        while True:
+            try:
+                out.append(conn.read_reply())
+            except crabtest.ConnectionClosed:
+                break
+    finally:
+        conn.sock.settimeout(old)
+    return out
+
+
+def _ps_compare(args, exp, got):
+    name = args[0].upper()
+    if name == b"PUBSUB" and len(args) > 1 and args[1].upper() == b"CHANNELS":
+        a, b = parse(exp)[0], parse(got)[0]
+        if isinstance(a, list) and isinstance(b, list):
+            return sorted(a) == sorted(b)
+    return compare(args, exp, got)
+
+
+class PubsubDiffer:
+    """Connections to both servers in pairs; each step one pair sends a command, then
+    every pair's replies and messages are compared byte for byte (CrabCache's are read
+    until it has sent as many as Redis had)."""
+
+    def __init__(self, seed, ref, crab, n=4):
+        self.rng = random.Random(seed)
+        self.pairs = [(RespConn(ref.port, timeout=10), RespConn(crab.resp_port, server=crab,
+                                                                timeout=10))
+                      for _ in range(n)]
+        self.chans = [set() for _ in range(n)]
+        self.history = collections.deque(maxlen=int(os.environ.get("CRABTEST_PS_HISTORY", "20")))
+
+    def close(self):
+        for r, c in self.pairs:
+            r.close()
+            c.close()
+
+    def command(self, i):
+        rng = self.rng
+        x = rng.random()
+        if x < 0.18:
+            return [b"SUBSCRIBE"] + rng.sample(PS_CHANNELS, rng.randint(1, 3))
+        if x < 0.28:
+            if len(self.chans[i]) <= 1 and rng.random() < 0.4:
+                return [b"UNSUBSCRIBE"]   # no arguments: a client's channels come in
+            return [b"UNSUBSCRIBE"] + rng.sample(PS_CHANNELS, rng.randint(1, 2))  # hash order
+        if x < 0.38:
+            return [b"PSUBSCRIBE"] + rng.sample(PS_PATTERNS, rng.randint(1, 2))
+        if x < 0.46:
+            if rng.random() < 0.4:
+                return [b"PUNSUBSCRIBE"]
+            return [b"PUNSUBSCRIBE"] + rng.sample(PS_PATTERNS, rng.randint(1, 2))
+        if x < 0.70:
+            return [b"PUBLISH", rng.choice(PS_CHANNELS),
+                    rng.choice([b"hello", b"", b"\x00\r\n", b"x" * rng.randint(1, 300)])]
+        if x < 0.74:
+            return [b"PING"] + ([rng.choice([b"hi", b""])] if rng.random() < 0.5 else [])
+        if x < 0.78:
+            return [rng.choice([b"GET", b"SET"]), b"k"] + ([b"v"] if rng.random() < 0.5 else [])
+        if x < 0.81:
+            return [b"HELLO", rng.choice([b"2", b"3"])]
+        if x < 0.83:
+            return [b"RESET"]
+        if x < 0.88:
+            return [b"PUBSUB", b"NUMSUB"] + rng.sample(PS_CHANNELS, rng.randint(0, 3))
+        if x < 0.91:
+            return [b"PUBSUB", b"NUMPAT"] + ([b"x"] if rng.random() < 0.1 else [])
+        if x < 0.96:
+            return [b"PUBSUB", b"CHANNELS"] + ([rng.choice(PS_PATTERNS)]
+                                                 if rng.random() < 0.6 else [])
+        return rng.choice([[b"SUBSCRIBE"], [b"PSUBSCRIBE"], [b"PUBLISH", b"a"],
+                           [b"PUBSUB"], [b"PUBSUB", b"FOO"], [b"PUBSUB", b"HELP"],
+                           [b"PUBSUB", b"CHANNELS", b"a", b"b"], [b"PUBSUB", b"SHARDCHANNELS"],
+                           [b"PUBSUB", b"SHARDNUMSUB", b"news"]])
+
+    def track(self, i, args, exp):
+        name = args[0].upper()
+        if name == b"SUBSCRIBE" and not exp[0].startswith(b"-"):
+            self.chans[i].update(args[1:])
+        elif name == b"UNSUBSCRIBE" and not exp[0].startswith(b"-"):
+            if len(args) == 1:
+                self.chans[i].clear()
+            self.chans[i].difference_update(args[1:])
+        elif name == b"RESET":
+            self.chans[i].clear()
+
+    def fail(self, what, args, exp, got):
+        lines = ["%s: %s\n redis:     %s\n crabcache: %s" % (what, show(args), show(exp),
+                                                              show(got)), "recent commands:"]
+        lines += ["  [%d] %s" % (i, show(a)) for i, a in self.history]
+        pytest.fail("\n".join(lines), pytrace=False)
+
+    def step(self):
+        i = self.rng.randrange(len(self.pairs))
+        args = self.command(i)
+        self.history.append((i, args))
+        r, c = self.pairs[i]
+        r.send(encode(*args))
+        c.send(encode(*args))
+        exp = [r.read_reply()] + _drain(r, 0.01)
+        got = [c.read_reply() for _ in exp]
+        if args[0].upper() == b"PUBLISH":   # RESP3: its own pushes, then the count
+            ok = sorted(exp) == sorted(got)
+        else:
+            ok = all(_ps_compare(args, e, g) for e, g in zip(exp, got))
+        if not ok:
+            self.fail("replies differ", args, exp, got)
+        self.track(i, args, exp)
+        for j, (rj, cj) in enumerate(self.pairs):
+            if j == i:
+                continue
+            # Redis wrote them before its reply to the publisher: already here
+            exp = _drain(rj, 0.003)
+            got = [cj.read_reply() for _ in exp]
+            # Redis delivers a message's pmessages in the order of its pattern dict's
+            # hash (seeded at random per process): compared as a multiset
+            if sorted(exp) != sorted(got):
+                self.fail("messages to connection %d differ" % j, args, exp, got)
+
+    def finish(self):
+        time.sleep(0.2)
+        for j, (rj, cj) in enumerate(self.pairs):
+            exp, got = _drain(rj), _drain(cj, 0.2)
+            if exp != got:
+                self.fail("connection %d at the end" % j, [b"(end)"], exp, got)
+
+
+def test_differential_pubsub(diff_servers):
+    """PUBLISH / (P)SUBSCRIBE / (P)UNSUBSCRIBE / PUBSUB from four connections interleaved
+    at random: confirmations, messages, pmessages, RESP2's subscribed context (its errors
+    and PING), RESP3 pushes, RESET, and PUBSUB's answers, byte for byte (what Redis orders
+    by its hash tables' random seed -- PUBSUB CHANNELS, a message's pmessages -- as sets)."""
+    ref, crab = diff_servers
+    seed = int(os.environ.get("CRABTEST_SEED", str(random.SystemRandom().randrange(1 << 31))))
+    print("pubsub differential seed: %d" % seed)
+    d = PubsubDiffer(seed, ref, crab)
+    try:
+        for _ in range(N_PUBSUB):
+            d.step()
+        d.finish()
+    finally:
+        d.close()
+    crab.check()
+
+
+def test_differential_keyspace_notifications(diff_servers):
+    """notify-keyspace-events KEA (and narrower classes): the __keyspace@0__ and
+    __keyevent@0__ messages of the string and keyspace commands, and of a key expiring,
+    are the ones Redis publishes, in its order."""
+    ref, crab = diff_servers
+    cmds = [[b"SET", b"k", b"1"], [b"SET", b"k", b"2", b"EX", b"100"], [b"INCR", b"k"],
+            [b"INCRBY", b"k", b"5"], [b"DECRBY", b"k", b"1"], [b"INCRBYFLOAT", b"k", b"1.5"],
+            [b"APPEND", b"k", b"x"], [b"SETRANGE", b"k", b"0", b"y"],
+            [b"SETRANGE", b"k", b"0", b""], [b"SETBIT", b"b", b"3", b"1"],
+            [b"SETBIT", b"b", b"3", b"1"], [b"EXPIRE", b"k", b"100"], [b"PERSIST", b"k"],
+            [b"PERSIST", b"k"], [b"RENAME", b"k", b"k2"], [b"RENAMENX", b"k2", b"k4"],
+            [b"COPY", b"k4", b"k3"], [b"GETSET", b"k3", b"v"], [b"MSET", b"m1", b"a", b"m2", b"b"],
+            [b"MSETNX", b"m1", b"a"], [b"GETDEL", b"m1"], [b"GETEX", b"m2", b"EX", b"50"],
+            [b"GETEX", b"m2", b"PERSIST"], [b"DEL", b"m2", b"nokey", b"k3"],
+            [b"SETNX", b"n", b"1"], [b"SETEX", b"n", b"10", b"v"], [b"PSETEX", b"n", b"10000", b"w"],
+            [b"DECR", b"cnt"], [b"EXPIRE", b"n", b"-1"], [b"SET", b"w", b"1", b"GET"],
+            [b"SET", b"w", b"2", b"KEEPTTL"], [b"UNLINK", b"w"], [b"FLUSHALL"],
+            [b"SET", b"e", b"1", b"PX", b"1"]]
+    for flags, canon in [(b"KEA", b"AKE"), (b"Kg", b"gK"), (b"E$x", b"$xE"), (b"KEx", b"xKE")]:
+        with RespConn(ref.port) as rs, RespConn(crab.resp_port, server=crab) as cs, \
+                RespConn(ref.port) as r, RespConn(crab.resp_port, server=crab) as c:
+            for conn in (r, c):
+                assert conn.call(b"CONFIG", b"SET", b"notify-keyspace-events", flags) == b"+OK\r\n"
+                assert parse(conn.call(b"CONFIG", b"GET", b"notify-keyspace-events"))[0] == \
+                    [b"notify-keyspace-events", canon]
+            for s in (rs, cs):
+                s.call(b"PSUBSCRIBE", b"__key*@0__:*")
+            try:
+                for cmd in cmds:
+                    exp, got = r.call(*cmd), c.call(*cmd)
+                    assert exp == got, (cmd, exp, got)
+                time.sleep(0.2)
+                for conn in (r, c):
+                    conn.call(b"GET", b"e")   # expired by now: the lookup reclaims it
+                exp = _drain(rs, 0.3)
+                got = [cs.read_reply() for _ in exp]
+                assert exp == got
+                assert _drain(cs, 0.2) == []
+            finally:
+                for conn in (r, c):
+                    conn.call(b"CONFIG", b"SET", b"notify-keyspace-events", b"")
+    with RespConn(ref.port) as r, RespConn(crab.resp_port, server=crab) as c:
+        for cmd in [[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEAq"],
+                    [b"CONFIG", b"GET", b"notify-keyspace-events"]]:
+            assert r.call(*cmd) == c.call(*cmd)
+
+
+def test_differential_object_memory(diff_servers):
+    """OBJECT and MEMORY: what CrabCache answers as Redis does with an LFU policy (values
+    never shared: REFCOUNT 1; IDLETIME refused), byte for byte; FREQ and MEMORY figures
+    are CrabCache's own and are checked by their shape."""
+    ref, crab = diff_servers
+    cases = [[b"SET", b"i", b"12345"], [b"SET", b"neg", b"-42"], [b"SET", b"z", b"0"],
+             [b"SET", b"lead", b"007"], [b"SET", b"mz", b"-0"], [b"SET", b"plus", b"+5"],
+             [b"SET", b"big", b"9223372036854775807"], [b"SET", b"big2", b"9223372036854775808"],
+             [b"SET", b"small", b"-9223372036854775808"], [b"SET", b"e44", b"x" * 44],
+             [b"SET", b"e45", b"x" * 45], [b"SET", b"s", b"hello"], [b"SET", b"empty", b""],
+             [b"INCR", b"ctr"], [b"MSET", b"m1", b"17", b"m2", b"abc"], [b"SET", b"sp", b" 1"]]
+    keys = [b"i", b"neg", b"z", b"lead", b"mz", b"plus", b"big", b"big2", b"small", b"e44",
+            b"e45", b"s", b"empty", b"ctr", b"m1", b"m2", b"sp", b"nokey"]
+    for k in keys:
+        cases += [[b"OBJECT", b"ENCODING", k], [b"OBJECT", b"REFCOUNT", k],
+                  [b"OBJECT", b"IDLETIME", k]]
+    cases += [[b"OBJECT"], [b"OBJECT", b"ENCODING"], [b"OBJECT", b"ENCODING", b"i", b"x"],
+              [b"OBJECT", b"FREQ"], [b"OBJECT", b"FREQ", b"nokey"], [b"OBJECT", b"foo"],
+              [b"OBJECT", b"HELP"], [b"object", b"help", b"x"], [b"MEMORY"], [b"MEMORY", b"HELP"],
+              [b"MEMORY", b"USAGE"], [b"MEMORY", b"USAGE", b"nokey"],
+              [b"MEMORY", b"USAGE", b"i", b"SAMPLES"], [b"MEMORY", b"USAGE", b"i", b"SAMPLES", b"x"],
+              [b"MEMORY", b"USAGE", b"i", b"SAMPLES", b"-1"], [b"MEMORY", b"USAGE", b"i", b"FOO"],
+              [b"MEMORY", b"foo"], [b"MEMORY", b"STATS", b"x"], [b"MEMORY", b"DOCTOR", b"x"],
+              [b"MEMORY", b"PURGE"]]
+    with RespConn(ref.port) as r:
+        old = parse(r.call(b"CONFIG", b"GET", b"maxmemory*"))[0]
+        r.call(b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-lfu")
+        r.call(b"CONFIG", b"SET", b"maxmemory", b"1gb")
+    try:
+        for proto in (b"2", b"3"):
+            with RespConn(ref.port) as r, RespConn(crab.resp_port, server=crab) as c:
+                for cmd in [[b"HELLO", proto]] + cases:
+                    exp, got = r.call(*cmd), c.call(*cmd)
+                    if not compare(cmd, exp, got):
+                        pytest.fail("OBJECT/MEMORY case %s (RESP%s):\n redis:     %s\n"
+                                    " crabcache: %s" % (show(cmd), proto.decode(), show(exp),
+                                                        show(got)), pytrace=False)
+                # shapes: FREQ and MEMORY USAGE are integers, STATS a map with Redis's keys
+                for cmd in ([b"OBJECT", b"FREQ", b"i"], [b"MEMORY", b"USAGE", b"i"],
+                            [b"MEMORY", b"USAGE", b"e45", b"SAMPLES", b"0"]):
+                    assert r.call(*cmd)[:1] == c.call(*cmd)[:1] == b":"
+                ve, vg = parse(r.call(b"MEMORY", b"STATS"))[0], parse(c.call(b"MEMORY", b"STATS"))[0]
+                if proto == b"3":
+                    ve, vg = ve[1], vg[1]
+                    ke, kg = [k for k, _ in ve], [k for k, _ in vg]
+                else:
+                    ke, kg = ve[0::2], vg[0::2]
+                assert ke == kg
+                de, dg = parse(r.call(b"MEMORY", b"DOCTOR"))[0], parse(c.call(b"MEMORY", b"DOCTOR"))[0]
+                assert type(de) == type(dg)
+    finally:
+        with RespConn(ref.port) as r:
+            cfg = dict(zip(old[0::2], old[1::2]))
+            r.call(b"CONFIG", b"SET", b"maxmemory-policy", cfg[b"maxmemory-policy"])
+            r.call(b"CONFIG", b"SET", b"maxmemory", cfg[b"maxmemory"])

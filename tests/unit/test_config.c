@@ -265,6 +265,36 @@ doc_has(const char *doc, const char *word)
     return strstr(doc, w) != NULL;
 }
 
+/* notify-keyspace-events: Redis's letters in its CONFIG GET order, bad ones refused,
+ * and CONFIG SET stores the canonical form. */
+static void
+test_notify_canonical(void **state)
+{
+    static const char *cases[][2] = {
+        {"", ""},         {"KEA", "AKE"},     {"AKE", "AKE"},    {"Kx", "xK"},
+        {"E$x", "$xE"},   {"Kg$lshzxetd", "AK"}, {"An", "A"},    {"nK", "nK"},
+        {"mKE", "KEm"},   {"eEgK", "geKE"},   {"KK", "K"},
+    };
+    char out[32];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(config_notify_canonical(cases[i][0], out), 0);
+        assert_string_equal(out, cases[i][1]);
+    }
+    assert_int_equal(config_notify_canonical("KEq", out), -1);
+    assert_int_equal(config_notify_canonical("a", out), -1);
+    struct config cfg;
+    config_defaults(&cfg);
+    char err[512];
+    assert_int_equal(config_set_live(&cfg, "notify-keyspace-events", "KEA", err, sizeof(err)), 0);
+    assert_string_equal(cfg.pubsub.notify_keyspace_events, "AKE");
+    assert_int_equal(config_set_live(&cfg, "notify-keyspace-events", "K?", err, sizeof(err)), -1);
+    assert_string_equal(err, "ERR CONFIG SET failed (possibly related to argument "
+                             "'notify-keyspace-events') - Invalid event class character. Use "
+                             "'Ag$lshzxeKEtmdn'.");
+    assert_string_equal(cfg.pubsub.notify_keyspace_events, "AKE");
+    config_free(&cfg);
+}
+
 static void
 test_docs_list_every_name(void **state)
 {
@@ -1041,6 +1071,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_glob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notify_canonical, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
