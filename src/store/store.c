@@ -225,6 +225,7 @@ store_flush(struct store *st)
         sh->mem = 0;
         sh->mem_pending = 0;
         sh->policy_mem = 0; /* the new policy's is counted by the next cron */
+        sh->slab_slack = 0;
         sh->nexpires = 0;
         sh->expire_cursor = 0;
         /* no key left to drop */
