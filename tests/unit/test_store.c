@@ -357,7 +357,7 @@ test_store_policy_memory_counted(void **state)
     assert_int_equal(sh->mem, es.weight + ht_mem(&sh->ht) + sh->policy_mem + sh->slab_slack);
     /* items are about 32 of every ~44 bytes here: the capacity follows */
     double share = (double)es.weight / (double)sh->mem;
-    double cap = 64.0 * (1 << 20) * 0.85 * share;
+    double cap = 64.0 * (1 << 20) * st->ev.high_watermark * share;
     assert_true(share < 0.85);
     assert_true((double)es.capacity > cap * 0.93 && (double)es.capacity < cap * 1.07);
     store_destroy(&st);
@@ -378,7 +378,7 @@ test_store_policy_memory_counted(void **state)
     store_cron(st, 0, 10, 0);
     store_evict_stats(st, &es);
     share = (double)es.weight / (double)sh->mem;
-    cap = 64.0 * (1 << 10) * 0.85 * share;
+    cap = 64.0 * (1 << 10) * st->ev.high_watermark * share;
     assert_true(sh->mem > 40 << 10 && share < 0.85);
     assert_true((double)es.capacity > cap * 0.93 && (double)es.capacity < cap * 1.07);
     store_destroy(&st);
@@ -434,8 +434,9 @@ test_store_slot_counts_follow_writes(void **state)
 }
 
 /* eviction.min_items_threshold is a floor per shard while memory is under
- * max_memory: with room for about 110 items of 100 bytes a shard under the
- * high watermark, a floor of 125 keeps 125 in every shard (memory sits
+ * max_memory: with room for about 110 items of 100 bytes a shard under a
+ * high watermark of 0.85 (set here: the default 0.97 leaves less between
+ * the watermark and the limit than this test needs), a floor of 125 keeps 125 in every shard (memory sits
  * between the watermark and the limit) and no floor lets them drop below
  * it. A floor that does not fit in max_memory gives way: writes still find
  * room and memory stays under the limit. */
@@ -448,6 +449,8 @@ test_store_min_items_per_shard(void **state)
     for (int f = 0; f < 3; f++) {
         struct store *st = store_create(4, max, STORE_TINYLFU);
         struct store_eviction ev = st->ev;
+        ev.high_watermark = 0.85;
+        ev.low_watermark = 0.70;
         ev.min_items = floors[f];
         store_set_eviction(st, &ev);
         char key[32];
@@ -559,7 +562,8 @@ test_store_eviction_strategies(void **state)
     size_t high = (size_t)((double)max * st->ev.high_watermark);
     size_t low = (size_t)((double)max * st->ev.low_watermark);
     write_keys(st, 4000, 100);
-    assert_true(store_evicted_total(st) > 2000);
+    /* an item of a 100-byte value takes more than 100 bytes */
+    assert_true(store_evicted_total(st) > 4000 - high / 100);
     assert_true(store_memory_exact(st) <= high + drift + 256);
     assert_true(store_memory_exact(st) > high - drift - 256);
     assert_true(store_evict_step(st) <= 1);
@@ -573,7 +577,7 @@ test_store_eviction_strategies(void **state)
     ev.batch_size = 50;
     store_set_eviction(st, &ev);
     write_keys(st, 4000, 100);
-    assert_true(store_evicted_total(st) > 2000);
+    assert_true(store_evicted_total(st) > 4000 - high / 100);
     assert_int_equal(store_evicted_total(st) % 50, 0);
     size_t n, steps = 0;
     while ((n = store_evict_step(st)) > 0) {
@@ -654,7 +658,7 @@ test_store_purge_count_per_store(void **state)
 }
 
 /* Two stores pace their background eviction apart (the token bucket was
- * process-wide): right after a store of 16 KB values has spent more than
+ * process-wide): with watermarks of 0.85 / 0.70, right after a store of 16 KB values has spent more than
  * its tokens on one eviction, a store of 100-byte values still has its own
  * 0.2 s worth and evicts. With one bucket the first store's debt left the
  * second nothing. */
@@ -665,6 +669,14 @@ test_store_pacing_per_store(void **state)
     const size_t max = 256 * 1024;
     struct store *big = store_create(4, max, STORE_TINYLFU);
     struct store *small = store_create(4, max, STORE_TINYLFU);
+    /* a band wider than one 16 KB item (the default 0.97 / 0.95 is 5 KiB
+     * here: the big store's last make_room can leave it below the low
+     * watermark, with nothing to pace) */
+    struct store_eviction ev = big->ev;
+    ev.high_watermark = 0.85;
+    ev.low_watermark = 0.70;
+    store_set_eviction(big, &ev);
+    store_set_eviction(small, &ev);
     write_keys(big, 40, 16000);
     write_keys(small, 4000, 100);
     /* both between the watermarks, evicting, paced */
