@@ -93,6 +93,9 @@ void net_security_stats(struct net_security_stats *out);
 /* Wake every worker (any thread): used when the WAL's durable point moves,
  * so replies waiting for it go out. */
 void net_wake_all(void);
+/* The WAL's durable point moved or its error state changed (any thread):
+ * every worker releases the replies it held for the log (sync policy). */
+void net_wake_durable(void);
 
 /* CLIENT LIST / INFO: append one line per client (Redis format) for every
  * client (id == 0) or the one with that id. */
