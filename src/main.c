@@ -275,7 +275,7 @@ main(int argc, char **argv)
         fprintf(stderr, "crabcache: %s\n", msg);
         return 1;
     }
-    if (durable_open(&cfg, net_wake_all, msg, sizeof(msg)) != 0) {
+    if (durable_open(&cfg, net_wake_durable, msg, sizeof(msg)) != 0) {
         http_stop();
         log_error("start-up failed", "\"error\":\"%s\"", msg);
         fprintf(stderr, "crabcache: %s\n", msg);

@@ -423,6 +423,10 @@ maybe_resume_reading(struct conn *cn)
 /* Send what cn->out holds. now_ms is the current time when the caller has
  * it (stamped as write progress if the socket takes bytes), else 0: the
  * clock is read only then. */
+/* sync policy: replies held back for the log beyond which a parked
+ * connection stops reading */
+#define PARK_READ_MAX (64 * 1024)
+
 static void
 flush_at(struct conn *cn, int64_t now_ms)
 {
@@ -438,7 +442,10 @@ flush_at(struct conn *cn, int64_t now_ms)
             return;
         }
         park(cn);
-        if (cn->reading) {
+        /* Reading goes on (stopping and restarting it costs two epoll_ctl
+         * per request): a pipelining client's next requests join the next
+         * group commit, until the replies held back pass PARK_READ_MAX. */
+        if (cn->reading && buf_unread(&cn->out) > PARK_READ_MAX) {
             uv_read_stop((uv_stream_t *)&cn->tcp);
             cn->reading = false;
         }

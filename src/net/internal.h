@@ -32,6 +32,8 @@ struct worker {
     int qs_slot;             /* cluster_worker_register's slot */
     struct conn *conns;      /* doubly linked list of this worker's conns */
     struct conn *parked;     /* conns whose replies wait for the WAL (sync) */
+    int durable_fd;          /* sync policy: eventfd the WAL's notify writes, else -1 */
+    uv_poll_t durable_poll;
     struct later *later_done; /* finished replies to deliver (net/later.c) */
     struct conn *retrying;   /* conns holding a request to run again (later_retry) */
     struct fwd_worker *fwd;  /* links to other nodes (net/fwd.c), NULL until used */

@@ -98,6 +98,9 @@ unsigned net_worker_index(const struct worker *w);
 /* Wake every worker (any thread): used when the WAL's durable point moves,
  * so replies waiting for it go out. */
 void net_wake_all(void);
+/* The WAL's durable point moved or its error state changed (any thread):
+ * every worker releases the replies it held for the log (sync policy). */
+void net_wake_durable(void);
 
 /* CLIENT LIST / INFO (registered with the command layer, cmd/clients.h):
  * append one line per client (Redis format) for every

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 #include "cmd/clients.h"
 #include "cmd/pubsub.h"
 #include "core/cmdclock.h"
+#include "core/durable.h"
 #include "core/server.h"
 #include "net/internal.h"
 #include "net/tls.h"
@@ -245,6 +247,26 @@ on_quiesce(uv_check_t *h)
     cluster_quiesce(w->qs_slot);
 }
 
+/*
+ * Sync policy: the WAL thread says the durable point moved through an
+ * eventfd of each worker's own, not through the wake handle. uv_async_send
+ * marks the handle busy around its write(2), and the woken loop spins (then
+ * sched_yield()s) until the sender is done; on a machine with more runnable
+ * threads than cores the sender is often preempted inside that window, once
+ * per fdatasync and worker.
+ */
+static void
+on_durable(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct worker *w = h->data;
+    uint64_t n;
+    ssize_t r = read(w->durable_fd, &n, sizeof(n)); /* EAGAIN: already taken */
+    (void)r;
+    conn_release_parked(w);
+}
+
 static void
 close_walk(uv_handle_t *h, void *arg)
 {
@@ -282,6 +304,9 @@ worker_drained(struct worker *w)
     uv_close((uv_handle_t *)&w->wake, NULL);
     pubsub_worker_stop(w->id); /* no more wake-ups of ps_wake: close it */
     uv_close((uv_handle_t *)&w->ps_wake, NULL);
+    if (w->durable_fd >= 0) {
+        uv_close((uv_handle_t *)&w->durable_poll, NULL);
+    }
 }
 
 static void
@@ -370,6 +395,18 @@ worker_init(struct worker *w, unsigned id, char *err, size_t errlen)
     w->cron.data = w;
     uv_idle_init(&w->loop, &w->turn);
     w->turn.data = w;
+    w->durable_fd = -1;
+    if (durable_sync()) {
+        w->durable_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->durable_fd < 0) {
+            int e = errno;
+            snprintf(err, errlen, "eventfd: %s", strerror(e));
+            return -e;
+        }
+        uv_poll_init(&w->loop, &w->durable_poll, w->durable_fd);
+        w->durable_poll.data = w;
+        uv_poll_start(&w->durable_poll, UV_READABLE, on_durable);
+    }
     unsigned period = 1000 / (N.opt.cron_hz ? N.opt.cron_hz : 10);
     uv_timer_start(&w->cron, on_cron, period, period);
     if (N.opt.cluster) {
@@ -530,6 +567,20 @@ net_wake_all(void)
 }
 
 void
+net_wake_durable(void)
+{
+    static const uint64_t one = 1;
+    pthread_mutex_lock(&N.wake_lock);
+    for (unsigned i = 0; i < N.awake; i++) {
+        if (N.workers[i].durable_fd >= 0) {
+            ssize_t r = write(N.workers[i].durable_fd, &one, sizeof(one));
+            (void)r; /* only fails (EAGAIN) with a counter near 2^64: still readable */
+        }
+    }
+    pthread_mutex_unlock(&N.wake_lock);
+}
+
+void
 net_stop(void)
 {
     atomic_store(&server.shutdown_asap, true);
@@ -541,6 +592,9 @@ net_stop(void)
     pthread_mutex_unlock(&N.wake_lock);
     for (unsigned i = 0; i < N.n; i++) {
         pthread_join(N.workers[i].thread, NULL);
+        if (N.workers[i].durable_fd >= 0) {
+            close(N.workers[i].durable_fd);
+        }
     }
     free(N.workers);
     N.workers = NULL;

@@ -8,13 +8,18 @@
  * current segment with pwrite at an offset it tracks itself, and then, per
  * policy:
  *   sync   fdatasync after every batch: everything appended while the
- *          previous fdatasync ran is covered by the next one (group commit);
+ *          previous fdatasync ran is covered by the next one (group commit).
+ *          When fewer bytes wait than half the last batch, the thread gives
+ *          the clients that batch released up to half the last fdatasync's
+ *          time (at most 2 ms) to send their next writes, so the clients do
+ *          not split into a small and a large batch taking turns;
  *   async  fdatasync when a second has passed since the last one;
  *   none   no fdatasync, except at segment rotation and close.
  * After an fdatasync it publishes durable_lsn and calls the notify callback.
  *
  * The thread waits on a condition variable. Appenders signal it only when it
- * is asleep and needs waking: always for sync; for none/async only when it
+ * is asleep and needs waking: for sync when the batch is big enough (above);
+ * for none/async only when it
  * sleeps with nothing buffered, or the buffer passed WAKE_BYTES. Under load
  * the thread never sleeps, so appenders make no syscall at all.
  *
@@ -74,6 +79,9 @@ struct wal {
     uint64_t want_written;   /* wal_flush() requests */
     uint64_t want_durable;
     int64_t flush_due_us;    /* none/async: write ACTIVE by then (0 = unset) */
+    size_t last_batch;       /* sync: bytes of the batch last taken */
+    size_t gather_bytes;     /* sync: wake the thread at this much (0: at once) */
+    int64_t gather_until_us; /* sync: ... or at this time (0 = no window) */
     char errmsg[200];
     uint64_t appends, append_bytes;
 
@@ -398,6 +406,21 @@ has_work(struct wal *w, int64_t now, int64_t *deadline)
         if (w->flush_due_us == 0) {
             w->flush_due_us = now + (int64_t)w->opts.flush_interval_ms * 1000;
         }
+        if (pol == WAL_SYNC_ALWAYS && !(w->want_written > written || w->want_durable > durable)) {
+            /* gather: while fewer bytes wait than half the last batch, give
+             * the clients that batch released up to half an fdatasync to
+             * come back */
+            if (w->gather_until_us == 0) {
+                int64_t win = (int64_t)atomic_load(&w->fsync_us_last) / 2;
+                w->gather_until_us = now + (win < 2000 ? win : 2000);
+                w->gather_bytes = w->last_batch / 2;
+            }
+            if (w->active.len >= w->gather_bytes || now >= w->gather_until_us) {
+                return true;
+            }
+            *deadline = w->gather_until_us;
+            return false;
+        }
         if (pol == WAL_SYNC_ALWAYS || w->active.len >= WAKE_BYTES ||
             w->want_written > written || w->want_durable > durable || now >= w->flush_due_us) {
             return true;
@@ -437,6 +460,9 @@ wal_thread(void *arg)
             buf_reset(&w->active, KEEP_BYTES);
             w->pend_off = 0;
             w->flush_due_us = 0;
+            w->last_batch = w->pend.len;
+            w->gather_until_us = 0;
+            w->gather_bytes = 0;
         }
         uint64_t want_durable = w->want_durable;
         int old_err = atomic_load(&w->err);
@@ -688,7 +714,8 @@ wal_append_group(struct wal *w, const struct wal_rec *recs, size_t n)
     atomic_fetch_add(&w->pending_bytes, total);
     int64_t lsn = (int64_t)(w->next_lsn - 1);
     if (w->thread_waiting &&
-        (w->opts.sync == WAL_SYNC_ALWAYS || w->idle || w->active.len >= WAKE_BYTES)) {
+        (w->opts.sync == WAL_SYNC_ALWAYS ? w->active.len >= w->gather_bytes
+                                         : w->idle || w->active.len >= WAKE_BYTES)) {
         w->thread_waiting = false;
         pthread_cond_signal(&w->wake);
     }
