@@ -53,36 +53,13 @@ reply_help(struct client *c, const char *const *lines, size_t n)
     }
 }
 
-/* Redis's string2l: optional '-', no '+', no leading zero, no "-0". */
+/* Redis's string2l: optional '-', no '+', no leading zero, no "-0" (on
+ * 64 bits a long is a long long: arg_ll is the same test). */
 static bool
 canonical_long(const char *p, size_t n)
 {
-    if (n == 0 || n > 20) {
-        return false;
-    }
-    size_t i = 0;
-    bool neg = p[0] == '-';
-    if (neg) {
-        i = 1;
-        if (n == 1) {
-            return false;
-        }
-    }
-    if (p[i] == '0') {
-        return n == 1; /* "0" only */
-    }
-    unsigned long long v = 0;
-    for (; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9') {
-            return false;
-        }
-        unsigned d = (unsigned)(p[i] - '0');
-        if (v > (ULLONG_MAX - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    return neg ? v <= (unsigned long long)LLONG_MAX + 1 : v <= (unsigned long long)LLONG_MAX;
+    long long v;
+    return arg_ll(p, n, &v);
 }
 
 /* ---- OBJECT ---------------------------------------------------------------- */

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from test_cluster import FIXED_IDS, Node, converged, free_bus_port, stop_all, wait_for
+from test_cluster import FIXED_IDS, Node, converged, trio, wait_for  # noqa: F401 (trio: the fixture)
 
 REDIS_CLI = shutil.which("redis-cli")
 
@@ -58,19 +58,6 @@ def info_counts(node):
 def owned_slots(node):
     return sum(end - start + 1 for (start, end), (port, _) in node.slots().items()
                if port == node.resp_port)
-
-
-@pytest.fixture
-def trio():
-    buses = [free_bus_port() for _ in range(3)]
-    nodes = [Node(bus=b, seeds=buses, node_id=FIXED_IDS[i]) for i, b in enumerate(buses)]
-    try:
-        for n in nodes:
-            n.start()
-        wait_for(lambda: converged(nodes, 3), 20, "3 nodes to form")
-        yield nodes
-    finally:
-        stop_all(nodes)
 
 
 def fill(node, n):
