@@ -486,10 +486,6 @@ finalize(struct loader *ld)
     if (rc < 0) {
         return rc;
     }
-    if (cfg->eviction.low_watermark >= cfg->eviction.high_watermark &&
-        cfg->source[CONFIG_KEY_EVICTION_LOW_WATERMARK] == CONFIG_SRC_DEFAULT) {
-        cfg->eviction.low_watermark = conf__low_watermark_below(cfg->eviction.high_watermark);
-    }
     if (cfg->eviction.low_watermark >= cfg->eviction.high_watermark) {
         return key_err(ld, CONFIG_KEY_EVICTION_LOW_WATERMARK, CONFIG_ERANGE,
                        "must be below eviction.high_watermark (%g), got %g", cfg->eviction.high_watermark,

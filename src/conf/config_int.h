@@ -76,17 +76,6 @@ int conf__parse_toml(int id, const struct toml_value *tv, struct conf_val *out, 
 /* Store a parsed value into cfg (frees the old one; takes *val). With atomic,
  * scalar stores use __atomic_store_n (live changes). */
 void conf__store(struct config *cfg, int id, struct conf_val *val, bool atomic);
-
-/* The low watermark that goes with a high one set below the default low
- * one while the low one is left at its default: 0.02 below it (half of it
- * under 0.04). A configuration of the original's memory_high_watermark =
- * 0.85 alone, valid with the original's low default of 0.70, stays valid
- * with the default 0.95. */
-static inline double
-conf__low_watermark_below(double high)
-{
-    return high > 0.04 ? high - 0.02 : high / 2;
-}
 void conf__val_free(int id, struct conf_val *val);
 /* Free a string list's items and array; leaves it empty. */
 void conf__strlist_free(struct config_strlist *l);

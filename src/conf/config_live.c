@@ -166,8 +166,7 @@ config_set_live(struct config *cfg, const char *name, const char *value, char *e
                  cfg->eviction.high_watermark);
         rc = CONFIG_ERANGE;
     } else if (rc == 0 && id == CONFIG_KEY_EVICTION_HIGH_WATERMARK &&
-               val.v.f <= cfg->eviction.low_watermark &&
-               cfg->source[CONFIG_KEY_EVICTION_LOW_WATERMARK] != CONFIG_SRC_DEFAULT) {
+               val.v.f <= cfg->eviction.low_watermark) {
         snprintf(reason, sizeof(reason), "argument must be above eviction.low_watermark (%g)",
                  cfg->eviction.low_watermark);
         rc = CONFIG_ERANGE;
@@ -189,11 +188,6 @@ config_set_live(struct config *cfg, const char *name, const char *value, char *e
         snprintf(errbuf, errlen, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", name,
                  reason);
         return -1;
-    }
-    if (id == CONFIG_KEY_EVICTION_HIGH_WATERMARK && val.v.f <= cfg->eviction.low_watermark) {
-        /* the low one is at its default: it follows (conf__low_watermark_below) */
-        double low = conf__low_watermark_below(val.v.f);
-        __atomic_store(&cfg->eviction.low_watermark, &low, __ATOMIC_RELEASE);
     }
     conf__store(cfg, id, &val, true);
     cfg->source[id] = CONFIG_SRC_LIVE;

@@ -130,7 +130,6 @@ slab_clear_lists(struct slab *s)
     s->pooled = 0;
     s->pages_used = 0;
     s->chunk_bytes = 0;
-    memset(s->live, 0, sizeof(s->live));
 }
 
 int
@@ -172,35 +171,6 @@ slab_reset(struct slab *s)
     s->pages = NULL;
     s->pages_cap = 0;
     slab_clear_lists(s);
-}
-
-/* The chunk size of class cls (size_class's inverse). */
-static size_t
-class_bytes(unsigned cls)
-{
-    if (cls < SLAB_SMALL_CLASSES) {
-        return (size_t)(cls + 1) * SLAB_UNIT;
-    }
-    unsigned m = cls - SLAB_SMALL_CLASSES;
-    unsigned shift = 6 + m / 16; /* lg - 4, lg = 10 + m / 16 */
-    return (size_t)(16 + m % 16 + 1) << shift;
-}
-
-size_t
-slab_sparse_slack(const struct slab *s)
-{
-    size_t slack = 0;
-    for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
-        if (s->live[cls] == 0) {
-            continue;
-        }
-        size_t span = (size_t)class_pages(cls) * SLAB_PAGE;
-        size_t held = (size_t)s->live[cls] * class_bytes(cls);
-        if (held < span) {
-            slack += span - held;
-        }
-    }
-    return slack;
 }
 
 size_t
@@ -516,7 +486,6 @@ slab_alloc(struct slab *s, size_t size)
         }
     }
     s->chunk_bytes += (size_t)units * SLAB_UNIT;
-    s->live[cls]++;
     return (pi << SLAB_PAGE_SHIFT) + off;
 }
 
@@ -555,7 +524,6 @@ slab_free(struct slab *s, uint32_t ref, size_t size)
     pg->free_head = (uint16_t)off;
     pg->used--;
     s->chunk_bytes -= (size_t)units * SLAB_UNIT;
-    s->live[cls]--;
     if (pg->used == 0 || was_full) {
         free_relist(s, cls, pi, was_full);
     }

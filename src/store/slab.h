@@ -37,8 +37,6 @@
  * pages, 192 KiB, between frees), plus 16 bytes of bookkeeping per page
  * of the region ever used (0.4%). Fragmentation by scattered frees (many spans of a class each holding a
  * few live chunks) is not bounded by the slab: holes are refilled first.
- * The store counts the unused part of sparse classes' spans in its memory
- * (slab_sparse_slack, from the cron), so that eviction bounds it.
  *
  * Reference 0 is never returned (it means "none" to the hash table and the
  * eviction lists). Chunks are SLAB_UNIT-aligned; their contents are the
@@ -86,7 +84,6 @@ struct slab {
     size_t pooled;         /* pages in the pool_warm lists */
     size_t pages_used;     /* pages of spans holding at least one chunk */
     size_t chunk_bytes;    /* sum of the class sizes of allocated chunks */
-    uint32_t live[SLAB_CLASSES]; /* allocated chunks per class */
 };
 
 /* Reserve a region of `bytes` (rounded to pages, at most SLAB_REGION_MAX;
@@ -140,12 +137,6 @@ slab_chunk_bytes(const struct slab *s)
 {
     return s->chunk_bytes;
 }
-
-/* The unused part of the spans of sparse classes: for every class whose
- * chunks would not fill one of its spans, that span's bytes less theirs.
- * A class holding more than a span's worth is not counted: its free chunks
- * are holes its next items fill. O(classes). */
-size_t slab_sparse_slack(const struct slab *s);
 
 /* Bytes of pages of spans holding chunks or pooled but still resident: an
  * upper bound of what the slab adds to RSS, short of the bookkeeping (the

@@ -51,7 +51,7 @@ store_create(unsigned nshards, size_t max_memory, enum store_policy policy)
     while ((1u << st->shard_bits) < n) {
         st->shard_bits++;
     }
-    st->ev = (struct store_eviction){0.97, 0.95, false, 64, 0, true, 1.0, 0.005};
+    st->ev = (struct store_eviction){0.85, 0.70, false, 64, 0, true, 1.0, 0.005};
     store__mem_step_update(st);
     if (posix_memalign((void **)&st->shards, 64, sizeof(struct shard) * n) != 0) {
         abort();
@@ -225,7 +225,6 @@ store_flush(struct store *st)
         sh->mem = 0;
         sh->mem_pending = 0;
         sh->policy_mem = 0; /* the new policy's is counted by the next cron */
-        sh->slab_slack = 0;
         sh->nexpires = 0;
         sh->expire_cursor = 0;
         /* no key left to drop */

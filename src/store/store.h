@@ -39,8 +39,8 @@ enum store_policy { STORE_NOEVICTION = 0, STORE_LRU, STORE_TINYLFU };
 
 /* Eviction settings (SPEC 4); see store_set_eviction(). */
 struct store_eviction {
-    double high_watermark;   /* start evicting above high * max_memory (0.97) */
-    double low_watermark;    /* ... and go on down to low * max_memory (0.95) */
+    double high_watermark;   /* start evicting above high * max_memory (0.85) */
+    double low_watermark;    /* ... and go on down to low * max_memory (0.70) */
     bool batch;              /* strategy: batch (true) or gradual (false) */
     unsigned batch_size;     /* items per step for batch */
     uint64_t min_items;      /* never evict a shard below this many keys */

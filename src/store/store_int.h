@@ -48,7 +48,6 @@ struct shard {
                                  * slots (from the first store_slot_count) */
     size_t policy_mem;    /* the policy's queues and sketch, counted in mem */
     size_t policy_base;   /* ... beyond this much (an empty shard's) */
-    size_t slab_slack;    /* slab_sparse_slack, counted in mem (cron) */
     struct evict_policy policy; /* who goes when memory is short */
 } __attribute__((aligned(64)));
 

@@ -112,20 +112,6 @@ shard__policy_sync(struct shard *sh)
         shard__mem_changed(sh, (ssize_t)m - (ssize_t)sh->policy_mem);
         sh->policy_mem = m;
     }
-    /* The unused part of sparse classes' spans (slab_sparse_slack) is
-     * memory too. Under a flood of values from 10 B to 100 KB (3 x a 24 MiB
-     * limit, 8 shards) each of a shard's ~300 classes held a chunk or two,
-     * each in a page or span of its own, and RSS reached 1.17 x max_memory
-     * above the empty server at watermarks 0.85 / 0.70 (1.30 at 0.97 /
-     * 0.95) against the bound of 1.15; counted, 0.89 at 0.97 / 0.95. Every
-     * free page of a class (its holes too) counted instead took a quarter of
-     * the keys of zipf-drift-scan at 256 B and 13 points of lirs-gli: holes
-     * in a well-filled class are refilled by its next items. */
-    size_t slack = slab_sparse_slack(&sh->slab);
-    if (slack != sh->slab_slack) {
-        shard__mem_changed(sh, (ssize_t)slack - (ssize_t)sh->slab_slack);
-        sh->slab_slack = slack;
-    }
     /* only a real change: every block the queues take or give back moves
      * the estimate a little, and the budgets need not follow each one */
     uint64_t cap = shard_capacity(sh->store, sh);

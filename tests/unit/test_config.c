@@ -14,7 +14,6 @@
 #include <cmocka.h>
 
 #include <stdio.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -178,8 +177,8 @@ test_defaults(void **state)
     assert_false(cfg.wal.enabled);
     assert_int_equal(cfg.wal.sync_policy, CONFIG_SYNC_ASYNC);
     assert_int_equal(cfg.eviction.policy, CONFIG_POLICY_TINYLFU);
-    assert_true(cfg.eviction.high_watermark == 0.97);
-    assert_true(cfg.eviction.low_watermark == 0.95);
+    assert_true(cfg.eviction.high_watermark == 0.85);
+    assert_true(cfg.eviction.low_watermark == 0.70);
     assert_true(cfg.eviction.window_ratio == 0.005);
     assert_int_equal(cfg.cluster.replication_factor, 3);
     assert_int_equal(cfg.cluster.virtual_nodes, 256);
@@ -431,7 +430,6 @@ test_env_names(void **state)
     setenv("CRABCACHE_EVICTION_BATCH_SIZE", "50", 1);
     setenv("CRABCACHE_EVICTION_MIN_ITEMS", "500", 1);
     setenv("CRABCACHE_EVICTION_HIGH_WATERMARK", "0.9", 1);
-    setenv("CRABCACHE_EVICTION_LOW_WATERMARK", "0.8", 1); /* below 0.9 (default 0.95) */
     setenv("CRABCACHE_EVICTION_ADMISSION_MULTIPLIER", "1.5", 1);
     setenv("CRABCACHE_CONNECTION_TIMEOUT", "30", 1);
     setenv("CRABCACHE_LOG_LEVEL", "warning", 1);
@@ -455,7 +453,6 @@ test_env_names(void **state)
     assert_int_equal(cfg.eviction.batch_eviction_size, 50);
     assert_int_equal(cfg.eviction.min_items_threshold, 500);
     assert_true(cfg.eviction.high_watermark == 0.9);
-    assert_true(cfg.eviction.low_watermark == 0.8);
     assert_true(cfg.eviction.admission_threshold_multiplier == 1.5);
     assert_int_equal(cfg.idle_timeout, 30);
     assert_int_equal(cfg.log_level, LOG_WARN);
@@ -470,38 +467,6 @@ test_env_names(void **state)
     setenv("CRABCACHE_SECURITY_TLS_AUTH_CLIENTS", "no", 1);
     assert_int_equal(load_args(&cfg, &err, NULL, NULL), CONFIG_OK);
     assert_string_equal(cfg.bind, "10.0.0.1");
-    config_free(&cfg);
-}
-
-/* A high watermark set below the default low one (0.95) takes the low one
- * along, 0.02 below it, when the low one is left at its default: a file of
- * the original CrabCache with memory_high_watermark = 0.85 alone (valid with
- * its low default of 0.70) stays valid; likewise CONFIG SET of the high one
- * alone. A low watermark given explicitly is never moved. */
-static void
-test_low_watermark_follows(void **state)
-{
-    (void)state;
-    struct config cfg;
-    char err[256];
-    load_text_ok(&cfg, "[eviction]\nmemory_high_watermark = 0.85\n", NULL);
-    assert_true(cfg.eviction.high_watermark == 0.85);
-    assert_true(fabs(cfg.eviction.low_watermark - 0.83) < 1e-12);
-    config_free(&cfg);
-    load_text_ok(&cfg, "[eviction]\nhigh_watermark = 0.03\n", NULL);
-    assert_true(cfg.eviction.low_watermark == 0.015);
-    config_free(&cfg);
-    expect_err("[eviction]\nhigh_watermark = 0.85\nlow_watermark = 0.9\n", NULL, CONFIG_ERANGE,
-               "config error: FILE:3: eviction.low_watermark: must be below eviction.high_watermark (0.85), got 0.9");
-
-    load_text_ok(&cfg, "", NULL);
-    assert_true(cfg.eviction.low_watermark == 0.95);
-    assert_int_equal(config_set_live(&cfg, "eviction.high_watermark", "0.9", err, sizeof(err)), 0);
-    assert_true(cfg.eviction.high_watermark == 0.9);
-    assert_true(fabs(cfg.eviction.low_watermark - 0.88) < 1e-12);
-    /* above the low one: the low one stays */
-    assert_int_equal(config_set_live(&cfg, "eviction.high_watermark", "0.97", err, sizeof(err)), 0);
-    assert_true(fabs(cfg.eviction.low_watermark - 0.88) < 1e-12);
     config_free(&cfg);
 }
 
@@ -974,7 +939,7 @@ test_config_get(void **state)
     assert_string_equal(g.values[0], "10.0.0.0/8 ::1");
     g.n = 0;
     config_get_matching(&cfg, "eviction.high_watermark", collect, &g);
-    assert_string_equal(g.values[0], "0.97");
+    assert_string_equal(g.values[0], "0.85");
     g.n = 0;
     /* canonical names and aliases without glob characters find keys too */
     assert_int_equal(config_get_matching(&cfg, "eviction.policy", collect, &g), 1);
@@ -1050,8 +1015,8 @@ test_config_set(void **state)
     assert_false(cfg.protected_mode);
     assert_int_equal(config_set_live(&cfg, "rate_limiting.max_requests_per_second", "77", err, sizeof(err)), 0);
     assert_int_equal(cfg.rate_limiting.max_requests_per_second, 77);
-    assert_int_equal(config_set_live(&cfg, "eviction.high_watermark", "0.99", err, sizeof(err)), 0);
-    assert_true(cfg.eviction.high_watermark == 0.99);
+    assert_int_equal(config_set_live(&cfg, "eviction.high_watermark", "0.95", err, sizeof(err)), 0);
+    assert_true(cfg.eviction.high_watermark == 0.95);
     assert_int_equal(changes, 10);
 
     expect_set_err(&cfg, "foo", "1", "ERR Unknown option or number of arguments for CONFIG SET - 'foo'");
@@ -1073,17 +1038,15 @@ test_config_set(void **state)
                    "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 1000000 inclusive");
     expect_set_err(&cfg, "protected-mode", "maybe",
                    "ERR CONFIG SET failed (possibly related to argument 'protected-mode') - argument must be 'yes' or 'no'");
-    expect_set_err(&cfg, "eviction.low_watermark", "0.995",
-                   "ERR CONFIG SET failed (possibly related to argument 'eviction.low_watermark') - argument must be below eviction.high_watermark (0.99)");
-    /* a low watermark set live no longer follows the high one */
-    assert_int_equal(config_set_live(&cfg, "eviction.low_watermark", "0.9", err, sizeof(err)), 0);
+    expect_set_err(&cfg, "eviction.low_watermark", "0.96",
+                   "ERR CONFIG SET failed (possibly related to argument 'eviction.low_watermark') - argument must be below eviction.high_watermark (0.95)");
     expect_set_err(&cfg, "eviction.high_watermark", "0.5",
-                   "ERR CONFIG SET failed (possibly related to argument 'eviction.high_watermark') - argument must be above eviction.low_watermark (0.9)");
+                   "ERR CONFIG SET failed (possibly related to argument 'eviction.high_watermark') - argument must be above eviction.low_watermark (0.7)");
     expect_set_err(&cfg, "eviction.high_watermark", "2",
                    "ERR CONFIG SET failed (possibly related to argument 'eviction.high_watermark') - argument must be between 0 and 1");
     expect_set_err(&cfg, "proto-max-bulk-len", "0",
                    "ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between 1 and 4294967296 inclusive");
-    assert_int_equal(changes, 11); /* the low watermark's set above; failures change nothing */
+    assert_int_equal(changes, 10); /* failures change nothing */
     assert_true(cfg.max_memory == 100);
     config_free(&cfg);
 }
@@ -1098,7 +1061,6 @@ main(void)
         cmocka_unit_test_setup_teardown(test_key_table_sane, setup, teardown),
         cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_low_watermark_follows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_original_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sizes_and_durations, setup, teardown),

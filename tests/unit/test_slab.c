@@ -581,59 +581,6 @@ test_resident_drops_medium(void **state)
     resident_drops_medium(16384); /* 16 pages, 4 chunks */
 }
 
-/* ---- sparse slack ---- */
-
-/* slab_sparse_slack counts, for each class whose chunks would not fill one
- * of its spans, that span less the chunks: one 100-byte chunk leaves
- * 4096 - 100 of its page, one 16 KiB chunk 3 x 16 KiB of its 64 KiB span.
- * A class with more than a span's worth counts nothing (its free chunks are
- * holes its next chunks fill), and a class left empty counts nothing. */
-static void
-test_sparse_slack(void **state)
-{
-    (void)state;
-    struct slab s;
-    assert_int_equal(slab_init(&s, 0), 0);
-    assert_int_equal(slab_sparse_slack(&s), 0);
-    uint32_t a = slab_alloc(&s, 100);
-    assert_int_equal(slab_sparse_slack(&s), SLAB_PAGE - 100);
-    uint32_t b = slab_alloc(&s, SLAB_MAX_CHUNK);
-    size_t span = slab_span_pages(SLAB_MAX_CHUNK) * SLAB_PAGE;
-    assert_int_equal(slab_sparse_slack(&s), SLAB_PAGE - 100 + span - SLAB_MAX_CHUNK);
-    /* 41 chunks of 100 bytes fill a page and more: not sparse any more */
-    uint32_t refs[40];
-    for (int i = 0; i < 40; i++) {
-        refs[i] = slab_alloc(&s, 100);
-    }
-    assert_int_equal(slab_sparse_slack(&s), span - SLAB_MAX_CHUNK);
-    for (int i = 0; i < 40; i++) {
-        slab_free(&s, refs[i], 100);
-    }
-    assert_int_equal(slab_sparse_slack(&s), SLAB_PAGE - 100 + span - SLAB_MAX_CHUNK);
-    slab_free(&s, a, 100);
-    slab_free(&s, b, SLAB_MAX_CHUNK);
-    assert_int_equal(slab_sparse_slack(&s), 0);
-    /* one chunk in every class: each counts its span less the chunk (a
-     * class is told apart by its chunk size) */
-    size_t want = 0;
-    size_t last = 0;
-    for (size_t size = 1; size <= SLAB_MAX_CHUNK; size++) {
-        size_t before = slab_chunk_bytes(&s);
-        uint32_t r = slab_alloc(&s, size);
-        size_t c = slab_chunk_bytes(&s) - before;
-        if (c == last) { /* same class as the previous size: undo */
-            slab_free(&s, r, size);
-            continue;
-        }
-        last = c;
-        want += slab_span_pages(size) * SLAB_PAGE - c;
-    }
-    assert_int_equal(slab_sparse_slack(&s), want);
-    slab_reset(&s);
-    assert_int_equal(slab_sparse_slack(&s), 0);
-    slab_deinit(&s);
-}
-
 /* ---- reset ---- */
 
 static void
@@ -896,7 +843,6 @@ main(void)
         cmocka_unit_test(test_spans_reused),
         cmocka_unit_test(test_resident_drops),
         cmocka_unit_test(test_resident_drops_medium),
-        cmocka_unit_test(test_sparse_slack),
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_exhaustion),
         cmocka_unit_test(test_exhaustion_medium),
