@@ -46,15 +46,16 @@ def test_not_yet_commands_are_refused(crab, crab_only):
 
 
 def test_cluster_claims_match_what_is_there(crab, crab_only):
-    """README says replicas, failover, native forwarding and the proxy port are
-    not there yet: there is no setting for a proxy port and a native request for
-    a key owned elsewhere is refused (test_cluster checks the MOVED line);
-    without cluster mode, CLUSTER answers as Redis with cluster support off."""
+    """README says replicas and failover are not there yet, and that native
+    clients and plain Redis clients (the proxy port) talk to any node, which
+    test_cluster_forward checks; without cluster mode, CLUSTER answers as Redis
+    with cluster support off."""
     text = re.sub(r"\s+", " ", readme())
     i = text.index("**Cluster mode**")
-    claim = text[i:i + 700]
+    claim = text[i:i + 900]
     assert "Not there yet: replicas and failover" in claim
-    assert "native protocol (it answers `ERROR: MOVED`)" in claim
+    assert "Native-protocol clients talk to any node" in claim
+    assert "`--cluster.proxy_port`" in claim
     with RespConn(crab.resp_port) as c:
         assert c.call("CLUSTER", "INFO").startswith(b"-ERR This instance has cluster support disabled")
         assert c.call("CONFIG", "GET", "cluster-proxy-port") == b"*0\r\n"
