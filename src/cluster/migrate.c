@@ -78,7 +78,7 @@ struct copy {
     uint64_t copy_id;
     uint32_t target;
     unsigned first, last;        /* slot range */
-    uint64_t cursor;             /* store_slot_scan's */
+    bool in_lap;                 /* the node's walk is visiting its slots now */
     bool walked;
     enum copy_state st;
     struct bus_stream *s;
@@ -103,6 +103,22 @@ struct drop {
 };
 
 static struct copy *copies;
+
+/*
+ * The walk. A vbucket's 64 slots are spread over every shard, so walking one
+ * vbucket means visiting every key of the node; each copy walking on its own
+ * made a join visit every key once per outgoing vbucket (about 21 times on a
+ * 3-node source), on the control thread that also commits the handovers. So
+ * the node walks its whole keyspace in laps, and every copy that was waiting
+ * when a lap started takes its own keys from it. A copy that starts during a
+ * lap waits for the next one (its mutation consumer runs meanwhile).
+ */
+static struct {
+    bool running;
+    uint64_t cursor;                   /* store_slot_scan's over every slot */
+    struct copy *vb[TOPO_MAX_VB];      /* copies walking in this lap, by vbucket */
+    unsigned n;                        /* how many */
+} lap;
 static struct drop *drops;
 static bool held[TOPO_MAX_VB]; /* vbuckets whose data this node keeps */
 
@@ -260,6 +276,10 @@ copy_free(struct copy *k)
     if (k->s) {
         bus_stream_close(k->s);
     }
+    if (k->in_lap) {
+        lap.vb[k->vb] = NULL;
+        lap.n--;
+    }
     pthread_mutex_destroy(&k->lock);
     buf_deinit(&k->queue);
     free(k);
@@ -366,27 +386,7 @@ copy_step(struct copy *k, uint64_t now)
         }
         break;
     case CP_WALK: {
-        /* Walk while the queue is short: the walk never outruns the
-         * network by more than a few frames. Each step is bounded in keys
-         * and in index groups, and holds a shard lock briefly. */
-        unsigned budget = ctl.batch;
-        while (!k->walked && budget > 0) {
-            pthread_mutex_lock(&k->lock);
-            size_t q = buf_unread(&k->queue);
-            pthread_mutex_unlock(&k->lock);
-            if (q > 4 * COPY_FRAME) {
-                break;
-            }
-            uint64_t before = k->keys;
-            k->cursor = store_slot_scan(ctl.store, k->first, k->last, k->cursor,
-                                        budget < 1024 ? budget : 1024, (int64_t)now, on_entry, k);
-            k->walked = k->cursor == 0;
-            uint64_t n = k->keys - before;
-            budget -= n < budget ? (unsigned)n : budget;
-            if (n == 0 && !k->walked) {
-                budget = budget > 64 ? budget - 64 : 0; /* an empty step still costs */
-            }
-        }
+        /* the node's walk (lap_step) feeds the queue */
         copy_flush(k);
         if (k->walked && copy_sent_all(k)) {
             /* Everything walked is on the stream: a first MARK, gate open,
@@ -839,10 +839,82 @@ ctl_migrate_on_topology(void)
     }
 }
 
+/* A walked item of some copy's vbucket, under its shard's lock. */
+static void
+on_lap_entry(const struct store_slot_entry *e, void *arg)
+{
+    size_t *visited = arg;
+    (*visited)++;
+    unsigned per = TOPO_SLOTS / ctl.topo.nvb;
+    struct copy *k = lap.vb[e->slot / per];
+    if (k != NULL) {
+        on_entry(e, k);
+    }
+}
+
+/* One tick of the node's walk: start a lap when copies wait for one, then
+ * visit up to migration_batch_size keys per copy in the lap -- while every
+ * one of their queues is short, so the walk never outruns the network by
+ * more than a few frames. Each scan call is bounded in keys and in index
+ * groups, and holds a shard lock briefly. */
+static void
+lap_step(uint64_t now)
+{
+    if (!lap.running) {
+        for (struct copy *k = copies; k; k = k->next_copy) {
+            if (k->st == CP_WALK && !k->walked && !k->in_lap && lap.vb[k->vb] == NULL) {
+                lap.vb[k->vb] = k;
+                k->in_lap = true;
+                lap.n++;
+            }
+        }
+        if (lap.n == 0) {
+            return;
+        }
+        lap.running = true;
+        lap.cursor = 0;
+    }
+    size_t budget = (size_t)ctl.batch * (lap.n ? lap.n : 1);
+    while (budget > 0) {
+        for (struct copy *k = copies; k; k = k->next_copy) {
+            if (k->in_lap) {
+                pthread_mutex_lock(&k->lock);
+                size_t q = buf_unread(&k->queue);
+                pthread_mutex_unlock(&k->lock);
+                if (q > 4 * COPY_FRAME) {
+                    return;
+                }
+            }
+        }
+        size_t visited = 0;
+        lap.cursor = store_slot_scan(ctl.store, 0, TOPO_SLOTS - 1, lap.cursor,
+                                     budget < 4096 ? budget : 4096, (int64_t)now, on_lap_entry,
+                                     &visited);
+        if (lap.cursor == 0) {
+            /* the lap is over: every copy in it has walked */
+            for (struct copy *k = copies; k; k = k->next_copy) {
+                if (k->in_lap) {
+                    k->in_lap = false;
+                    k->walked = true;
+                    lap.vb[k->vb] = NULL;
+                }
+            }
+            lap.n = 0;
+            lap.running = false;
+            return;
+        }
+        budget -= visited < budget ? visited : budget;
+        if (visited == 0) {
+            budget = budget > 64 ? budget - 64 : 0; /* an empty step still costs */
+        }
+    }
+}
+
 void
 ctl_migrate_tick(void)
 {
     uint64_t now = (uint64_t)clock_ms();
+    lap_step(now);
     for (struct copy *k = copies; k; k = k->next_copy) {
         copy_step(k, now);
     }
