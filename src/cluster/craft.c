@@ -45,6 +45,8 @@ struct craft_req {
  * zeros up to a multiple of 8.
  */
 #define FRAME_HDR 8
+/* Upper bound of the Raft heartbeat interval (see craft_create). */
+#define CRAFT_HEARTBEAT_MAX_MS 20
 
 static int
 fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *b, void **result)
@@ -148,7 +150,13 @@ craft_create(uv_loop_t *loop, const char *dir, uint64_t id, const char *addr,
     c->raft.data = c;
     unsigned et = o->election_ms ? o->election_ms : 1000;
     raft_set_election_timeout(&c->raft, et);
-    raft_set_heartbeat_timeout(&c->raft, et / 10 ? et / 10 : 1);
+    /* Followers learn that an entry committed from the leader's next message:
+     * a vbucket handover's paused writes wait for it on the old primary. So
+     * heartbeats every 20 ms at most (a tenth of the election timeout when
+     * that is shorter), not every 100 ms at the default 1 s: a few small
+     * frames a second per follower. */
+    unsigned hb = et / 10 ? et / 10 : 1;
+    raft_set_heartbeat_timeout(&c->raft, hb < CRAFT_HEARTBEAT_MAX_MS ? hb : CRAFT_HEARTBEAT_MAX_MS);
     raft_set_pre_vote(&c->raft, true);
     if (o->snapshot_threshold) {
         raft_set_snapshot_threshold(&c->raft, o->snapshot_threshold);
