@@ -501,17 +501,9 @@ route(struct fwd_req *r)
         req_fail(r, "CLUSTERDOWN Hash slot not served");
         return;
     }
-    struct fwd_link *lk = link_get(r->fw, r->proto, ip, port);
-    if (lk->closing) {
-        /* failed at once: answer from the next tick, never inline */
-        r->retry_ms = mono_ms();
-        r->tries = ~0u >> 1;
-        r->next = r->fw->waiting;
-        r->fw->waiting = r;
-        ensure_tick(r->fw);
-        return;
-    }
-    link_send(lk, r);
+    /* a link that failed at once (closing) fails r from its close
+     * callback with the others it holds: never inline */
+    link_send(link_get(r->fw, r->proto, ip, port), r);
 }
 
 /* Waiting requests whose owner changed or whose back-off ended go out
@@ -532,10 +524,7 @@ run_waiting(struct fwd_worker *fw, bool tick)
         uint16_t port;
         bool moved = owner_of(r->proto, r->slot, &ip, &port) &&
                      (port != r->to_port || strcmp(ip, r->to_ip) != 0);
-        if (r->tries == ~0u >> 1) {
-            req_fail(r, "%sforward to %s:%u failed: cannot connect",
-                     r->proto == FWD_NATIVE ? "" : "ERR ", r->to_ip, (unsigned)r->to_port);
-        } else if (now - r->t0_us / 1000 >= limit) {
+        if (now - r->t0_us / 1000 >= limit) {
             req_fail(r, "%sforward timed out: the slot's owner kept refusing it",
                      r->proto == FWD_NATIVE ? "" : "ERR ");
         } else if (moved || (tick && now >= r->retry_ms)) {
