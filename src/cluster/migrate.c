@@ -534,6 +534,16 @@ drop_now(unsigned first, unsigned last)
 static void
 drops_step(void)
 {
+    /* Not while committed entries wait to be applied here (a restart
+     * replaying its log): a vbucket the replay takes away at one entry may
+     * come back with its data at a later one -- a handover to this node whose
+     * source has dropped its copy since -- and dropping it meanwhile would
+     * lose those keys. */
+    struct craft_status st;
+    craft_status(ctl.raft, &st);
+    if (st.applied_index < st.commit_index) {
+        return;
+    }
     size_t budget = DROP_KEYS_PER_TICK;
     for (struct drop **p = &drops; *p;) {
         struct drop *d = *p;
