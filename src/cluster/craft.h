@@ -43,7 +43,7 @@ struct craft_member {
 };
 
 struct craft_opts {
-    unsigned election_ms;  /* heartbeats every tenth of it */
+    unsigned election_ms;  /* heartbeats every tenth of it, 20 ms at most */
     unsigned snapshot_threshold; /* entries between snapshots; 0 = library default */
 };
 
